@@ -1,0 +1,303 @@
+/*
+ * cio — asyncio for C.
+ *
+ * One single-threaded event loop on io_uring runs many stackful tasks that do
+ * network and file I/O without blocking each other. Work that would block the
+ * loop (a blocking library call, a CPU-heavy computation) goes to a thread pool
+ * or a fork-based process pool and comes back as a future.
+ *
+ * Conventions, for every function below unless it says otherwise:
+ *   - 0 or a non-negative value on success, a negative errno on failure
+ *     (-ECANCELED, -ETIMEDOUT, -EINVAL, ...); codes beyond errno's range are
+ *     the CIO_E* constants; cio_strerror() names every code.
+ *   - Not thread-safe: call it on the thread that runs the loop. Functions that
+ *     may be called from any thread say "Thread-safe".
+ *   - "In a task" means: only from inside a task's body; elsewhere the call
+ *     returns -EPERM (a message in debug mode).
+ *   - Every function that returns a cio_future * hands the caller one
+ *     reference, released with cio_future_unref().
+ */
+#ifndef CIO_H
+#define CIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CIO_API __attribute__((visibility("default")))
+
+#define CIO_VERSION_MAJOR 0
+#define CIO_VERSION_MINOR 1
+
+/* ===================================================================== */
+/* Errors                                                                */
+/* ===================================================================== */
+
+/* Codes beyond errno's range, returned negated like errno values. */
+#define CIO_EBASE 10000
+#define CIO_EWORKER (-(CIO_EBASE + 1))     /* process-pool worker died during the job */
+#define CIO_EBROKEN (-(CIO_EBASE + 2))     /* barrier broken (aborted or a waiter cancelled) */
+#define CIO_EINCOMPLETE (-(CIO_EBASE + 3)) /* EOF before the requested bytes (readexactly) */
+#define CIO_ELIMIT (-(CIO_EBASE + 4))      /* stream read limit exceeded (readuntil/readline) */
+#define CIO_ESHUTDOWN (-(CIO_EBASE + 5))   /* queue or executor shut down */
+#define CIO_EUNAVAIL (-(CIO_EBASE + 6))    /* io_uring unavailable on this host */
+#define CIO_EGAI (-(CIO_EBASE + 100))      /* getaddrinfo error: CIO_EGAI + EAI_x (EAI_x < 0) */
+
+/* Name of an error code (negative errno or CIO_E*). Never NULL. Thread-safe. */
+CIO_API const char *cio_strerror(int err);
+
+/* ===================================================================== */
+/* Types                                                                 */
+/* ===================================================================== */
+
+typedef struct cio_loop cio_loop;
+typedef struct cio_future cio_future; /* a task is a future */
+typedef void *(*cio_fn)(void *arg);   /* task body / job: the shape of a pthread start routine */
+typedef void (*cio_cb)(void *arg);    /* loop callback */
+
+/* A scheduled callback. Opaque; passed by value; stays safe to cancel after
+   the callback ran (the generation no longer matches). */
+typedef struct cio_handle {
+    void *p;
+    uint64_t gen;
+} cio_handle;
+
+typedef struct cio_options { /* zero means default */
+    unsigned ring_entries;             /* default 256 */
+    size_t stack_size;                 /* default 64 KiB */
+    int debug;                         /* also on when env CIO_DEBUG=1 */
+    double slow_callback_duration;     /* default 0.1 s (debug mode) */
+    unsigned default_executor_workers; /* default min(32, ncpu + 4) */
+} cio_options;
+
+/* ===================================================================== */
+/* Running                                                               */
+/* ===================================================================== */
+
+/* asyncio.run: creates a loop, runs main(arg) as a task until it ends, then
+   cancels the tasks still alive and waits for them, shuts the default executor
+   down (if one was created), and closes the loop. *result (may be NULL) gets
+   main's return value. Returns 0, main's error (cio_fail), -ECANCELED,
+   -EINTR when SIGINT cancelled main, or the error that kept the loop from
+   starting (e.g. CIO_EUNAVAIL, -EBUSY when a loop already runs here). */
+CIO_API int cio_run(cio_fn main, void *arg, void **result);
+/* cio_run with options (NULL: defaults). */
+CIO_API int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result);
+
+/* A new loop (opt may be NULL). NULL with errno set on failure; when io_uring
+   is unavailable errno is ENOSYS/EPERM and debug mode says why. */
+CIO_API cio_loop *cio_loop_new(const cio_options *opt);
+/* Runs the loop until f is done. Returns f's error or 0 (its result stays in f).
+   -EBUSY if this thread already runs a loop. */
+CIO_API int cio_loop_run_until_complete(cio_loop *loop, cio_future *f);
+/* Runs until cio_loop_stop(). */
+CIO_API int cio_loop_run_forever(cio_loop *loop);
+/* Asks the running loop to stop after the current batch of callbacks. Before
+   run_forever it makes the next run do one iteration only. */
+CIO_API void cio_loop_stop(cio_loop *loop);
+/* Closes a loop that is not running: drops pending callbacks, frees tasks that
+   never finished (debug: "Task was destroyed but it is pending!"), shuts the
+   default executor down without waiting. Idempotent until freed: the loop's
+   memory is released here. Returns -EBUSY while running. */
+CIO_API int cio_loop_close(cio_loop *loop);
+/* The loop running on this thread, or NULL. Thread-safe. */
+CIO_API cio_loop *cio_get_running_loop(void);
+/* Monotonic time of the loop's clock, in seconds. */
+CIO_API double cio_loop_time(cio_loop *loop);
+/* Whether debug mode is on for this loop. */
+CIO_API bool cio_loop_get_debug(const cio_loop *loop);
+/* The loop a future belongs to. */
+CIO_API cio_loop *cio_future_loop(const cio_future *f);
+
+/* ===================================================================== */
+/* Callbacks                                                             */
+/* ===================================================================== */
+
+/* On the running loop. A handle whose p is NULL means failure (no running loop
+   or out of memory). Callbacks run in FIFO order, each exactly once. */
+CIO_API cio_handle cio_call_soon(cio_cb cb, void *arg);
+/* cb runs after delay seconds (negative: as soon as possible, after call_soon's). */
+CIO_API cio_handle cio_call_later(double delay, cio_cb cb, void *arg);
+/* cb runs at loop time `when`. */
+CIO_API cio_handle cio_call_at(double when, cio_cb cb, void *arg);
+/* The same on an explicit loop (its thread). */
+CIO_API cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg);
+CIO_API cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg);
+/* True if this cancelled a pending callback; a safe no-op (false) once it ran
+   or was cancelled. */
+CIO_API bool cio_handle_cancel(cio_handle h);
+/* Schedules cb on loop from any thread (or a signal handler: it does not lock).
+   -ESHUTDOWN if the loop is closed, -ENOMEM. Thread-safe. */
+CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
+
+/* ===================================================================== */
+/* Futures and tasks                                                     */
+/* ===================================================================== */
+
+/* Creates a task on the running loop; it starts when the caller next suspends
+   (tasks start in creation order). NULL with errno on failure. */
+CIO_API cio_future *cio_create_task(cio_fn fn, void *arg);
+CIO_API cio_future *cio_loop_create_task(cio_loop *loop, cio_fn fn, void *arg);
+/* Task options beyond the defaults. */
+typedef struct cio_task_options {
+    size_t stack_size; /* 0: the loop's */
+    const char *name;  /* copied; NULL: "Task-N" */
+} cio_task_options;
+CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *opt,
+                                              cio_fn fn, void *arg);
+
+/* A pending future on the running loop (NULL without one). */
+CIO_API cio_future *cio_future_new(void);
+CIO_API cio_future *cio_loop_future_new(cio_loop *loop);
+CIO_API void cio_future_ref(cio_future *f);
+/* Drops a reference. A done future whose error nobody read is reported in
+   debug mode ("Task exception was never retrieved"). */
+CIO_API void cio_future_unref(cio_future *f);
+
+/* In a task: waits until f is done. 0 and *result (may be NULL), or f's error,
+   or -ECANCELED (the caller was cancelled: f is cancelled too, as asyncio does;
+   use cio_shield to protect it). Outside a task: -EPERM. */
+CIO_API int cio_await(cio_future *f, void **result);
+/* In a task: suspends for `seconds` (<= 0: like cio_yield). 0 or -ECANCELED. */
+CIO_API int cio_sleep(double seconds);
+/* In a task: lets every other ready callback and task run once. 0 or -ECANCELED. */
+CIO_API int cio_yield(void);
+/* `return cio_fail(-EIO);` ends the current task with that error
+   (cio_fail(-ECANCELED) ends it cancelled). Returns NULL. */
+CIO_API void *cio_fail(int err);
+
+/* Requests cancellation. False if f is already done. A task gets -ECANCELED
+   at its current or next suspension point (and the future it awaits is
+   cancelled); it ends cancelled if it returns cio_fail(-ECANCELED), and
+   normally if it ignores the request and returns a value. */
+CIO_API bool cio_cancel(cio_future *f);
+/* Completes a pending future. -EINVAL if f is done already (InvalidStateError). */
+CIO_API int cio_future_set_result(cio_future *f, void *result);
+CIO_API int cio_future_set_error(cio_future *f, int err);
+/* Called with the result when the future's last reference goes (owned results). */
+CIO_API void cio_future_set_result_dtor(cio_future *f, void (*dtor)(void *result));
+CIO_API bool cio_future_done(const cio_future *f);
+CIO_API bool cio_future_cancelled(const cio_future *f);
+/* 0 and *result, f's error, or -EAGAIN while pending. Marks the error retrieved. */
+CIO_API int cio_future_result(cio_future *f, void **result);
+/* The error without the result (0 while pending or on success). */
+CIO_API int cio_future_error(cio_future *f);
+/* cb(f, arg) runs from the loop (never inline) after f is done, in
+   registration order; at once-scheduled if f is done already. */
+CIO_API int cio_future_add_done_callback(cio_future *f, void (*cb)(cio_future *, void *),
+                                         void *arg);
+/* Removes every registration of (cb, arg); returns how many. */
+CIO_API int cio_future_remove_done_callback(cio_future *f, void (*cb)(cio_future *, void *),
+                                            void *arg);
+
+/* The task running now, or NULL outside a task. No reference is added. */
+CIO_API cio_future *cio_current_task(void);
+CIO_API bool cio_future_is_task(const cio_future *f);
+/* Copies name. */
+CIO_API void cio_task_set_name(cio_future *task, const char *name);
+CIO_API const char *cio_task_name(const cio_future *task);
+/* Number of pending cancellation requests (asyncio Task.cancelling()). */
+CIO_API int cio_task_cancelling(const cio_future *task);
+/* Takes one request back (asyncio Task.uncancel()); returns the remaining count. */
+CIO_API int cio_task_uncancel(cio_future *task);
+/* Unfinished tasks of the loop: up to cap pointers into out (no references
+   added); returns the total count. */
+CIO_API size_t cio_all_tasks(cio_loop *loop, cio_future **out, size_t cap);
+
+/* ===================================================================== */
+/* Debug and logging                                                     */
+/* ===================================================================== */
+
+enum { CIO_LOG_DEBUG, CIO_LOG_INFO, CIO_LOG_WARNING, CIO_LOG_ERROR };
+/* Receives every message cio logs; the default writes
+   "<time> cio <level>: <message>\n" to stderr. NULL restores the default.
+   Process-wide. */
+typedef void (*cio_log_fn)(int level, const char *msg, void *user);
+CIO_API void cio_set_log_handler(cio_log_fn fn, void *user);
+/* Logs through the handler (printf-style). Thread-safe. */
+CIO_API void cio_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The seeds' async_timed decorator: runs fn(arg) in the current context
+   (a task, an executor job, plain code) and logs "<name> started", "<name>
+   finished in X.XXX s" at INFO. Returns fn's result. */
+CIO_API void *cio_timed(const char *name, cio_fn fn, void *arg);
+
+/* ===================================================================== */
+/* Composition                                                           */
+/* ===================================================================== */
+
+#define CIO_RETURN_EXCEPTIONS 1
+enum { CIO_FIRST_COMPLETED = 1, CIO_FIRST_EXCEPTION = 2, CIO_ALL_COMPLETED = 3 };
+
+/* In a task: waits for all of fs. Without CIO_RETURN_EXCEPTIONS returns the
+   first error as soon as it happens (the others keep running); with it, waits
+   for all and returns 0. Results stay in each future. */
+CIO_API int cio_gather(cio_future **fs, size_t n, int flags);
+/* A future that completes like cio_gather would return; cancelling it cancels
+   every child. */
+CIO_API cio_future *cio_gather_future(cio_future **fs, size_t n, int flags);
+/* In a task: waits until return_when is met or timeout (< 0: none) passes.
+   Never cancels anything. Returns how many of fs are done. */
+CIO_API int cio_wait(cio_future **fs, size_t n, double timeout, int return_when);
+/* In a task: awaits f for at most timeout seconds; on timeout cancels f, waits
+   until it has finished, and returns -ETIMEDOUT. */
+CIO_API int cio_wait_for(cio_future *f, double timeout, void **result);
+/* A future that mirrors f but whose cancellation does not cancel f. */
+CIO_API cio_future *cio_shield(cio_future *f);
+
+/* ===================================================================== */
+/* Synchronisation (not thread-safe; waits are in a task, return 0 or -ECANCELED) */
+/* ===================================================================== */
+
+typedef struct cio_semaphore cio_semaphore;
+CIO_API cio_semaphore *cio_semaphore_new(unsigned value);
+CIO_API int cio_semaphore_acquire(cio_semaphore *s);
+CIO_API void cio_semaphore_release(cio_semaphore *s);
+CIO_API void cio_semaphore_free(cio_semaphore *s);
+
+/* ===================================================================== */
+/* I/O in a task (suspends only the caller; cancellable)                 */
+/* ===================================================================== */
+
+CIO_API int cio_open(const char *path, int flags, mode_t mode);
+/* offset -1: the file position. */
+CIO_API ssize_t cio_read(int fd, void *buf, size_t len, off_t offset);
+CIO_API ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset);
+CIO_API int cio_close(int fd);
+CIO_API int cio_fsync(int fd);
+CIO_API int cio_socket(int domain, int type, int protocol);
+CIO_API int cio_connect(int fd, const struct sockaddr *addr, socklen_t len);
+CIO_API int cio_accept(int fd, struct sockaddr *addr, socklen_t *len);
+CIO_API ssize_t cio_recv(int fd, void *buf, size_t len, int flags);
+CIO_API ssize_t cio_send(int fd, const void *buf, size_t len, int flags);
+
+/* ===================================================================== */
+/* Executors                                                             */
+/* ===================================================================== */
+
+typedef struct cio_executor cio_executor;
+
+/* cio_run_in_executor(ex, fn, arg): ex NULL means the loop's default thread
+   pool (created on first use). The future is completed on the loop thread. */
+CIO_API cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg);
+/* In a task: asyncio.to_thread. 0 and *result, or the job's error. Cancelling
+   the caller does not stop the thread. */
+CIO_API int cio_to_thread(cio_fn fn, void *arg, void **result);
+CIO_API cio_executor *cio_thread_pool_new(unsigned max_workers);
+CIO_API cio_executor *cio_process_pool_new(unsigned max_workers); /* 0: ncpu */
+CIO_API int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_futures);
+CIO_API void cio_executor_free(cio_executor *ex);
+/* Visible at the same address in every process-pool worker. */
+CIO_API void *cio_shm_alloc(size_t size);
+CIO_API void cio_shm_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CIO_H */

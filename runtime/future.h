@@ -1,0 +1,52 @@
+/* Futures: a result, an error or a cancellation, plus done callbacks. */
+#ifndef CIO_FUTURE_H
+#define CIO_FUTURE_H
+
+#include "cio.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { CIO__F_PENDING, CIO__F_RESULT, CIO__F_ERROR, CIO__F_CANCELLED };
+
+struct cio__task;
+
+/* A done callback. fn NULL means "resume this task" (task != NULL): awaiting
+ * then costs no allocation. */
+typedef struct cio__cbnode {
+    struct cio__cbnode *next;
+    void (*fn)(cio_future *f, void *arg);
+    void *arg;
+    struct cio__task *task;
+    cio_future *f; /* set when scheduled */
+} cio__cbnode;
+
+/* Custom cancellation (tasks, executor jobs). Returns what cio_cancel returns;
+ * it may complete the future itself (cio__future_finish with -ECANCELED). */
+typedef bool (*cio__cancel_fn)(cio_future *f, void *ctx);
+
+struct cio_future {
+    cio_loop *loop;
+    uint32_t refs;
+    uint8_t state;
+    bool is_task;
+    bool retrieved;
+    int err;
+    void *result;
+    void (*dtor)(void *result);
+    cio__cbnode *cb_head, *cb_tail;
+    cio__cancel_fn cancel_fn;
+    void *cancel_ctx;
+};
+
+/* Initialises a future embedded at the start of a bigger object (a task). */
+void cio__future_init(cio_future *f, cio_loop *loop, bool is_task);
+/* Completes f: err 0 → result, -ECANCELED → cancelled, else error. Schedules
+ * the callbacks. -EINVAL if already done. */
+int cio__future_finish(cio_future *f, int err, void *result);
+void cio__future_set_cancel(cio_future *f, cio__cancel_fn fn, void *ctx);
+/* Registers the waiting task (node is embedded in the task). */
+void cio__future_add_node(cio_future *f, cio__cbnode *n);
+/* Unlinks a node that has not run yet; false if not found. */
+bool cio__future_remove_node(cio_future *f, cio__cbnode *n);
+
+#endif

@@ -1,0 +1,68 @@
+/* The event loop's state, shared by the runtime's modules. */
+#ifndef CIO_LOOP_H
+#define CIO_LOOP_H
+
+#include "cio.h"
+#include "handle.h"
+#include "mpsc.h"
+#include "stack.h"
+#include "task.h"
+#include "uring.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct cio_loop {
+    cio__uring *ring;
+    cio__handles handles;
+    cio__handle *ready_head, *ready_tail;
+    size_t nready;
+    cio__timers timers;
+    cio__stacks stacks;
+    void *sched_sp; /* the loop's own stack while a task runs */
+    void *sched_fiber;
+    const void *sched_stack_lo;
+    size_t sched_stack_size;
+    cio__task *current;
+    cio__task *all_tasks; /* unfinished tasks, a doubly linked list */
+    size_t ntasks;
+    uint64_t next_task_id;
+    cio__cbnode *free_nodes;
+    void *free_tasks; /* recycled task structs (by stack_size: default only) */
+
+    /* Cross-thread entry: call_soon_threadsafe, executor completions. */
+    cio__mpsc inbox;
+    int wake_fd; /* eventfd */
+    uint64_t wake_buf;
+    cio__op wake_op;
+    _Atomic int sleeping;     /* the loop is (about to be) blocked in the kernel */
+    _Atomic int wake_pending; /* an eventfd write is in flight */
+    _Atomic int refs;         /* live futures + executors holding the loop + 1 while open */
+    _Atomic int closed;
+
+    pthread_t thread;
+    bool running, stopping, debug;
+    double slow_callback;
+    unsigned default_workers;
+    size_t stack_size;
+    cio_executor *default_executor;
+    cio_future *main_task; /* cio_run's: SIGINT cancels it */
+    _Atomic int sigint;
+};
+
+/* The loop running on this thread (NULL if none). */
+cio_loop *cio__loop_running(void);
+/* Any thread: queue n; n->fn runs on the loop thread. -ESHUTDOWN once closed. */
+int cio__loop_post(cio_loop *loop, cio__mpsc_node *n);
+/* Any thread: keep the loop's memory alive (executors with jobs in flight). */
+void cio__loop_ref(cio_loop *loop);
+void cio__loop_unref(cio_loop *loop);
+/* Appends h to the ready queue. */
+void cio__loop_ready(cio_loop *loop, cio__handle *h);
+/* Debug-mode check that the caller runs on the loop's thread (aborts if not). */
+void cio__loop_check_thread(const cio_loop *loop, const char *fn);
+/* The loop's default executor slot (executors/ creates it lazily). */
+cio_executor **cio__loop_default_executor(cio_loop *loop);
+unsigned cio__loop_default_workers(const cio_loop *loop);
+
+#endif
