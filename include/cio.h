@@ -278,6 +278,11 @@ CIO_API ssize_t cio_recv(int fd, void *buf, size_t len, int flags);
 CIO_API ssize_t cio_send(int fd, const void *buf, size_t len, int flags);
 
 /* ===================================================================== */
+/* Streams, servers, name resolution, signals                            */
+/* ===================================================================== */
+
+
+/* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
 
@@ -290,9 +295,14 @@ CIO_API cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg);
    the caller does not stop the thread. */
 CIO_API int cio_to_thread(cio_fn fn, void *arg, void **result);
 CIO_API cio_executor *cio_thread_pool_new(unsigned max_workers);
-CIO_API cio_executor *cio_process_pool_new(unsigned max_workers); /* 0: ncpu */
 CIO_API int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_futures);
 CIO_API void cio_executor_free(cio_executor *ex);
+
+/* ===================================================================== */
+/* Process pool and shared memory                                        */
+/* ===================================================================== */
+
+CIO_API cio_executor *cio_process_pool_new(unsigned max_workers); /* 0: ncpu */
 /* Visible at the same address in every process-pool worker. */
 CIO_API void *cio_shm_alloc(size_t size);
 CIO_API void cio_shm_free(void *p);
