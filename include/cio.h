@@ -288,6 +288,26 @@ CIO_API ssize_t cio_send(int fd, const void *buf, size_t len, int flags);
 
 typedef struct cio_executor cio_executor;
 
+/* The executor interface: embed `cio_executor` as the first member of your
+   own executor and point ops at a static table. cio_run_in_executor,
+   cio_executor_shutdown and cio_executor_free dispatch through it, so user
+   executors work everywhere a built-in pool does. */
+typedef struct cio_executor_ops {
+    const char *name;
+    /* On the loop thread: start fn(arg), return a pending future of the
+       running loop that is completed later on the loop thread (workers use
+       cio_call_soon_threadsafe). NULL and errno (ESHUTDOWN after shutdown). */
+    cio_future *(*submit)(cio_executor *ex, cio_fn fn, void *arg);
+    /* concurrent.futures' shutdown(wait, cancel_futures). */
+    int (*shutdown)(cio_executor *ex, bool wait, bool cancel_futures);
+    /* Releases everything (after an implicit shutdown without waiting). */
+    void (*destroy)(cio_executor *ex);
+} cio_executor_ops;
+
+struct cio_executor {
+    const cio_executor_ops *ops;
+};
+
 /* cio_run_in_executor(ex, fn, arg): ex NULL means the loop's default thread
    pool (created on first use). The future is completed on the loop thread. */
 CIO_API cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg);

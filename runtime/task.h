@@ -4,6 +4,7 @@
 
 #include "future.h"
 #include "handle.h"
+#include "uring.h"
 #include <stdbool.h>
 
 struct cio__stack;
@@ -24,6 +25,10 @@ typedef struct cio__task {
     cio__handle step; /* the ready-queue entry that resumes the task */
     cio__cbnode await_node;
     cio_future *awaiting;
+    cio__op io_op; /* the task's one outstanding I/O request */
+    int io_res;
+    uint32_t io_flags;
+    bool io_pending;
     cio__park_cancel_fn park_cancel;
     void *park_ctx;
     int wake_val;
@@ -56,5 +61,21 @@ void cio__task_step(void *task);
 /* Loop close: completes a never-finished task as cancelled without running it. */
 void cio__task_abandon(cio__task *t);
 void cio__task_free(cio__task *t);
+
+/* I/O in a task. Usage:
+ *     struct io_uring_sqe *sqe = cio__io_sqe();
+ *     if (!sqe) return -errno;
+ *     cio__sqe_prep(sqe, IORING_OP_READ, fd, buf, len, off);
+ *     return cio__io_wait(NULL);
+ * No suspension may happen between the two calls. */
+/* In a task: an SQE whose CQE wakes the current task. NULL with errno
+ * (EPERM outside a task, EBUSY/ENOMEM when the ring has no room). */
+struct io_uring_sqe *cio__io_sqe(void);
+/* Parks until that SQE's CQE and returns cqe->res (*flags gets cqe->flags).
+ * A cancel request submits ASYNC_CANCEL and still waits for the CQE, so the
+ * caller's buffers stay valid; the result is then -ECANCELED if the kernel
+ * dropped the request, or the real result if it had completed (the
+ * cancellation is then delivered at the next suspension point). */
+int cio__io_wait(uint32_t *flags);
 
 #endif
