@@ -3,6 +3,7 @@
 #define CIO_FUTURE_H
 
 #include "cio.h"
+#include "handle.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -48,5 +49,8 @@ void cio__future_set_cancel(cio_future *f, cio__cancel_fn fn, void *ctx);
 void cio__future_add_node(cio_future *f, cio__cbnode *n);
 /* Unlinks a node that has not run yet; false if not found. */
 bool cio__future_remove_node(cio_future *f, cio__cbnode *n);
+/* Loop close: releases a scheduled done callback that will never run (true
+ * if h was one). */
+bool cio__future_drop_scheduled(cio__handle *h);
 
 #endif

@@ -42,6 +42,7 @@ struct cio_loop {
 
     pthread_t thread;
     bool running, stopping, debug;
+    bool interrupted; /* SIGINT cancelled the main task */
     double slow_callback;
     unsigned default_workers;
     size_t stack_size;

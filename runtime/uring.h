@@ -5,11 +5,15 @@
 #define CIO_URING_H
 
 #include <linux/io_uring.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct cio__op {
     /* res is cqe->res, flags cqe->flags (IORING_CQE_F_MORE for multishot). */
     void (*done)(struct cio__op *op, int res, uint32_t flags);
+    /* A long-lived request (the loop's wakeup read) that must not make a busy
+     * loop enter the kernel on every iteration just to look for its CQE. */
+    bool background;
 } cio__op;
 
 typedef struct cio__uring cio__uring;
@@ -30,6 +34,10 @@ int cio__uring_run(cio__uring *u, double timeout);
 int cio__uring_flush(cio__uring *u);
 /* IORING_OP_ASYNC_CANCEL for op's request; its own CQE is ignored. */
 int cio__uring_cancel(cio__uring *u, cio__op *op);
+/* Cancels every request in flight (loop close). */
+int cio__uring_cancel_all(cio__uring *u);
+/* Requests with an op (not background) whose final CQE has not come yet. */
+unsigned cio__uring_inflight(const cio__uring *u);
 /* Whether an opcode is supported by this kernel (probe at setup). */
 int cio__uring_has_op(cio__uring *u, unsigned opcode);
 /* The ring fd (for MSG_RING and diagnostics). */

@@ -1,0 +1,146 @@
+/* Logging, error names, debug-mode helpers (stack-overflow reporter, timing). */
+#include "debug.h"
+
+#include "loop.h"
+#include "stack.h"
+#include "task.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double cio__now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cio__env_debug(void) {
+    const char *v = getenv("CIO_DEBUG");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* ---- errors ---- */
+
+const char *cio_strerror(int err) {
+    switch (err) {
+    case 0:
+        return "Success";
+    case CIO_EWORKER:
+        return "worker process died";
+    case CIO_EBROKEN:
+        return "broken barrier";
+    case CIO_EINCOMPLETE:
+        return "incomplete read: end of stream before the requested bytes";
+    case CIO_ELIMIT:
+        return "stream read limit exceeded";
+    case CIO_ESHUTDOWN:
+        return "shut down";
+    case CIO_EUNAVAIL:
+        return "io_uring unavailable";
+    }
+    if (err <= CIO_EGAI && err > CIO_EGAI - 100)
+        return gai_strerror(err - CIO_EGAI);
+    if (err < 0 && err > -4096) {
+        const char *d = strerrordesc_np(-err);
+        if (d)
+            return d;
+    }
+    return "unknown error";
+}
+
+/* ---- logging ---- */
+
+static cio_log_fn log_fn;
+static void *log_user;
+
+void cio_set_log_handler(cio_log_fn fn, void *user) {
+    log_fn = fn;
+    log_user = user;
+}
+
+static const char *level_name(int level) {
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    return level >= 0 && level <= CIO_LOG_ERROR ? names[level] : "log";
+}
+
+void cio_log(int level, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (log_fn) {
+        log_fn(level, msg, log_user);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    /* One write(2) per line keeps lines from several threads whole. */
+    char line[1200];
+    int n = snprintf(line, sizeof line, "%02d:%02d:%02d.%03ld cio %s: %s\n", tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000, level_name(level), msg);
+    if (n > (int)sizeof line - 1)
+        n = (int)sizeof line - 1;
+    if (write(STDERR_FILENO, line, (size_t)n) < 0)
+        return;
+}
+
+void *cio_timed(const char *name, cio_fn fn, void *arg) {
+    double t0 = cio__now();
+    cio_log(CIO_LOG_INFO, "%s started", name);
+    void *r = fn(arg);
+    cio_log(CIO_LOG_INFO, "%s finished in %.3f s", name, cio__now() - t0);
+    return r;
+}
+
+/* ---- stack overflow: name the task instead of a bare SIGSEGV ---- */
+
+static struct sigaction prev_segv;
+static _Atomic int handler_installed;
+static __thread void *altstack;
+
+static void write_str(const char *s) {
+    if (write(STDERR_FILENO, s, strlen(s)) < 0)
+        return;
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    cio__task *t = cio__task_current();
+    if (t && t->stack) {
+        char *lo = t->stack->lo;
+        char *addr = si->si_addr;
+        if (addr < lo && addr >= lo - cio__stack_guard_size()) {
+            write_str("cio: stack overflow in task '");
+            write_str(t->name ? t->name : "(unnamed)");
+            write_str("': raise cio_options.stack_size or the task's stack_size\n");
+            abort();
+        }
+    }
+    /* Not ours: let the previous disposition take the re-executed fault. */
+    sigaction(sig, &prev_segv, NULL);
+}
+
+void cio__debug_install_overflow_handler(void) {
+    if (!altstack) {
+        /* The faulting task has no stack left to run a handler on. */
+        stack_t ss = {.ss_size = 64 * 1024};
+        ss.ss_sp = altstack = malloc(ss.ss_size);
+        if (!altstack || sigaltstack(&ss, NULL) < 0)
+            return;
+    }
+    if (atomic_exchange(&handler_installed, 1))
+        return;
+    struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+}

@@ -1,0 +1,483 @@
+/* The event loop: lifecycle, the ready queue, one iteration, cross-thread
+ * posting. One iteration, in order:
+ *   1. submit queued SQEs and wait for completions, or the nearest timer, or
+ *      nothing if callbacks are ready (one io_uring_enter, often none);
+ *   2. run the done() of every CQE reaped and of every node posted by other
+ *      threads (these only make things ready);
+ *   3. move expired timers to the ready queue;
+ *   4. run the callbacks that were ready when this step began (FIFO); those
+ *      they schedule run in the next iteration. */
+#include "loop.h"
+
+#include "debug.h"
+#include "future.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static __thread cio_loop *tls_running;
+
+cio_loop *cio__loop_running(void) {
+    return tls_running;
+}
+
+cio_loop *cio_get_running_loop(void) {
+    return tls_running;
+}
+
+/* ---- references: the struct lives until the last future and executor are gone ---- */
+
+void cio__loop_ref(cio_loop *loop) {
+    atomic_fetch_add_explicit(&loop->refs, 1, memory_order_relaxed);
+}
+
+static void loop_destroy(cio_loop *loop) {
+    while (loop->free_nodes) {
+        cio__cbnode *n = loop->free_nodes;
+        loop->free_nodes = n->next;
+        free(n);
+    }
+    while (loop->free_tasks) {
+        cio__task *t = loop->free_tasks;
+        loop->free_tasks = t->all_next;
+        free(t);
+    }
+    free(loop);
+}
+
+void cio__loop_unref(cio_loop *loop) {
+    if (atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_acq_rel) == 1)
+        loop_destroy(loop);
+}
+
+/* ---- the wakeup: an eventfd read kept armed on the ring ---- */
+
+static void wake_done(cio__op *op, int res, uint32_t flags);
+
+static int arm_wakeup(cio_loop *loop) {
+    struct io_uring_sqe *sqe = cio__uring_sqe(loop->ring, &loop->wake_op);
+    if (!sqe)
+        return -errno;
+    cio__sqe_prep(sqe, IORING_OP_READ, loop->wake_fd, &loop->wake_buf, sizeof loop->wake_buf, 0);
+    return 0;
+}
+
+static void wake_done(cio__op *op, int res, uint32_t flags) {
+    (void)flags;
+    cio_loop *loop = (cio_loop *)((char *)op - offsetof(cio_loop, wake_op));
+    atomic_store(&loop->wake_pending, 0);
+    if (res >= 0 && !atomic_load(&loop->closed) && arm_wakeup(loop) < 0)
+        cio_log(CIO_LOG_ERROR, "cio: cannot re-arm the loop's wakeup: %s", cio_strerror(-errno));
+}
+
+int cio__loop_post(cio_loop *loop, cio__mpsc_node *n) {
+    if (atomic_load(&loop->closed))
+        return -ESHUTDOWN;
+    cio__mpsc_push(&loop->inbox, n);
+    /* Only a sleeping loop needs the syscall; a busy one drains the inbox
+     * every iteration. seq_cst on both sides: either we see `sleeping`, or
+     * the loop sees our node before it blocks. */
+    if (atomic_load(&loop->sleeping) && !atomic_exchange(&loop->wake_pending, 1)) {
+        uint64_t one = 1;
+        if (write(loop->wake_fd, &one, sizeof one) < 0)
+            atomic_store(&loop->wake_pending, 0);
+    }
+    return 0;
+}
+
+typedef struct threadsafe_call {
+    cio__mpsc_node node;
+    cio_cb cb;
+    void *arg;
+} threadsafe_call;
+
+static void run_threadsafe(cio__mpsc_node *n) {
+    threadsafe_call *c = (threadsafe_call *)n;
+    cio_cb cb = c->cb;
+    void *arg = c->arg;
+    free(c);
+    cb(arg);
+}
+
+int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg) {
+    if (!loop || !cb)
+        return -EINVAL;
+    threadsafe_call *c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    *c = (threadsafe_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg};
+    int r = cio__loop_post(loop, &c->node);
+    if (r < 0)
+        free(c);
+    return r;
+}
+
+/* ---- creation ---- */
+
+static unsigned default_workers(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    n = n < 1 ? 1 : n;
+    return (unsigned)(n + 4 < 32 ? n + 4 : 32);
+}
+
+static void apply_options(cio_loop *loop, const cio_options *opt) {
+    cio_options o = opt ? *opt : (cio_options){0};
+    loop->debug = o.debug || cio__env_debug();
+    loop->slow_callback = o.slow_callback_duration > 0 ? o.slow_callback_duration : 0.1;
+    loop->default_workers = o.default_executor_workers ? o.default_executor_workers
+                                                       : default_workers();
+    loop->stack_size = o.stack_size;
+}
+
+cio_loop *cio_loop_new(const cio_options *opt) {
+    unsigned entries = opt && opt->ring_entries ? opt->ring_entries : 256;
+    cio_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return NULL;
+    apply_options(loop, opt);
+    loop->ring = cio__uring_new(entries);
+    if (!loop->ring) {
+        int e = errno;
+        if (loop->debug)
+            cio_log(CIO_LOG_ERROR, "cio: io_uring is unavailable here (%s): %s", strerrorname_np(e),
+                    e == EPERM ? "blocked by kernel.io_uring_disabled or a seccomp filter"
+                               : "the kernel refused io_uring_setup");
+        free(loop);
+        errno = e;
+        return NULL;
+    }
+    loop->wake_fd = eventfd(0, EFD_CLOEXEC);
+    loop->wake_op.done = wake_done;
+    loop->wake_op.background = true;
+    if (loop->wake_fd < 0 || arm_wakeup(loop) < 0) {
+        int e = errno;
+        if (loop->wake_fd >= 0)
+            close(loop->wake_fd);
+        cio__uring_free(loop->ring);
+        free(loop);
+        errno = e;
+        return NULL;
+    }
+    cio__mpsc_init(&loop->inbox);
+    cio__stacks_init(&loop->stacks, loop->stack_size);
+    atomic_init(&loop->refs, 1);
+    loop->thread = pthread_self();
+    return loop;
+}
+
+bool cio_loop_get_debug(const cio_loop *loop) {
+    return loop && loop->debug;
+}
+
+double cio_loop_time(cio_loop *loop) {
+    (void)loop;
+    return cio__now();
+}
+
+void cio__loop_check_thread(const cio_loop *loop, const char *fn) {
+    if (!loop->debug || !loop->running || pthread_equal(loop->thread, pthread_self()))
+        return;
+    cio_log(CIO_LOG_ERROR, "%s: called from a thread that does not run this loop "
+                           "(only cio_call_soon_threadsafe may be)", fn);
+    abort();
+}
+
+cio_executor **cio__loop_default_executor(cio_loop *loop) {
+    return &loop->default_executor;
+}
+
+unsigned cio__loop_default_workers(const cio_loop *loop) {
+    return loop->default_workers;
+}
+
+/* ---- the ready queue and callbacks ---- */
+
+void cio__loop_ready(cio_loop *loop, cio__handle *h) {
+    h->state = CIO__H_READY;
+    h->next = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next = h;
+    else
+        loop->ready_head = h;
+    loop->ready_tail = h;
+    loop->nready++;
+}
+
+static cio__handle *ready_pop(cio_loop *loop) {
+    cio__handle *h = loop->ready_head;
+    loop->ready_head = h->next;
+    if (!loop->ready_head)
+        loop->ready_tail = NULL;
+    loop->nready--;
+    return h;
+}
+
+static cio_handle handle_of(cio__handle *h) {
+    return (cio_handle){.p = h, .gen = h->gen};
+}
+
+cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg) {
+    if (!loop || !cb || atomic_load(&loop->closed))
+        return (cio_handle){0};
+    cio__loop_check_thread(loop, __func__);
+    cio__handle *h = cio__handle_alloc(&loop->handles);
+    if (!h)
+        return (cio_handle){0};
+    h->cb = cb;
+    h->arg = arg;
+    cio__loop_ready(loop, h);
+    return handle_of(h);
+}
+
+cio_handle cio_call_soon(cio_cb cb, void *arg) {
+    return cio_loop_call_soon(tls_running, cb, arg);
+}
+
+cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg) {
+    if (!loop || !cb || when != when || atomic_load(&loop->closed))
+        return (cio_handle){0};
+    cio__loop_check_thread(loop, __func__);
+    cio__handle *h = cio__handle_alloc(&loop->handles);
+    if (!h)
+        return (cio_handle){0};
+    h->cb = cb;
+    h->arg = arg;
+    h->when = when;
+    h->state = CIO__H_TIMER;
+    if (cio__timers_push(&loop->timers, h) < 0) {
+        cio__handle_release(&loop->handles, h);
+        return (cio_handle){0};
+    }
+    return handle_of(h);
+}
+
+cio_handle cio_call_at(double when, cio_cb cb, void *arg) {
+    return cio_loop_call_at(tls_running, when, cb, arg);
+}
+
+cio_handle cio_call_later(double delay, cio_cb cb, void *arg) {
+    if (!tls_running)
+        return (cio_handle){0};
+    return cio_loop_call_at(tls_running, cio__now() + delay, cb, arg);
+}
+
+bool cio_handle_cancel(cio_handle handle) {
+    cio__handle *h = handle.p;
+    if (!h || h->gen != handle.gen || h->embedded)
+        return false;
+    cio_loop *loop = tls_running;
+    if (h->state == CIO__H_TIMER && loop) {
+        cio__timers_remove(&loop->timers, h);
+        cio__handle_release(&loop->handles, h);
+        return true;
+    }
+    if (h->state == CIO__H_READY || h->state == CIO__H_TIMER) {
+        h->state = CIO__H_CANCELLED; /* skipped and released when popped */
+        return true;
+    }
+    return false;
+}
+
+/* ---- one iteration ---- */
+
+static double poll_timeout(cio_loop *loop) {
+    if (loop->nready || loop->stopping)
+        return 0;
+    cio__handle *top = cio__timers_top(&loop->timers);
+    if (!top)
+        return -1;
+    double t = top->when - cio__now();
+    return t > 0 ? t : 0;
+}
+
+static void drain_inbox(cio_loop *loop) {
+    cio__mpsc_node *n;
+    while ((n = cio__mpsc_pop(&loop->inbox)))
+        n->fn(n);
+}
+
+static void expire_timers(cio_loop *loop) {
+    /* Fire what is due within the clock's resolution, as asyncio does. */
+    double end = cio__now() + 1e-6;
+    cio__handle *h;
+    while ((h = cio__timers_top(&loop->timers)) && h->when <= end) {
+        cio__timers_remove(&loop->timers, h);
+        if (h->state == CIO__H_CANCELLED)
+            cio__handle_release(&loop->handles, h);
+        else
+            cio__loop_ready(loop, h);
+    }
+}
+
+static void warn_slow(cio_loop *loop, cio_cb cb, void *arg, double took) {
+    if (cb == cio__task_step)
+        cio_log(CIO_LOG_WARNING, "Executing task '%s' took %.3f seconds (a blocking call in a task?)",
+                cio_task_name(arg), took);
+    else
+        cio_log(CIO_LOG_WARNING, "Executing callback %p(%p) took %.3f seconds", (void *)cb, arg,
+                took);
+    (void)loop;
+}
+
+static void run_ready(cio_loop *loop) {
+    for (size_t n = loop->nready; n > 0; n--) {
+        cio__handle *h = ready_pop(loop);
+        cio_cb cb = h->cb;
+        void *arg = h->arg;
+        bool cancelled = h->state == CIO__H_CANCELLED;
+        cio__handle_release(&loop->handles, h);
+        if (cancelled)
+            continue;
+        if (!loop->debug) {
+            cb(arg);
+            continue;
+        }
+        double t0 = cio__now();
+        cb(arg);
+        double took = cio__now() - t0;
+        if (took >= loop->slow_callback)
+            warn_slow(loop, cb, arg, took);
+    }
+}
+
+static void check_sigint(cio_loop *loop) {
+    if (!atomic_load_explicit(&loop->sigint, memory_order_relaxed))
+        return;
+    atomic_store(&loop->sigint, 0);
+    loop->interrupted = true;
+    if (loop->main_task)
+        cio_cancel(loop->main_task);
+}
+
+static int run_once(cio_loop *loop) {
+    double timeout = poll_timeout(loop);
+    if (timeout != 0) {
+        atomic_store(&loop->sleeping, 1);
+        if (!cio__mpsc_empty(&loop->inbox) || atomic_load(&loop->sigint))
+            timeout = 0;
+    }
+    int r = cio__uring_run(loop->ring, timeout);
+    atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
+    if (r < 0)
+        return r;
+    drain_inbox(loop);
+    check_sigint(loop);
+    expire_timers(loop);
+    run_ready(loop);
+    return 0;
+}
+
+/* ---- running ---- */
+
+int cio_loop_run_forever(cio_loop *loop) {
+    if (!loop)
+        return -EINVAL;
+    if (tls_running)
+        return -EBUSY;
+    if (atomic_load(&loop->closed))
+        return -ESHUTDOWN;
+    if (loop->running)
+        return -EBUSY;
+    tls_running = loop;
+    loop->running = true;
+    loop->thread = pthread_self();
+    if (loop->debug)
+        cio__debug_install_overflow_handler();
+    int r = 0;
+    do {
+        r = run_once(loop);
+    } while (r >= 0 && !loop->stopping);
+    if (r < 0)
+        cio_log(CIO_LOG_ERROR, "cio: the loop stopped on a ring error: %s", cio_strerror(r));
+    loop->stopping = false;
+    loop->running = false;
+    tls_running = NULL;
+    return r < 0 ? r : 0;
+}
+
+void cio_loop_stop(cio_loop *loop) {
+    if (loop)
+        loop->stopping = true;
+}
+
+static void stop_on_done(cio_future *f, void *arg) {
+    (void)f;
+    cio_loop_stop(arg);
+}
+
+int cio_loop_run_until_complete(cio_loop *loop, cio_future *f) {
+    if (!loop || !f || f->loop != loop)
+        return -EINVAL;
+    if (!cio_future_done(f)) {
+        int r = cio_future_add_done_callback(f, stop_on_done, loop);
+        if (r < 0)
+            return r;
+        r = cio_loop_run_forever(loop);
+        cio_future_remove_done_callback(f, stop_on_done, loop);
+        if (r < 0)
+            return r;
+        if (!cio_future_done(f))
+            return -EAGAIN; /* stopped before f completed */
+    }
+    return cio_future_error(f);
+}
+
+/* ---- closing ---- */
+
+/* Requests still in the kernel may write into task stacks: cancel them all and
+ * reap their CQEs before any stack is unmapped. */
+static void cancel_inflight(cio_loop *loop) {
+    cio__uring_cancel_all(loop->ring);
+    double deadline = cio__now() + 1.0;
+    while (cio__uring_inflight(loop->ring) && cio__now() < deadline)
+        if (cio__uring_run(loop->ring, 0.05) < 0)
+            break;
+}
+
+static void drop_ready(cio_loop *loop) {
+    while (loop->nready) {
+        cio__handle *h = ready_pop(loop);
+        if (h->state != CIO__H_CANCELLED)
+            cio__future_drop_scheduled(h);
+        cio__handle_release(&loop->handles, h);
+    }
+}
+
+int cio_loop_close(cio_loop *loop) {
+    if (!loop)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    if (atomic_exchange(&loop->closed, 1))
+        return 0;
+    if (loop->default_executor) {
+        cio_executor_shutdown(loop->default_executor, false, false);
+        cio_executor_free(loop->default_executor);
+        loop->default_executor = NULL;
+    }
+    drain_inbox(loop);
+    cancel_inflight(loop);
+    drop_ready(loop);
+    while (loop->all_tasks)
+        cio__task_abandon(loop->all_tasks);
+    drop_ready(loop);
+    while (loop->timers.n) {
+        cio__handle *h = cio__timers_top(&loop->timers);
+        cio__timers_remove(&loop->timers, h);
+        cio__handle_release(&loop->handles, h);
+    }
+    cio__uring_free(loop->ring);
+    loop->ring = NULL;
+    close(loop->wake_fd);
+    drain_inbox(loop); /* posts that raced with `closed` */
+    drop_ready(loop);
+    cio__stacks_destroy(&loop->stacks);
+    cio__timers_destroy(&loop->timers);
+    cio__handles_destroy(&loop->handles);
+    cio__loop_unref(loop);
+    return 0;
+}

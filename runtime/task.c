@@ -1,0 +1,426 @@
+/* Tasks: stackful coroutines scheduled by the loop. A task runs until it
+ * parks (await, sleep, I/O, a sync primitive) and is resumed by its step
+ * handle; every switch goes through the loop's own stack. */
+#include "task.h"
+
+#include "debug.h"
+#include "loop.h"
+#include "stack.h"
+#include "switch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#define CIO_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#include <sanitizer/tsan_interface.h>
+#define CIO_TSAN 1
+#endif
+
+cio__task *cio__task_current(void) {
+    cio_loop *loop = cio__loop_running();
+    return loop ? loop->current : NULL;
+}
+
+cio_future *cio_current_task(void) {
+    cio__task *t = cio__task_current();
+    return t ? &t->fut : NULL;
+}
+
+int cio__task_require(const char *fn) {
+    if (cio__task_current())
+        return 0;
+    cio_loop *loop = cio__loop_running();
+    CIO__DEBUG(loop, "%s called outside a task", fn);
+    if (!loop && cio__env_debug())
+        cio_log(CIO_LOG_WARNING, "%s called outside a task (no running loop)", fn);
+    return -EPERM;
+}
+
+/* ---- switching (sanitizer annotations sit beside the switch itself) ---- */
+
+static void switch_to_task(cio_loop *loop, cio__task *t) {
+#ifdef CIO_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, t->stack->lo, t->stack->size);
+#endif
+#ifdef CIO_TSAN
+    loop->sched_fiber = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(t->fiber, 0);
+#endif
+    cio__switch(&loop->sched_sp, t->sp, t);
+#ifdef CIO_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+}
+
+static void switch_to_loop(cio__task *t, bool finishing) {
+    cio_loop *loop = t->fut.loop;
+#ifdef CIO_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(finishing ? NULL : &fake, loop->sched_stack_lo,
+                                   loop->sched_stack_size);
+#else
+    (void)finishing;
+#endif
+#ifdef CIO_TSAN
+    __tsan_switch_to_fiber(loop->sched_fiber, 0);
+#endif
+    cio__switch(&t->sp, loop->sched_sp, NULL);
+#ifdef CIO_ASAN
+    __sanitizer_finish_switch_fiber(fake, &loop->sched_stack_lo, &loop->sched_stack_size);
+#endif
+}
+
+/* ---- lifecycle ---- */
+
+static void task_finish(cio__task *t, void *result) {
+    int err = t->fail_err;
+    cio__future_finish(&t->fut, err, err ? NULL : result);
+}
+
+static void task_entry(void *val) {
+    cio__task *t = val;
+#ifdef CIO_ASAN
+    cio_loop *loop = t->fut.loop;
+    __sanitizer_finish_switch_fiber(NULL, &loop->sched_stack_lo, &loop->sched_stack_size);
+#endif
+    void *r = t->fn(t->arg);
+    task_finish(t, r);
+    t->tstate = CIO__T_DONE;
+    switch_to_loop(t, true);
+    abort(); /* a finished task is never resumed */
+}
+
+static void unlink_task(cio_loop *loop, cio__task *t) {
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        loop->all_tasks = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+    t->all_prev = t->all_next = NULL;
+    loop->ntasks--;
+}
+
+/* After the last switch out of a finished task: its stack and the loop's
+ * reference go back. */
+static void task_retire(cio_loop *loop, cio__task *t) {
+    if (t->stack) {
+        cio__stack_put(&loop->stacks, t->stack);
+        t->stack = NULL;
+    }
+#ifdef CIO_TSAN
+    if (t->fiber) {
+        __tsan_destroy_fiber(t->fiber);
+        t->fiber = NULL;
+    }
+#endif
+    unlink_task(loop, t);
+    cio_future_unref(&t->fut);
+}
+
+static int task_start(cio_loop *loop, cio__task *t) {
+    t->stack = cio__stack_get(&loop->stacks, t->stack_size);
+    if (!t->stack)
+        return -ENOMEM;
+    t->sp = cio__ctx_make(t->stack->lo, t->stack->size, task_entry);
+#ifdef CIO_TSAN
+    t->fiber = __tsan_create_fiber(0);
+#endif
+    return 0;
+}
+
+void cio__task_step(void *arg) {
+    cio__task *t = arg;
+    cio_loop *loop = t->fut.loop;
+    if (t->tstate == CIO__T_DONE)
+        return;
+    if (!t->stack) {
+        int r = t->must_cancel ? -ECANCELED : task_start(loop, t);
+        if (r < 0) {
+            /* Cancelled before it started: the body never runs. */
+            t->fail_err = r;
+            task_finish(t, NULL);
+            t->tstate = CIO__T_DONE;
+            task_retire(loop, t);
+            return;
+        }
+    }
+    t->tstate = CIO__T_RUNNING;
+    loop->current = t;
+    switch_to_task(loop, t);
+    loop->current = NULL;
+    if (t->tstate == CIO__T_DONE)
+        task_retire(loop, t);
+}
+
+/* ---- parking ---- */
+
+void cio__task_wake(cio__task *t, int val) {
+    if (t->tstate != CIO__T_PARKED)
+        return;
+    t->wake_val = val;
+    t->tstate = CIO__T_READY;
+    t->park_cancel = NULL;
+    cio__loop_ready(t->fut.loop, &t->step);
+}
+
+void cio__task_wake_cancelled(cio__task *t, void *ctx) {
+    (void)ctx;
+    cio__task_wake(t, -ECANCELED);
+}
+
+int cio__task_park(cio__park_cancel_fn on_cancel, void *ctx) {
+    cio__task *t = cio__task_current();
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    t->park_cancel = on_cancel ? on_cancel : cio__task_wake_cancelled;
+    t->park_ctx = ctx;
+    t->tstate = CIO__T_PARKED;
+    switch_to_loop(t, false);
+    return t->wake_val;
+}
+
+/* Soft suspension points (yield, sleep, await) deliver a cancellation that
+ * arrived while the task was ready to run: nothing is lost by it. */
+static int deliver_cancel(cio__task *t, int r) {
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    return r;
+}
+
+static bool task_cancel(cio_future *f, void *ctx) {
+    (void)ctx;
+    cio__task *t = (cio__task *)f;
+    t->cancel_requests++;
+    if (t->tstate == CIO__T_PARKED) {
+        t->park_cancel(t, t->park_ctx);
+        return true;
+    }
+    /* Already woken by an earlier cancellation: that one covers this one. */
+    if (!(t->tstate == CIO__T_READY && t->wake_val == -ECANCELED))
+        t->must_cancel = true;
+    return true;
+}
+
+int cio_yield(void) {
+    int r = cio__task_require(__func__);
+    if (r < 0)
+        return r;
+    cio__task *t = cio__task_current();
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    t->wake_val = 0;
+    t->tstate = CIO__T_READY;
+    cio__loop_ready(t->fut.loop, &t->step);
+    switch_to_loop(t, false);
+    return deliver_cancel(t, 0);
+}
+
+static void sleep_fire(void *arg) {
+    cio__task_wake(arg, 0);
+}
+
+static void sleep_cancel(cio__task *t, void *ctx) {
+    cio_handle_cancel(*(cio_handle *)ctx);
+    cio__task_wake(t, -ECANCELED);
+}
+
+int cio_sleep(double seconds) {
+    int r = cio__task_require(__func__);
+    if (r < 0)
+        return r;
+    if (!(seconds > 0)) /* also NaN */
+        return cio_yield();
+    cio__task *t = cio__task_current();
+    cio_loop *loop = t->fut.loop;
+    cio_handle h = cio_loop_call_at(loop, cio_loop_time(loop) + seconds, sleep_fire, t);
+    if (!h.p)
+        return -ENOMEM;
+    r = cio__task_park(sleep_cancel, &h);
+    if (r < 0) {
+        cio_handle_cancel(h);
+        return r;
+    }
+    return deliver_cancel(t, r);
+}
+
+/* ---- await ---- */
+
+static void await_cancel(cio__task *t, void *ctx) {
+    cio_future *f = ctx;
+    /* asyncio: cancelling a task cancels what it awaits; if that refuses
+     * (done already, or it handles cancellation itself), wake with -ECANCELED. */
+    if (cio_cancel(f) || t->tstate != CIO__T_PARKED)
+        return;
+    cio__future_remove_node(f, &t->await_node);
+    cio__task_wake(t, -ECANCELED);
+}
+
+int cio_await(cio_future *f, void **result) {
+    int r = cio__task_require(__func__);
+    if (r < 0)
+        return r;
+    if (!f)
+        return -EINVAL;
+    cio__task *t = cio__task_current();
+    if (f == &t->fut)
+        return -EDEADLK;
+    if (f->state == CIO__F_PENDING) {
+        t->await_node = (cio__cbnode){.task = t};
+        cio__future_add_node(f, &t->await_node);
+        cio_future_ref(f);
+        t->awaiting = f;
+        r = cio__task_park(await_cancel, f);
+        t->awaiting = NULL;
+        if (f->state == CIO__F_PENDING)
+            cio__future_remove_node(f, &t->await_node);
+        cio_future_unref(f);
+        if (r < 0 && f->state == CIO__F_PENDING)
+            return r;
+    }
+    return cio_future_result(f, result);
+}
+
+void *cio_fail(int err) {
+    cio__task *t = cio__task_current();
+    if (t && err < 0)
+        t->fail_err = err;
+    return NULL;
+}
+
+/* ---- creation and bookkeeping ---- */
+
+static cio__task *task_alloc(cio_loop *loop) {
+    cio__task *t = loop->free_tasks;
+    if (t) {
+        loop->free_tasks = t->all_next;
+        return t;
+    }
+    return malloc(sizeof *t);
+}
+
+void cio__task_free(cio__task *t) {
+    cio_loop *loop = t->fut.loop;
+    free(t->name);
+    t->all_next = loop->free_tasks;
+    loop->free_tasks = t;
+}
+
+cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *opt, cio_fn fn,
+                                      void *arg) {
+    if (!loop || !fn || atomic_load(&loop->closed)) {
+        errno = loop && fn ? ESHUTDOWN : EINVAL;
+        return NULL;
+    }
+    cio__loop_check_thread(loop, __func__);
+    cio__task *t = task_alloc(loop);
+    if (!t)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    cio__future_init(&t->fut, loop, true);
+    t->fut.refs = 2; /* the caller's and the loop's, dropped when it finishes */
+    cio__future_set_cancel(&t->fut, task_cancel, NULL);
+    t->fn = fn;
+    t->arg = arg;
+    t->stack_size = opt ? opt->stack_size : 0;
+    t->step = (cio__handle){.cb = cio__task_step, .arg = t, .embedded = 1};
+    t->id = ++loop->next_task_id;
+    if (opt && opt->name)
+        cio_task_set_name(&t->fut, opt->name);
+    t->all_next = loop->all_tasks;
+    if (loop->all_tasks)
+        loop->all_tasks->all_prev = t;
+    loop->all_tasks = t;
+    loop->ntasks++;
+    t->tstate = CIO__T_NEW;
+    cio__loop_ready(loop, &t->step);
+    return &t->fut;
+}
+
+cio_future *cio_loop_create_task(cio_loop *loop, cio_fn fn, void *arg) {
+    return cio_loop_create_task_with(loop, NULL, fn, arg);
+}
+
+cio_future *cio_create_task(cio_fn fn, void *arg) {
+    cio_loop *loop = cio__loop_running();
+    if (!loop) {
+        errno = EPERM;
+        return NULL;
+    }
+    return cio_loop_create_task_with(loop, NULL, fn, arg);
+}
+
+void cio__task_abandon(cio__task *t) {
+    if (t->tstate == CIO__T_DONE)
+        return;
+    CIO__DEBUG(t->fut.loop, "Task was destroyed but it is pending! task '%s'", cio_task_name(&t->fut));
+    if (t->awaiting) {
+        /* The awaited future may outlive the loop: it must not wake us. */
+        cio__future_remove_node(t->awaiting, &t->await_node);
+        cio_future_unref(t->awaiting);
+        t->awaiting = NULL;
+    }
+    t->tstate = CIO__T_DONE;
+    cio__future_finish(&t->fut, -ECANCELED, NULL);
+    task_retire(t->fut.loop, t);
+}
+
+void cio_task_set_name(cio_future *task, const char *name) {
+    if (!cio_future_is_task(task))
+        return;
+    cio__task *t = (cio__task *)task;
+    char *copy = name ? strdup(name) : NULL;
+    if (name && !copy)
+        return;
+    free(t->name);
+    t->name = copy;
+}
+
+const char *cio_task_name(const cio_future *task) {
+    if (!cio_future_is_task(task))
+        return NULL;
+    cio__task *t = (cio__task *)task;
+    if (!t->name) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
+        t->name = strdup(buf);
+    }
+    return t->name ? t->name : "Task";
+}
+
+int cio_task_cancelling(const cio_future *task) {
+    return cio_future_is_task(task) ? ((const cio__task *)task)->cancel_requests : 0;
+}
+
+int cio_task_uncancel(cio_future *task) {
+    if (!cio_future_is_task(task))
+        return 0;
+    cio__task *t = (cio__task *)task;
+    if (t->cancel_requests > 0 && --t->cancel_requests == 0)
+        t->must_cancel = false; /* rescind a request not delivered yet (3.13) */
+    return t->cancel_requests;
+}
+
+size_t cio_all_tasks(cio_loop *loop, cio_future **out, size_t cap) {
+    size_t n = 0;
+    for (cio__task *t = loop->all_tasks; t; t = t->all_next, n++)
+        if (n < cap)
+            out[n] = &t->fut;
+    return n;
+}
