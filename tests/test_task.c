@@ -1,0 +1,354 @@
+/* Tasks and futures: ordering, results, errors, cancellation, references. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cio.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct trace {
+    char buf[256];
+} trace;
+
+static void mark(trace *t, const char *s) {
+    strncat(t->buf, s, sizeof t->buf - strlen(t->buf) - 1);
+}
+
+/* ---- ordering ---- */
+
+typedef struct named {
+    trace *t;
+    const char *name;
+} named;
+
+static void *log_and_yield(void *arg) {
+    named *n = arg;
+    mark(n->t, n->name);
+    cio_yield();
+    mark(n->t, n->name);
+    return NULL;
+}
+
+static void *start_order(void *arg) {
+    trace *t = arg;
+    named a = {t, "a"}, b = {t, "b"}, c = {t, "c"};
+    cio_future *fs[3] = {cio_create_task(log_and_yield, &a), cio_create_task(log_and_yield, &b),
+                         cio_create_task(log_and_yield, &c)};
+    mark(t, "M"); /* the creator runs on until it suspends */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cio_await(fs[i], NULL), 0);
+        cio_future_unref(fs[i]);
+    }
+    return NULL;
+}
+
+static void test_tasks_start_in_creation_order(void **state) {
+    (void)state;
+    trace t = {0};
+    assert_int_equal(cio_run(start_order, &t, NULL), 0);
+    assert_string_equal(t.buf, "Mabcabc");
+}
+
+static void cb_mark(cio_future *f, void *arg) {
+    (void)f;
+    named *n = arg;
+    mark(n->t, n->name);
+}
+
+static void *done_callback_order(void *arg) {
+    trace *t = arg;
+    cio_future *f = cio_future_new();
+    named x = {t, "1"}, y = {t, "2"}, z = {t, "3"};
+    cio_future_add_done_callback(f, cb_mark, &x);
+    cio_future_add_done_callback(f, cb_mark, &y);
+    cio_future_add_done_callback(f, cb_mark, &z);
+    assert_int_equal(cio_future_remove_done_callback(f, cb_mark, &y), 1);
+    cio_future_set_result(f, (void *)5);
+    mark(t, "S"); /* callbacks never run inline */
+    cio_yield();
+    /* Registered on a done future: scheduled, not run inline either. */
+    cio_future_add_done_callback(f, cb_mark, &y);
+    mark(t, "L");
+    cio_yield();
+    cio_future_unref(f);
+    return NULL;
+}
+
+static void test_done_callbacks_in_order(void **state) {
+    (void)state;
+    trace t = {0};
+    assert_int_equal(cio_run(done_callback_order, &t, NULL), 0);
+    assert_string_equal(t.buf, "S13L2");
+}
+
+/* ---- results and errors ---- */
+
+static void *square(void *arg) {
+    intptr_t x = (intptr_t)arg;
+    cio_sleep(0.001);
+    return (void *)(x * x);
+}
+
+static void *failing(void *arg) {
+    cio_yield();
+    return cio_fail((int)(intptr_t)arg);
+}
+
+static void *results(void *arg) {
+    (void)arg;
+    cio_future *a = cio_create_task(square, (void *)7);
+    cio_future *b = cio_create_task(failing, (void *)(intptr_t)-EIO);
+    void *r = NULL;
+    assert_false(cio_future_done(a));
+    assert_int_equal(cio_future_result(a, &r), -EAGAIN);
+    assert_int_equal(cio_await(a, &r), 0);
+    assert_int_equal((intptr_t)r, 49);
+    assert_int_equal(cio_await(b, &r), -EIO);
+    assert_true(cio_future_done(b));
+    assert_false(cio_future_cancelled(b));
+    assert_int_equal(cio_future_error(b), -EIO);
+    /* awaiting a done future returns at once, again */
+    assert_int_equal(cio_await(a, &r), 0);
+    cio_future_unref(a);
+    cio_future_unref(b);
+
+    cio_future *f = cio_future_new();
+    assert_int_equal(cio_future_set_error(f, -ENOENT), 0);
+    assert_int_equal(cio_future_set_result(f, NULL), -EINVAL); /* InvalidStateError */
+    assert_int_equal(cio_future_set_error(f, 5), -EINVAL);
+    assert_int_equal(cio_future_result(f, &r), -ENOENT);
+    cio_future_unref(f);
+    assert_int_equal(cio_await(cio_current_task(), NULL), -EDEADLK);
+    return NULL;
+}
+
+static void test_results_and_errors(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(results, NULL, NULL), 0);
+    assert_int_equal(cio_await(NULL, NULL), -EPERM); /* outside a task */
+    assert_int_equal(cio_sleep(0.1), -EPERM);
+}
+
+static void *overlap(void *arg) {
+    (void)arg;
+    double t0 = cio_loop_time(cio_get_running_loop());
+    cio_future *a = cio_create_task(square, (void *)1);
+    cio_future *fs[2] = {a, cio_create_task(square, (void *)2)};
+    for (int i = 0; i < 2; i++) {
+        cio_await(fs[i], NULL);
+        cio_future_unref(fs[i]);
+    }
+    return (void *)(intptr_t)((cio_loop_time(cio_get_running_loop()) - t0) * 1e6);
+}
+
+static void test_sleeps_overlap(void **state) {
+    (void)state;
+    void *us;
+    assert_int_equal(cio_run(overlap, NULL, &us), 0);
+    assert_true((intptr_t)us < 500000); /* two 1 ms sleeps, far from serial seconds */
+}
+
+/* ---- cancellation ---- */
+
+static void *never_runs(void *arg) {
+    ++*(int *)arg;
+    return NULL;
+}
+
+static void *sleeper(void *arg) {
+    int *phase = arg;
+    *phase = 1;
+    int r = cio_sleep(3600);
+    *phase = r == -ECANCELED ? 2 : 3;
+    return cio_fail(r);
+}
+
+static void *ignores_cancel(void *arg) {
+    (void)arg;
+    int r = cio_sleep(3600);
+    assert_int_equal(r, -ECANCELED);
+    return (void *)99; /* completes normally after all */
+}
+
+static void *awaits(void *arg) {
+    return (void *)(intptr_t)cio_await(arg, NULL);
+}
+
+static void *cancellation(void *arg) {
+    (void)arg;
+    /* before it starts: the body never runs */
+    int ran = 0;
+    cio_future *t = cio_create_task(never_runs, &ran);
+    assert_true(cio_cancel(t));
+    assert_int_equal(cio_await(t, NULL), -ECANCELED);
+    assert_true(cio_future_cancelled(t));
+    assert_int_equal(ran, 0);
+    assert_false(cio_cancel(t)); /* done: false */
+    cio_future_unref(t);
+
+    /* while suspended */
+    int phase = 0;
+    t = cio_create_task(sleeper, &phase);
+    cio_yield();
+    assert_int_equal(phase, 1);
+    assert_true(cio_cancel(t));
+    assert_int_equal(cio_task_cancelling(t), 1);
+    assert_int_equal(cio_await(t, NULL), -ECANCELED);
+    assert_int_equal(phase, 2);
+    assert_true(cio_future_cancelled(t));
+    cio_future_unref(t);
+
+    /* ignored: completes normally */
+    t = cio_create_task(ignores_cancel, NULL);
+    cio_yield();
+    cio_cancel(t);
+    void *r;
+    assert_int_equal(cio_await(t, &r), 0);
+    assert_int_equal((intptr_t)r, 99);
+    assert_false(cio_future_cancelled(t));
+    cio_future_unref(t);
+
+    /* cancelling a task that awaits a future cancels that future too */
+    cio_future *f = cio_future_new();
+    t = cio_create_task(awaits, f);
+    cio_yield();
+    cio_cancel(t);
+    assert_int_equal(cio_await(t, &r), 0);
+    assert_int_equal((intptr_t)r, -ECANCELED);
+    assert_true(cio_future_cancelled(f));
+    cio_future_unref(t);
+    cio_future_unref(f);
+
+    /* ... through a chain of tasks */
+    phase = 0;
+    cio_future *inner = cio_create_task(sleeper, &phase);
+    t = cio_create_task(awaits, inner);
+    cio_yield();
+    cio_cancel(t);
+    cio_await(t, &r);
+    assert_int_equal((intptr_t)r, -ECANCELED);
+    assert_true(cio_future_cancelled(inner));
+    assert_int_equal(phase, 2);
+    cio_future_unref(t);
+    cio_future_unref(inner);
+    return NULL;
+}
+
+static void test_cancellation(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(cancellation, NULL, NULL), 0);
+}
+
+static void *self_cancel(void *arg) {
+    (void)arg;
+    cio_cancel(cio_current_task());
+    assert_int_equal(cio_yield(), -ECANCELED);
+    assert_int_equal(cio_yield(), 0); /* delivered once */
+    cio_cancel(cio_current_task());
+    assert_int_equal(cio_task_uncancel(cio_current_task()), 1);
+    assert_int_equal(cio_task_uncancel(cio_current_task()), 0);
+    assert_int_equal(cio_yield(), 0); /* rescinded before delivery */
+    return NULL;
+}
+
+static void test_self_cancel_and_uncancel(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(self_cancel, NULL, NULL), 0);
+}
+
+/* ---- names and bookkeeping ---- */
+
+static void *names(void *arg) {
+    (void)arg;
+    assert_string_equal(cio_task_name(cio_current_task()), "main");
+    cio_future *t = cio_create_task(square, (void *)3);
+    assert_non_null(strstr(cio_task_name(t), "Task-"));
+    cio_task_set_name(t, "worker");
+    assert_string_equal(cio_task_name(t), "worker");
+    cio_future *all[4];
+    assert_int_equal(cio_all_tasks(cio_get_running_loop(), all, 4), 2);
+    cio_await(t, NULL);
+    assert_int_equal(cio_all_tasks(cio_get_running_loop(), all, 4), 1);
+    assert_ptr_equal(all[0], cio_current_task());
+    cio_future_unref(t);
+    assert_null(cio_task_name(NULL));
+    return NULL;
+}
+
+static void test_names_and_all_tasks(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(names, NULL, NULL), 0);
+}
+
+/* ---- scale: 100,000 sleeping tasks (no mapping per stack) ---- */
+
+static void *nap(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)cio_sleep(0.2);
+}
+
+static void *many_sleepers(void *arg) {
+    size_t n = (size_t)arg;
+    cio_future **fs = malloc(n * sizeof *fs);
+    for (size_t i = 0; i < n; i++) {
+        fs[i] = cio_create_task(nap, NULL);
+        assert_non_null(fs[i]);
+    }
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *r;
+        if (cio_await(fs[i], &r) == 0 && r == NULL)
+            ok++;
+        cio_future_unref(fs[i]);
+    }
+    free(fs);
+    return (void *)ok;
+}
+
+static void test_hundred_thousand_sleepers(void **state) {
+    (void)state;
+    void *ok;
+    assert_int_equal(cio_run(many_sleepers, (void *)100000, &ok), 0);
+    assert_int_equal((size_t)ok, 100000);
+}
+
+/* Released while running: the loop keeps its own reference. */
+static void *sets_flag(void *arg) {
+    cio_sleep(0.001);
+    *(int *)arg = 1;
+    return NULL;
+}
+
+static void *unref_early(void *arg) {
+    cio_future_unref(cio_create_task(sets_flag, arg));
+    cio_sleep(0.01);
+    return NULL;
+}
+
+static void test_unref_running_task(void **state) {
+    (void)state;
+    int flag = 0;
+    assert_int_equal(cio_run(unref_early, &flag, NULL), 0);
+    assert_int_equal(flag, 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tasks_start_in_creation_order),
+        cmocka_unit_test(test_done_callbacks_in_order),
+        cmocka_unit_test(test_results_and_errors),
+        cmocka_unit_test(test_sleeps_overlap),
+        cmocka_unit_test(test_cancellation),
+        cmocka_unit_test(test_self_cancel_and_uncancel),
+        cmocka_unit_test(test_names_and_all_tasks),
+        cmocka_unit_test(test_hundred_thousand_sleepers),
+        cmocka_unit_test(test_unref_running_task),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
