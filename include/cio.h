@@ -101,10 +101,13 @@ CIO_API int cio_loop_run_forever(cio_loop *loop);
 /* Asks the running loop to stop after the current batch of callbacks. Before
    run_forever it makes the next run do one iteration only. */
 CIO_API void cio_loop_stop(cio_loop *loop);
-/* Closes a loop that is not running: drops pending callbacks, frees tasks that
-   never finished (debug: "Task was destroyed but it is pending!"), shuts the
-   default executor down without waiting. Idempotent until freed: the loop's
-   memory is released here. Returns -EBUSY while running. */
+/* Closes a loop that is not running: drops pending callbacks, ends tasks that
+   never finished as cancelled (debug: "Task was destroyed but it is
+   pending!"), shuts the default executor down without waiting, and releases
+   the loop. The loop's memory stays valid while futures of it are referenced
+   (closing again is then a no-op, and cio_call_soon_threadsafe returns
+   -ESHUTDOWN); otherwise the pointer is invalid afterwards. -EBUSY while
+   running. */
 CIO_API int cio_loop_close(cio_loop *loop);
 /* The loop running on this thread, or NULL. Thread-safe. */
 CIO_API cio_loop *cio_get_running_loop(void);

@@ -192,6 +192,10 @@ int cio__task_park(cio__park_cancel_fn on_cancel, void *ctx) {
     return t->wake_val;
 }
 
+void cio__task_suspend(cio__task *t) {
+    switch_to_loop(t, false);
+}
+
 /* Soft suspension points (yield, sleep, await) deliver a cancellation that
  * arrived while the task was ready to run: nothing is lost by it. */
 static int deliver_cancel(cio__task *t, int r) {

@@ -50,6 +50,9 @@ cio__task *cio__task_current(void);
  * cancellation is pending it returns -ECANCELED at once without parking. While
  * parked, cio_cancel() calls on_cancel(t, ctx) (NULL: wake with -ECANCELED). */
 int cio__task_park(cio__park_cancel_fn on_cancel, void *ctx);
+/* Switches from the current task to the loop. The caller has set tstate and
+ * arranged for a wake (cio__task_park is the usual way in). */
+void cio__task_suspend(cio__task *t);
 /* Makes a parked task ready; it resumes from cio__task_park with val. */
 void cio__task_wake(cio__task *t, int val);
 /* Wakes the parked task with -ECANCELED (a ready-made on_cancel). */

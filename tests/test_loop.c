@@ -106,9 +106,14 @@ static void test_stop_finishes_batch(void **state) {
     cio_loop_stop(loop);
     cio_loop_run_forever(loop);
     assert_int_equal(n, 2);
-    cio_loop_close(loop);
-    /* Closing twice is fine; running a closed loop is an error. */
+    /* A future of the loop keeps its memory valid after close: closing again
+     * is a no-op and running a closed loop is an error. */
+    cio_future *f = cio_loop_future_new(loop);
     assert_int_equal(cio_loop_close(loop), 0);
+    assert_int_equal(cio_loop_close(loop), 0);
+    assert_int_equal(cio_loop_run_forever(loop), -ESHUTDOWN);
+    assert_true(cio_cancel(f));
+    cio_future_unref(f);
 }
 
 /* ---- timers ---- */
@@ -213,8 +218,10 @@ static void test_threadsafe_from_four_threads(void **state) {
     for (int i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
     assert_int_equal(x.count, x.target);
+    cio_future *keep = cio_loop_future_new(loop); /* keeps the struct, as executors do */
     cio_loop_close(loop);
     assert_int_equal(cio_call_soon_threadsafe(loop, bump, &x), -ESHUTDOWN);
+    cio_future_unref(keep);
 }
 
 /* ---- cio_run ---- */
