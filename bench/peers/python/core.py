@@ -1,6 +1,6 @@
 """W1-W5 of BENCH.md on Python asyncio (or uvloop with --uvloop).
 
-Usage: core.py W1|W2|W3|W4|W5 [--uvloop] [-q]
+Usage: core.py [W1|W2|W3|W4|W5 ...] [--uvloop] [-q]   (no workload: all five)
 Prints the same RESULT lines as the cio programs.
 """
 import asyncio
@@ -128,11 +128,18 @@ def main():
     if IMPL == "uvloop":
         import uvloop
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    which = sys.argv[1]
-    if which in ("W3", "W5"):
-        {"W3": w3, "W5": w5}[which]()
-    else:
-        asyncio.run({"W1": w1, "W2": w2, "W4": w4}[which]())
+    chosen = [a for a in sys.argv[1:] if a.startswith("W")]
+    if not chosen:
+        # One process per workload, so that RSS figures do not inherit a heap.
+        import subprocess
+        for which in ("W1", "W2", "W3", "W4", "W5"):
+            subprocess.run([sys.executable, __file__, which] + sys.argv[1:], check=True)
+        return
+    for which in chosen:
+        if which in ("W3", "W5"):
+            {"W3": w3, "W5": w5}[which]()
+        else:
+            asyncio.run({"W1": w1, "W2": w2, "W4": w4}[which]())
 
 
 if __name__ == "__main__":
