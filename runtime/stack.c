@@ -79,14 +79,28 @@ static long read_vma_budget(void) {
     return max / 4; /* half the limit, two VMAs per mprotect guard */
 }
 
-static void install_guard(void *p) {
-    if (guard_mode >= 0) {
-        if (madvise(p, GUARD, MADV_GUARD_INSTALL) == 0) {
-            guard_mode = 1;
-            return;
-        }
-        guard_mode = -1;
+/* Emulators (qemu-user) accept unknown madvise advice as a no-op, so a zero
+ * return proves nothing: have the kernel read a guarded page and expect EFAULT. */
+static int probe_guard_install(void) {
+    char *p = mmap(NULL, GUARD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    int fds[2], works = -1;
+    if (madvise(p, GUARD, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
+        if (write(fds[1], p, 1) < 0 && errno == EFAULT)
+            works = 1;
+        close(fds[0]);
+        close(fds[1]);
     }
+    munmap(p, GUARD);
+    return works;
+}
+
+static void install_guard(void *p) {
+    if (guard_mode == 0)
+        guard_mode = probe_guard_install();
+    if (guard_mode > 0 && madvise(p, GUARD, MADV_GUARD_INSTALL) == 0)
+        return;
     if (vma_budget < 0)
         vma_budget = read_vma_budget();
     if (vma_budget > 0 && mprotect(p, GUARD, PROT_NONE) == 0)
