@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make demo`: the main examples on their default data, then the tutorial
+# walk-through with its delays scaled down.
+set -euo pipefail
+build=${1:-build}
+run() {
+    echo
+    echo "\$ $*"
+    "$@"
+}
+[ -x "$build/examples/prime_count" ] && run "$build/examples/prime_count" --mode all
+if [ -x "$build/examples/image_pipeline" ]; then
+    run "$build/examples/image_pipeline"
+fi
+for t in "$build"/examples/tutorial/*; do
+    [ -x "$t" ] && run "$t" -s 0.05
+done
+echo
+echo "demo done"
