@@ -36,6 +36,8 @@ void cio__loop_ref(cio_loop *loop) {
 }
 
 static void loop_destroy(cio_loop *loop) {
+    /* Closed only now: a thread inside cio__loop_post may still write it. */
+    close(loop->wake_fd);
     while (loop->free_nodes) {
         cio__cbnode *n = loop->free_nodes;
         loop->free_nodes = n->next;
@@ -353,7 +355,25 @@ static void check_sigint(cio_loop *loop) {
         cio_cancel(loop->main_task);
 }
 
+void cio__loop_defer_flush(cio_loop *loop, cio__flush *f) {
+    if (f->queued)
+        return;
+    f->queued = true;
+    f->next = loop->flushes;
+    loop->flushes = f;
+}
+
+static void run_flushes(cio_loop *loop) {
+    while (loop->flushes) {
+        cio__flush *f = loop->flushes;
+        loop->flushes = f->next;
+        f->queued = false;
+        f->fn(f);
+    }
+}
+
 static int run_once(cio_loop *loop) {
+    run_flushes(loop);
     double timeout = poll_timeout(loop);
     if (timeout != 0) {
         atomic_store(&loop->sleeping, 1);
@@ -454,6 +474,7 @@ int cio_loop_close(cio_loop *loop) {
         return -EBUSY;
     if (atomic_exchange(&loop->closed, 1))
         return 0;
+    run_flushes(loop);
     if (loop->default_executor) {
         cio_executor_shutdown(loop->default_executor, false, false);
         cio_executor_free(loop->default_executor);
@@ -472,7 +493,6 @@ int cio_loop_close(cio_loop *loop) {
     }
     cio__uring_free(loop->ring);
     loop->ring = NULL;
-    close(loop->wake_fd);
     drain_inbox(loop); /* posts that raced with `closed` */
     drop_ready(loop);
     cio__stacks_destroy(&loop->stacks);

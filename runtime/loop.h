@@ -12,6 +12,15 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+/* Work a module batches during one iteration and hands over once, right
+ * before the loop polls the kernel (e.g. the thread pool's submissions: one
+ * lock and one wakeup for many jobs). */
+typedef struct cio__flush {
+    struct cio__flush *next;
+    void (*fn)(struct cio__flush *f);
+    bool queued;
+} cio__flush;
+
 struct cio_loop {
     cio__uring *ring;
     cio__handles handles;
@@ -28,6 +37,7 @@ struct cio_loop {
     size_t ntasks;
     uint64_t next_task_id;
     cio__cbnode *free_nodes;
+    cio__flush *flushes;
     void *free_tasks; /* recycled task structs (by stack_size: default only) */
 
     /* Cross-thread entry: call_soon_threadsafe, executor completions. */
@@ -60,6 +70,8 @@ void cio__loop_ref(cio_loop *loop);
 void cio__loop_unref(cio_loop *loop);
 /* Appends h to the ready queue. */
 void cio__loop_ready(cio_loop *loop, cio__handle *h);
+/* Loop thread: f->fn runs once before the loop next polls (no-op if queued). */
+void cio__loop_defer_flush(cio_loop *loop, cio__flush *f);
 /* Debug-mode check that the caller runs on the loop's thread (aborts if not). */
 void cio__loop_check_thread(const cio_loop *loop, const char *fn);
 /* The loop's default executor slot (executors/ creates it lazily). */

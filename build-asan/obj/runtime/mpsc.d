@@ -1,0 +1,2 @@
+build-asan/obj/runtime/mpsc.o: runtime/mpsc.c runtime/mpsc.h
+runtime/mpsc.h:

@@ -1,0 +1,2 @@
+build-asan/obj/runtime/stack.o: runtime/stack.c runtime/stack.h
+runtime/stack.h:

@@ -1,0 +1,2 @@
+build-asan/obj/runtime/switch.o: runtime/switch.c runtime/switch.h
+runtime/switch.h:

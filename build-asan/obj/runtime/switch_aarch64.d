@@ -1,0 +1,1 @@
+build-asan/obj/runtime/switch_aarch64.o: runtime/switch_aarch64.S

@@ -1,0 +1,2 @@
+build-asan/tests/test_debug: tests/test_debug.c include/cio.h
+include/cio.h:

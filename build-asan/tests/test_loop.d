@@ -1,0 +1,2 @@
+build-asan/tests/test_loop: tests/test_loop.c include/cio.h
+include/cio.h:

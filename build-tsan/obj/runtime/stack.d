@@ -1,0 +1,2 @@
+build-tsan/obj/runtime/stack.o: runtime/stack.c runtime/stack.h
+runtime/stack.h:

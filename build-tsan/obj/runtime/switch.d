@@ -1,0 +1,2 @@
+build-tsan/obj/runtime/switch.o: runtime/switch.c runtime/switch.h
+runtime/switch.h:

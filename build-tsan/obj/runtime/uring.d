@@ -1,0 +1,2 @@
+build-tsan/obj/runtime/uring.o: runtime/uring.c runtime/uring.h
+runtime/uring.h:

@@ -1,0 +1,2 @@
+build-tsan/tests/test_task: tests/test_task.c include/cio.h
+include/cio.h:
