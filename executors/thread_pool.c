@@ -8,6 +8,7 @@
  *
  * Lifetime: the pool is freed when its owner has called destroy, every
  * worker has exited and no job is left (an atomic count of all three). */
+#include "fault.h"
 #include "future.h"
 #include "loop.h"
 #include "task.h"
@@ -167,7 +168,7 @@ static int spawn_worker(thread_pool *p) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t th;
     atomic_fetch_add(&p->refs, 1);
-    int r = pthread_create(&th, &attr, worker, p);
+    int r = CIO__FAULT(CIO__FAULT_THREAD) ? EAGAIN : pthread_create(&th, &attr, worker, p);
     pthread_attr_destroy(&attr);
     if (r != 0) {
         atomic_fetch_sub(&p->refs, 1);
@@ -270,7 +271,7 @@ static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
         errno = ESHUTDOWN;
         return NULL;
     }
-    tp_job *j = malloc(sizeof *j);
+    tp_job *j = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *j);
     cio_future *f = j ? cio_loop_future_new(loop) : NULL;
     if (!f) {
         free(j);

@@ -2,6 +2,7 @@
 #include "future.h"
 
 #include "debug.h"
+#include "fault.h"
 #include "loop.h"
 #include "task.h"
 
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 
 static cio__cbnode *node_alloc(cio_loop *loop) {
+    if (CIO__FAULT(CIO__FAULT_ALLOC))
+        return NULL;
     cio__cbnode *n = loop->free_nodes;
     if (n) {
         loop->free_nodes = n->next;
@@ -33,9 +36,11 @@ cio_future *cio_loop_future_new(cio_loop *loop) {
         return NULL;
     }
     cio__loop_check_thread(loop, __func__);
-    cio_future *f = malloc(sizeof *f);
-    if (!f)
+    cio_future *f = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
         return NULL;
+    }
     cio__future_init(f, loop, false);
     return f;
 }

@@ -1,6 +1,8 @@
 /* The per-loop pool of callback records and the timer heap. */
 #include "handle.h"
 
+#include "fault.h"
+
 #include <errno.h>
 #include <stdlib.h>
 
@@ -27,6 +29,8 @@ static int handles_grow(cio__handles *hs) {
 }
 
 cio__handle *cio__handle_alloc(cio__handles *hs) {
+    if (CIO__FAULT(CIO__FAULT_ALLOC))
+        return NULL;
     if (!hs->free && handles_grow(hs) < 0)
         return NULL;
     cio__handle *h = hs->free;
@@ -95,6 +99,8 @@ static void sift_down(cio__timers *t, uint32_t i) {
 }
 
 int cio__timers_push(cio__timers *t, cio__handle *h) {
+    if (CIO__FAULT(CIO__FAULT_ALLOC))
+        return -ENOMEM;
     if (t->n == t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : 64;
         cio__handle **nh = realloc(t->heap, cap * sizeof *nh);

@@ -5,6 +5,7 @@
 #define CIO_HANDLE_H
 
 #include "cio.h"
+#include <stdbool.h>
 #include <stdint.h>
 
 enum { CIO__H_FREE, CIO__H_READY, CIO__H_TIMER, CIO__H_CANCELLED, CIO__H_EMBEDDED };
@@ -30,6 +31,15 @@ typedef struct cio__handles {
 cio__handle *cio__handle_alloc(cio__handles *hs);
 void cio__handle_release(cio__handles *hs, cio__handle *h);
 void cio__handles_destroy(cio__handles *hs);
+
+/* Work a module batches during one iteration and hands over once, right
+ * before the loop polls the kernel (e.g. the thread pool's submissions: one
+ * lock and one wakeup for many jobs). See cio__loop_defer_flush. */
+typedef struct cio__flush {
+    struct cio__flush *next;
+    void (*fn)(struct cio__flush *f);
+    bool queued;
+} cio__flush;
 
 /* Binary min-heap of timer handles keyed by `when`, indexed for O(log n) removal. */
 typedef struct cio__timers {

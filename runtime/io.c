@@ -10,21 +10,37 @@ static cio__task *task_of(cio__op *op) {
     return (cio__task *)((char *)op - offsetof(cio__task, io_op));
 }
 
+static void retry_cancel(cio__flush *f);
+
 static void io_done(cio__op *op, int res, uint32_t flags) {
     cio__task *t = task_of(op);
+    cio__loop_cancel_flush(t->fut.loop, &t->io_retry); /* nothing left to cancel */
     t->io_res = res;
     t->io_flags = flags;
     t->io_pending = false;
     cio__task_wake(t, 0);
 }
 
-/* If the request completes anyway (or no SQE was left for the cancel), its
- * result is delivered and the cancellation waits for the next suspension. */
+/* Asks the kernel to drop the task's request. Without an SQE for that, it
+ * tries again before every poll until it gets one or the request ends. */
+static void request_cancel(cio__task *t) {
+    cio_loop *loop = t->fut.loop;
+    if (!t->io_pending || cio__uring_cancel(loop->ring, &t->io_op) == 0)
+        return;
+    t->io_retry.fn = retry_cancel;
+    cio__loop_defer_flush(loop, &t->io_retry);
+}
+
+static void retry_cancel(cio__flush *f) {
+    request_cancel((cio__task *)((char *)f - offsetof(cio__task, io_retry)));
+}
+
+/* If the request completes anyway, its result is delivered and the
+ * cancellation waits for the next suspension point. */
 static void io_cancel(cio__task *t, void *ctx) {
     (void)ctx;
     t->must_cancel = true;
-    if (t->io_pending)
-        cio__uring_cancel(t->fut.loop->ring, &t->io_op);
+    request_cancel(t);
 }
 
 struct io_uring_sqe *cio__io_sqe(void) {

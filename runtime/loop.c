@@ -10,6 +10,7 @@
 #include "loop.h"
 
 #include "debug.h"
+#include "fault.h"
 #include "future.h"
 
 #include <errno.h>
@@ -65,15 +66,17 @@ static int arm_wakeup(cio_loop *loop) {
     if (!sqe)
         return -errno;
     cio__sqe_prep(sqe, IORING_OP_READ, loop->wake_fd, &loop->wake_buf, sizeof loop->wake_buf, 0);
+    loop->wake_armed = true;
     return 0;
 }
 
 static void wake_done(cio__op *op, int res, uint32_t flags) {
     (void)flags;
     cio_loop *loop = (cio_loop *)((char *)op - offsetof(cio_loop, wake_op));
+    loop->wake_armed = false;
     atomic_store(&loop->wake_pending, 0);
-    if (res >= 0 && !atomic_load(&loop->closed) && arm_wakeup(loop) < 0)
-        cio_log(CIO_LOG_ERROR, "cio: cannot re-arm the loop's wakeup: %s", cio_strerror(-errno));
+    if (res >= 0 && !atomic_load(&loop->closed))
+        arm_wakeup(loop); /* if that fails, run_once retries and polls meanwhile */
 }
 
 int cio__loop_post(cio_loop *loop, cio__mpsc_node *n) {
@@ -108,7 +111,7 @@ static void run_threadsafe(cio__mpsc_node *n) {
 int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg) {
     if (!loop || !cb)
         return -EINVAL;
-    threadsafe_call *c = malloc(sizeof *c);
+    threadsafe_call *c = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *c);
     if (!c)
         return -ENOMEM;
     *c = (threadsafe_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg};
@@ -287,13 +290,17 @@ bool cio_handle_cancel(cio_handle handle) {
 /* ---- one iteration ---- */
 
 static double poll_timeout(cio_loop *loop) {
-    if (loop->nready || loop->stopping)
+    if (loop->nready || loop->stopping || loop->flushes)
         return 0;
     cio__handle *top = cio__timers_top(&loop->timers);
-    if (!top)
-        return -1;
-    double t = top->when - cio__now();
-    return t > 0 ? t : 0;
+    double t = top ? top->when - cio__now() : -1;
+    if (top && t < 0)
+        t = 0;
+    /* Without its wakeup armed (no SQE could be had) the loop must not sleep
+     * long: other threads' posts would wait for it. */
+    if (!loop->wake_armed && arm_wakeup(loop) < 0 && (t < 0 || t > 1e-3))
+        t = 1e-3;
+    return t;
 }
 
 static void drain_inbox(cio_loop *loop) {
@@ -361,6 +368,17 @@ void cio__loop_defer_flush(cio_loop *loop, cio__flush *f) {
     f->queued = true;
     f->next = loop->flushes;
     loop->flushes = f;
+}
+
+void cio__loop_cancel_flush(cio_loop *loop, cio__flush *f) {
+    if (!f->queued)
+        return;
+    for (cio__flush **p = &loop->flushes; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    f->queued = false;
 }
 
 static void run_flushes(cio_loop *loop) {

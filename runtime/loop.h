@@ -12,15 +12,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-/* Work a module batches during one iteration and hands over once, right
- * before the loop polls the kernel (e.g. the thread pool's submissions: one
- * lock and one wakeup for many jobs). */
-typedef struct cio__flush {
-    struct cio__flush *next;
-    void (*fn)(struct cio__flush *f);
-    bool queued;
-} cio__flush;
-
 struct cio_loop {
     cio__uring *ring;
     cio__handles handles;
@@ -45,6 +36,7 @@ struct cio_loop {
     int wake_fd; /* eventfd */
     uint64_t wake_buf;
     cio__op wake_op;
+    bool wake_armed; /* the eventfd read is in the ring */
     _Atomic int sleeping;     /* the loop is (about to be) blocked in the kernel */
     _Atomic int wake_pending; /* an eventfd write is in flight */
     _Atomic int refs;         /* live futures + executors holding the loop + 1 while open */
@@ -72,6 +64,8 @@ void cio__loop_unref(cio_loop *loop);
 void cio__loop_ready(cio_loop *loop, cio__handle *h);
 /* Loop thread: f->fn runs once before the loop next polls (no-op if queued). */
 void cio__loop_defer_flush(cio_loop *loop, cio__flush *f);
+/* Takes a queued flush back (no-op if not queued). */
+void cio__loop_cancel_flush(cio_loop *loop, cio__flush *f);
 /* Debug-mode check that the caller runs on the loop's thread (aborts if not). */
 void cio__loop_check_thread(const cio_loop *loop, const char *fn);
 /* The loop's default executor slot (executors/ creates it lazily). */

@@ -5,6 +5,8 @@
  * unguarded stacks. */
 #include "stack.h"
 
+#include "fault.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +150,8 @@ static int new_arena(cio__stacks *s, cio__stack_class *c) {
 }
 
 static cio__stack *carve(cio__stacks *s, cio__stack_class *c) {
+    if (CIO__FAULT(CIO__FAULT_STACK))
+        return NULL;
     if ((!c->current || c->carved == c->nslots) && new_arena(s, c) < 0)
         return NULL;
     cio__stack *st = &c->current->slots[c->carved];

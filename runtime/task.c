@@ -4,6 +4,7 @@
 #include "task.h"
 
 #include "debug.h"
+#include "fault.h"
 #include "loop.h"
 #include "stack.h"
 #include "switch.h"
@@ -311,6 +312,10 @@ void *cio_fail(int err) {
 /* ---- creation and bookkeeping ---- */
 
 static cio__task *task_alloc(cio_loop *loop) {
+    if (CIO__FAULT(CIO__FAULT_ALLOC)) {
+        errno = ENOMEM;
+        return NULL;
+    }
     cio__task *t = loop->free_tasks;
     if (t) {
         loop->free_tasks = t->all_next;

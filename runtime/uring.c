@@ -2,6 +2,8 @@
  * The only file of the core that includes liburing.h. */
 #include "uring.h"
 
+#include "fault.h"
+
 #include <errno.h>
 #include <liburing.h>
 #include <stdbool.h>
@@ -90,6 +92,10 @@ int cio__uring_flush(cio__uring *u) {
 }
 
 struct io_uring_sqe *cio__uring_sqe(cio__uring *u, cio__op *op) {
+    if (CIO__FAULT(CIO__FAULT_SQE)) {
+        errno = EBUSY;
+        return NULL;
+    }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
     if (!sqe) {
         int r = cio__uring_flush(u);
