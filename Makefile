@@ -190,7 +190,9 @@ test:
 
 # check = `make test` without the package step. Runs everything, then fails
 # if anything failed: exported symbols, the switch-level tests, every unit test.
-check: lib $(TESTS)
+# It also compiles (never runs) the tutorial and the cio benchmarks, which need
+# no package beyond the library's, so API changes that break them fail here.
+check: lib $(TESTS) $(TUTORIAL) $(BENCH)
 	@rc=0; \
 	if [ -z "$(SAN)" ]; then $(MAKE) check-exports || rc=1; fi; \
 	if [ -n "$(HAVE_SWITCH_MK)" ] && [ "$(SAN)" != tsan ]; then \
@@ -234,7 +236,9 @@ demo-run: lib examples
 	else echo "make demo: built $(words $(EXAMPLES) $(TUTORIAL)) example(s); nothing to run yet (no examples/demo.sh)"; fi
 
 # QUICK=1 (from the command line or the environment) reaches bench/run.sh.
+ifdef QUICK
 export QUICK
+endif
 bench:
 	@$(DEPS) build bench
 	@$(MAKE) bench-run

@@ -9,8 +9,9 @@
 # CIO_NO_DEPS=1 skips the whole step (you install packages yourself).
 set -euo pipefail
 
+# libc6-dev is only a Recommends of gcc, and recommends are not installed.
 declare -A group_pkgs=(
-    [build]="gcc make pkg-config liburing-dev"
+    [build]="gcc libc6-dev make pkg-config liburing-dev"
     [test]="libcmocka-dev"
     [examples]="libstb-dev"
     [bench]="libuv1-dev python3 python3-uvloop gnuplot-nox"
