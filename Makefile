@@ -7,6 +7,7 @@
 #   runtime/*.c runtime/*.S executors/*.c  -> $(BUILD)/libcio.a, $(BUILD)/libcio.so
 #   tests/test_*.c                          -> $(BUILD)/tests/test_*   (cmocka, `make test`)
 #   tests/stress_*.c                        -> $(BUILD)/tests/stress_* (`make stress`)
+#   tests/fault_*.c                         -> build-fault/tests/fault_* (`make fault`)
 #   examples/<name>/*.c                     -> $(BUILD)/examples/<name> (one binary per directory)
 #   examples/tutorial/*.c                   -> $(BUILD)/examples/tutorial/<file> (one per file)
 #   bench/*.c                               -> $(BUILD)/bench/<file>
@@ -22,18 +23,27 @@ MAKEFLAGS += --no-builtin-rules --no-print-directory
 
 SAN ?=
 ifeq ($(SAN),)
-  BUILD ?= build
   SAN_CFLAGS :=
 else ifeq ($(SAN),asan)
-  BUILD ?= build-asan
   SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else ifeq ($(SAN),tsan)
-  BUILD ?= build-tsan
   SAN_CFLAGS := -fsanitize=thread
 else
   $(error SAN must be empty, asan or tsan (got '$(SAN)'))
 endif
 SAN_LDFLAGS := $(SAN_CFLAGS)
+
+# FAULT=1 compiles the fault-injection points in (-DCIO_FAULT_INJECTION,
+# runtime/fault.h); `make fault` uses it with SAN=asan in build-fault/.
+FAULT ?=
+ifneq ($(FAULT),)
+  SAN_CFLAGS += -DCIO_FAULT_INJECTION
+  BUILD ?= build-fault
+endif
+ifneq ($(SAN),)
+  BUILD ?= build-$(SAN)
+endif
+BUILD ?= build
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -75,9 +85,11 @@ SHARED_LINKS := $(BUILD)/$(SONAME) $(BUILD)/libcio.so
 
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 STRESS_SRCS := $(sort $(wildcard tests/stress_*.c))
+FAULT_SRCS := $(sort $(wildcard tests/fault_*.c))
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 STRESS := $(STRESS_SRCS:tests/%.c=$(BUILD)/tests/%)
-TEST_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS) $(STRESS_SRCS))
+FAULTS := $(FAULT_SRCS:tests/%.c=$(BUILD)/tests/%)
+TEST_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS) $(STRESS_SRCS) $(FAULT_SRCS))
 
 EXAMPLE_DIRS := $(filter-out tutorial,$(sort $(patsubst examples/%/,%,$(dir $(wildcard examples/*/*.c)))))
 EXAMPLES := $(EXAMPLE_DIRS:%=$(BUILD)/examples/%)
@@ -92,7 +104,7 @@ BENCH_UV := $(BENCH_UV_SRCS:bench/peers/libuv/%.c=$(BUILD)/bench/peers/libuv/%)
 APP_OBJS := $(EXAMPLE_OBJS) $(patsubst %.c,$(BUILD)/obj/%.o,$(TUTORIAL_SRCS) $(BENCH_SRCS) $(BENCH_UV_SRCS))
 
 ALL_OBJS := $(LIB_OBJS) $(TEST_OBJS) $(APP_OBJS)
-ALL_BINS := $(STATIC) $(SHARED) $(TESTS) $(STRESS) $(EXAMPLES) $(TUTORIAL) $(BENCH) $(BENCH_UV)
+ALL_BINS := $(STATIC) $(SHARED) $(TESTS) $(STRESS) $(FAULTS) $(EXAMPLES) $(TUTORIAL) $(BENCH) $(BENCH_UV)
 BUILD_DIRS := $(sort $(BUILD) $(patsubst %/,%,$(dir $(ALL_OBJS) $(ALL_BINS))))
 
 # The switch-level test (native, and aarch64 under qemu-user) comes from
@@ -101,7 +113,7 @@ BUILD_DIRS := $(sort $(BUILD) $(patsubst %/,%,$(dir $(ALL_OBJS) $(ALL_BINS))))
 HAVE_SWITCH_MK := $(wildcard mk/switch.mk)
 
 .PHONY: all lib tests programs examples bench-build check-exports \
-        test check asan tsan stress stress-run demo demo-run bench bench-run \
+        test check asan tsan stress stress-run fault fault-run demo demo-run bench bench-run \
         install uninstall format format-check clean
 
 all: lib
@@ -227,6 +239,21 @@ stress:
 stress-run: $(STRESS)
 	@$(RUNNER) $(STRESS)
 
+# Fault injection under ASan+UBSan: every tests/fault_*.c, in build-fault/.
+fault:
+	@$(DEPS) build test
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	 $(MAKE) SAN=asan FAULT=1 BUILD=build-fault fault-run
+
+ifeq ($(FAULT),)
+fault-run:
+	@echo "fault-run: needs FAULT=1 (use make fault)"; exit 1
+else
+fault-run: $(FAULTS)
+	@$(RUNNER) $(FAULTS)
+endif
+
 demo:
 	@$(DEPS) build examples
 	@$(MAKE) demo-run
@@ -279,4 +306,4 @@ format-check:
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf build build-asan build-tsan $(BUILD)
+	rm -rf build build-asan build-tsan build-fault $(BUILD)

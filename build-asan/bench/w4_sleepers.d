@@ -1,4 +1,0 @@
-build-asan/bench/w4_sleepers: bench/w4_sleepers.c bench/bench.h \
- include/cio.h
-bench/bench.h:
-include/cio.h:

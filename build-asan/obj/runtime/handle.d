@@ -1,4 +1,0 @@
-build-asan/obj/runtime/handle.o: runtime/handle.c runtime/handle.h \
- include/cio.h
-runtime/handle.h:
-include/cio.h:

@@ -1,2 +1,0 @@
-build-asan/obj/runtime/stack.o: runtime/stack.c runtime/stack.h
-runtime/stack.h:

@@ -1,1 +1,0 @@
-build-asan/obj/runtime/switch_x86_64.o: runtime/switch_x86_64.S

@@ -1,2 +1,0 @@
-build-asan/obj/runtime/uring.o: runtime/uring.c runtime/uring.h
-runtime/uring.h:

@@ -1,2 +1,0 @@
-build-asan/tests/test_loop: tests/test_loop.c include/cio.h
-include/cio.h:

@@ -1,2 +1,0 @@
-build-asan/tests/test_thread_pool: tests/test_thread_pool.c include/cio.h
-include/cio.h:

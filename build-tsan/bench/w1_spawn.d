@@ -1,3 +1,0 @@
-build-tsan/bench/w1_spawn: bench/w1_spawn.c bench/bench.h include/cio.h
-bench/bench.h:
-include/cio.h:

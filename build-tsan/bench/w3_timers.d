@@ -1,3 +1,0 @@
-build-tsan/bench/w3_timers: bench/w3_timers.c bench/bench.h include/cio.h
-bench/bench.h:
-include/cio.h:

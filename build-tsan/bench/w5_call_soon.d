@@ -1,4 +1,0 @@
-build-tsan/bench/w5_call_soon: bench/w5_call_soon.c bench/bench.h \
- include/cio.h
-bench/bench.h:
-include/cio.h:

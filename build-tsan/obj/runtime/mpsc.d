@@ -1,2 +1,0 @@
-build-tsan/obj/runtime/mpsc.o: runtime/mpsc.c runtime/mpsc.h
-runtime/mpsc.h:

@@ -1,2 +1,0 @@
-build-tsan/obj/runtime/switch.o: runtime/switch.c runtime/switch.h
-runtime/switch.h:

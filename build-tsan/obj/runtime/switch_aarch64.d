@@ -1,1 +1,0 @@
-build-tsan/obj/runtime/switch_aarch64.o: runtime/switch_aarch64.S

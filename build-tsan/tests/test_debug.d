@@ -1,2 +1,0 @@
-build-tsan/tests/test_debug: tests/test_debug.c include/cio.h
-include/cio.h:

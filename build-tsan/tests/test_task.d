@@ -1,2 +1,0 @@
-build-tsan/tests/test_task: tests/test_task.c include/cio.h
-include/cio.h:
