@@ -9,6 +9,7 @@
 #   tests/stress_*.c                        -> $(BUILD)/tests/stress_* (`make stress`)
 #   tests/fault_*.c                         -> build-fault/tests/fault_* (`make fault`)
 #   examples/<name>/*.c                     -> $(BUILD)/examples/<name> (one binary per directory)
+#   examples/common/*.c                     -> linked into every examples/<name> binary
 #   examples/tutorial/*.c                   -> $(BUILD)/examples/tutorial/<file> (one per file)
 #   bench/*.c                               -> $(BUILD)/bench/<file>
 #   bench/peers/libuv/*.c                   -> $(BUILD)/bench/peers/libuv/<file> (-luv, no cio)
@@ -91,9 +92,10 @@ STRESS := $(STRESS_SRCS:tests/%.c=$(BUILD)/tests/%)
 FAULTS := $(FAULT_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS) $(STRESS_SRCS) $(FAULT_SRCS))
 
-EXAMPLE_DIRS := $(filter-out tutorial,$(sort $(patsubst examples/%/,%,$(dir $(wildcard examples/*/*.c)))))
+EXAMPLE_DIRS := $(filter-out tutorial common,$(sort $(patsubst examples/%/,%,$(dir $(wildcard examples/*/*.c)))))
+EXAMPLE_COMMON_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard examples/common/*.c))
 EXAMPLES := $(EXAMPLE_DIRS:%=$(BUILD)/examples/%)
-EXAMPLE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(foreach d,$(EXAMPLE_DIRS),$(wildcard examples/$(d)/*.c)))
+EXAMPLE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(foreach d,$(EXAMPLE_DIRS),$(wildcard examples/$(d)/*.c))) $(EXAMPLE_COMMON_OBJS)
 TUTORIAL_SRCS := $(sort $(wildcard examples/tutorial/*.c))
 TUTORIAL := $(TUTORIAL_SRCS:examples/tutorial/%.c=$(BUILD)/examples/tutorial/%)
 
@@ -172,7 +174,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(STATIC) | $$(@D)
 	$(CC) -o $@ $< $(STATIC) -lcmocka $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 
 define example_rule
-$(BUILD)/examples/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard examples/$(1)/*.c)) $(STATIC) | $(BUILD)/examples
+$(BUILD)/examples/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard examples/$(1)/*.c)) $(EXAMPLE_COMMON_OBJS) $(STATIC) | $(BUILD)/examples
 	$$(CC) -o $$@ $$(filter %.o,$$^) $(STATIC) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 endef
 $(foreach d,$(EXAMPLE_DIRS),$(eval $(call example_rule,$(d))))
