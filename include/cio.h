@@ -240,29 +240,231 @@ enum { CIO_FIRST_COMPLETED = 1, CIO_FIRST_EXCEPTION = 2, CIO_ALL_COMPLETED = 3 }
 
 /* In a task: waits for all of fs. Without CIO_RETURN_EXCEPTIONS returns the
    first error as soon as it happens (the others keep running); with it, waits
-   for all and returns 0. Results stay in each future. */
+   for all and returns 0. Results stay in each future. Cancelling the caller
+   cancels every child; it then returns -ECANCELED once they have ended.
+   -EINVAL (fs NULL with n > 0, a NULL entry), -EPERM outside a task. */
 CIO_API int cio_gather(cio_future **fs, size_t n, int flags);
-/* A future that completes like cio_gather would return; cancelling it cancels
-   every child. */
+/* A future that completes like cio_gather would return (its result is NULL);
+   cancelling it cancels every child, and it then ends cancelled even with
+   CIO_RETURN_EXCEPTIONS. Errors of the children are marked retrieved.
+   NULL with errno (EINVAL, ENOMEM, EPERM without a running loop). */
 CIO_API cio_future *cio_gather_future(cio_future **fs, size_t n, int flags);
 /* In a task: waits until return_when is met or timeout (< 0: none) passes.
-   Never cancels anything. Returns how many of fs are done. */
+   Never cancels anything. Returns how many of fs are done, -ECANCELED,
+   -EINVAL (n == 0, bad return_when, a NULL entry), -EPERM, -ENOMEM.
+   CIO_FIRST_EXCEPTION counts errors, not cancellations (asyncio). */
 CIO_API int cio_wait(cio_future **fs, size_t n, double timeout, int return_when);
-/* In a task: awaits f for at most timeout seconds; on timeout cancels f, waits
-   until it has finished, and returns -ETIMEDOUT. */
+/* In a task: awaits f for at most timeout seconds (< 0: no limit); on timeout
+   cancels f, waits until it has finished, and returns -ETIMEDOUT. If f still
+   ends with a result (it completed in the same iteration, or ignored the
+   cancellation) that result is returned with 0. Cancelling the caller cancels
+   f, waits for it, and returns -ECANCELED. -EDEADLK if f is the caller. */
 CIO_API int cio_wait_for(cio_future *f, double timeout, void **result);
-/* A future that mirrors f but whose cancellation does not cancel f. */
+/* A future that mirrors f but whose cancellation does not cancel f, so the
+   outer await may be cancelled or time out while f runs on (await f later).
+   A done f is returned itself (with a new reference). NULL with errno. */
 CIO_API cio_future *cio_shield(cio_future *f);
+
+/* asyncio.as_completed: an iterator over fs in completion order. The
+   iterator holds a reference to each future until it is freed. */
+typedef struct cio_as_completed cio_as_completed;
+/* timeout (< 0: none) bounds the whole iteration. NULL with errno (EINVAL,
+   ENOMEM, EPERM without a running loop). */
+CIO_API cio_as_completed *cio_as_completed_new(cio_future **fs, size_t n, double timeout);
+/* In a task: 1 and *f (no reference added; valid until the iterator is
+   freed) = the next future to finish; 0 once every future was returned;
+   -ETIMEDOUT at the deadline (nothing is cancelled; later calls may still
+   return futures done by then); -ECANCELED; -EPERM. */
+CIO_API int cio_as_completed_next(cio_as_completed *it, cio_future **f);
+/* Releases the iterator; the futures are not cancelled. NULL is a no-op. */
+CIO_API void cio_as_completed_free(cio_as_completed *it);
+
+/* Timeout scopes (asyncio.timeout / timeout_at): a deadline over a block of
+   code in the current task. At the deadline the task is cancelled; exiting
+   the scope turns that cancellation into -ETIMEDOUT, and only in the scope
+   whose deadline fired. Scopes nest. The struct lives on the caller's stack
+   and every enter must be paired with an exit in the same task:
+
+       cio_timeout to;
+       int r = cio_timeout_enter(&to, 2.0);
+       if (r == 0)
+           r = cio_timeout_exit(&to, do_work());   // -ETIMEDOUT after 2 s
+
+   Fields are private. */
+typedef struct cio_timeout {
+    cio_future *task;
+    cio_handle timer;
+    double when;
+    int cancelling;
+    int state;
+} cio_timeout;
+/* In a task: enters a scope that expires after delay seconds (< 0: never,
+   until rescheduled). 0, -EPERM outside a task, -EINVAL (scope NULL, NaN),
+   -ENOMEM. */
+CIO_API int cio_timeout_enter(cio_timeout *scope, double delay);
+/* The same with an absolute deadline in cio_loop_time() seconds (< 0: never). */
+CIO_API int cio_timeout_enter_at(cio_timeout *scope, double when);
+/* Moves the deadline (absolute loop time; < 0: never; in the past: expires at
+   once). -EINVAL once the scope expired or was exited. */
+CIO_API int cio_timeout_reschedule(cio_timeout *scope, double when);
+/* The deadline (absolute), or -1 for none. */
+CIO_API double cio_timeout_when(const cio_timeout *scope);
+/* Whether the deadline fired. */
+CIO_API bool cio_timeout_expired(const cio_timeout *scope);
+/* Leaves the scope; err is the block's outcome (0 or a negative error).
+   Returns -ETIMEDOUT when this scope's deadline fired and err is -ECANCELED
+   with no other cancellation pending on the task; otherwise err. -EINVAL if
+   the scope is not entered or this is not its task. */
+CIO_API int cio_timeout_exit(cio_timeout *scope, int err);
+
+/* TaskGroup (asyncio.TaskGroup): tasks spawned into a group are waited for
+   together; the first failure cancels the others (and interrupts the body
+   by cancelling the parent task), and every failure is kept. */
+typedef struct cio_task_group cio_task_group;
+/* In a task, which becomes the group's parent. NULL with errno (EPERM
+   outside a task, ENOMEM). */
+CIO_API cio_task_group *cio_task_group_new(void);
+/* Starts fn(arg) as a member task. *task (may be NULL) gets a reference to
+   it. CIO_ESHUTDOWN once the group is aborting or has finished, -EINVAL,
+   -ENOMEM. */
+CIO_API int cio_task_group_spawn(cio_task_group *g, cio_fn fn, void *arg, cio_future **task);
+/* In the parent task: waits until every member has ended. body_err is the
+   outcome of the code between new and wait (0, or an error that aborts the
+   group; -ECANCELED means the body was cancelled). Returns 0, the group's
+   first error, or -ECANCELED when the parent was cancelled from outside (the
+   members are cancelled and waited for). A cancellation the group itself
+   requested on the parent is taken back. -EINVAL if not the parent or
+   already waited. */
+CIO_API int cio_task_group_wait(cio_task_group *g, int body_err);
+/* Cancels every member without an error (what gh-108951 asks of asyncio): wait then returns
+   0 unless a member failed. */
+CIO_API void cio_task_group_cancel(cio_task_group *g);
+/* Every failure (members in the order they failed, then the body's error),
+   up to cap into errs; returns the total. The ExceptionGroup analogue. */
+CIO_API size_t cio_task_group_errors(const cio_task_group *g, int *errs, size_t cap);
+/* Releases the group; members still running are cancelled first. */
+CIO_API void cio_task_group_free(cio_task_group *g);
 
 /* ===================================================================== */
 /* Synchronisation (not thread-safe; waits are in a task, return 0 or -ECANCELED) */
 /* ===================================================================== */
 
+/* Common to every primitive below: waiters wake in FIFO order and what a
+   wake-up hands over (a lock, a permit, an item) is handed to that waiter
+   directly, so nobody can barge in; a waiter cancelled after its wake-up
+   keeps what it was given and sees the cancellation at its next suspension
+   point. A call that has to wait needs a task (-EPERM otherwise). Freeing a
+   primitive wakes its waiters with CIO_ESHUTDOWN. NULL objects give -EINVAL. */
+
+/* Semaphore (asyncio.Semaphore): may be released above its initial value. */
 typedef struct cio_semaphore cio_semaphore;
 CIO_API cio_semaphore *cio_semaphore_new(unsigned value);
 CIO_API int cio_semaphore_acquire(cio_semaphore *s);
 CIO_API void cio_semaphore_release(cio_semaphore *s);
 CIO_API void cio_semaphore_free(cio_semaphore *s);
+/* Whether acquire would wait. */
+CIO_API bool cio_semaphore_locked(const cio_semaphore *s);
+/* Permits available now. */
+CIO_API size_t cio_semaphore_value(const cio_semaphore *s);
+
+/* BoundedSemaphore: releasing above the initial value is an error. */
+typedef struct cio_bounded_semaphore cio_bounded_semaphore;
+CIO_API cio_bounded_semaphore *cio_bounded_semaphore_new(unsigned value);
+CIO_API int cio_bounded_semaphore_acquire(cio_bounded_semaphore *s);
+/* 0, or -EOVERFLOW (ValueError) when it would exceed the initial value. */
+CIO_API int cio_bounded_semaphore_release(cio_bounded_semaphore *s);
+CIO_API bool cio_bounded_semaphore_locked(const cio_bounded_semaphore *s);
+CIO_API size_t cio_bounded_semaphore_value(const cio_bounded_semaphore *s);
+CIO_API void cio_bounded_semaphore_free(cio_bounded_semaphore *s);
+
+/* Lock (asyncio.Lock), FIFO-fair. */
+typedef struct cio_lock cio_lock;
+CIO_API cio_lock *cio_lock_new(void);
+CIO_API int cio_lock_acquire(cio_lock *l);
+/* 0, or -EPERM when the lock is not held (RuntimeError). */
+CIO_API int cio_lock_release(cio_lock *l);
+CIO_API bool cio_lock_locked(const cio_lock *l);
+CIO_API void cio_lock_free(cio_lock *l);
+
+/* Event (asyncio.Event). set wakes every waiter. */
+typedef struct cio_event cio_event;
+CIO_API cio_event *cio_event_new(void);
+CIO_API void cio_event_set(cio_event *e);
+CIO_API void cio_event_clear(cio_event *e);
+CIO_API bool cio_event_is_set(const cio_event *e);
+CIO_API int cio_event_wait(cio_event *e);
+CIO_API void cio_event_free(cio_event *e);
+
+/* Condition (asyncio.Condition) over a lock: lock NULL makes one of its own
+   (freed with the condition); a given lock must outlive it. */
+typedef struct cio_condition cio_condition;
+CIO_API cio_condition *cio_condition_new(cio_lock *lock);
+CIO_API int cio_condition_acquire(cio_condition *c);
+CIO_API int cio_condition_release(cio_condition *c);
+CIO_API bool cio_condition_locked(const cio_condition *c);
+/* With the lock held: releases it, waits for a notify, re-acquires it. The
+   lock is held again on return, also on -ECANCELED (a notification that a
+   cancelled waiter had received is passed on to the next one). -EPERM
+   without the lock. */
+CIO_API int cio_condition_wait(cio_condition *c);
+/* Waits until pred(arg) is true (checked first, and after each wake-up). */
+CIO_API int cio_condition_wait_for(cio_condition *c, bool (*pred)(void *arg), void *arg);
+/* With the lock held: wakes up to n waiters; returns how many. -EPERM. */
+CIO_API int cio_condition_notify(cio_condition *c, size_t n);
+CIO_API int cio_condition_notify_all(cio_condition *c);
+CIO_API void cio_condition_free(cio_condition *c);
+
+/* Barrier (asyncio.Barrier): reusable; a waiter cancelled while waiting, an
+   abort, or a reset breaks the current round for everybody in it. */
+typedef struct cio_barrier cio_barrier;
+/* NULL with errno EINVAL when parties is 0. */
+CIO_API cio_barrier *cio_barrier_new(unsigned parties);
+/* The arrival index (0 .. parties-1) once parties tasks have arrived;
+   CIO_EBROKEN when the barrier is or gets broken; -ECANCELED. */
+CIO_API int cio_barrier_wait(cio_barrier *b);
+/* Breaks the barrier until reset: current and future waiters get CIO_EBROKEN. */
+CIO_API void cio_barrier_abort(cio_barrier *b);
+/* Back to empty and unbroken; tasks waiting now get CIO_EBROKEN. */
+CIO_API void cio_barrier_reset(cio_barrier *b);
+CIO_API unsigned cio_barrier_parties(const cio_barrier *b);
+CIO_API unsigned cio_barrier_n_waiting(const cio_barrier *b);
+CIO_API bool cio_barrier_broken(const cio_barrier *b);
+CIO_API void cio_barrier_free(cio_barrier *b);
+
+/* Queue (asyncio.Queue / LifoQueue / PriorityQueue) of void * items. */
+typedef struct cio_queue cio_queue;
+/* maxsize 0: unbounded. NULL with errno ENOMEM. */
+CIO_API cio_queue *cio_queue_new(size_t maxsize);
+CIO_API cio_queue *cio_queue_new_lifo(size_t maxsize);
+/* Smallest first by cmp (< 0: a comes out before b). EINVAL without cmp. */
+CIO_API cio_queue *cio_queue_new_priority(size_t maxsize, int (*cmp)(const void *a, const void *b));
+/* Called on items the queue discards (shutdown immediate, free). */
+CIO_API void cio_queue_set_drop(cio_queue *q, void (*drop)(void *item));
+/* Waits while full. 0, CIO_ESHUTDOWN (also when shut down while waiting:
+   the item was not queued), -ECANCELED. */
+CIO_API int cio_queue_put(cio_queue *q, void *item);
+/* Waits while empty. 0 and *item, CIO_ESHUTDOWN once shut down and empty,
+   -ECANCELED. */
+CIO_API int cio_queue_get(cio_queue *q, void **item);
+/* Without waiting: -EAGAIN when full (QueueFull), CIO_ESHUTDOWN. */
+CIO_API int cio_queue_put_nowait(cio_queue *q, void *item);
+/* Without waiting: -EAGAIN when empty (QueueEmpty), CIO_ESHUTDOWN. */
+CIO_API int cio_queue_get_nowait(cio_queue *q, void **item);
+/* One item taken by get is processed. -EINVAL if called more times than
+   items were put. */
+CIO_API int cio_queue_task_done(cio_queue *q);
+/* Waits until every item put has been marked done. */
+CIO_API int cio_queue_join(cio_queue *q);
+/* Python 3.13 shutdown: put fails from now on, blocked putters and getters
+   get CIO_ESHUTDOWN, get drains what is left. immediate: the items are
+   discarded as well (drop is called, join is released). */
+CIO_API void cio_queue_shutdown(cio_queue *q, bool immediate);
+CIO_API size_t cio_queue_size(const cio_queue *q);
+CIO_API size_t cio_queue_maxsize(const cio_queue *q);
+CIO_API bool cio_queue_empty(const cio_queue *q);
+CIO_API bool cio_queue_full(const cio_queue *q);
+/* Discards the items (drop) and wakes waiters with CIO_ESHUTDOWN. */
+CIO_API void cio_queue_free(cio_queue *q);
 
 /* ===================================================================== */
 /* I/O in a task (suspends only the caller; cancellable)                 */

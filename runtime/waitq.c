@@ -1,0 +1,81 @@
+/* Wait queues: FIFO lists of parked tasks for the sync primitives. */
+#include "waitq.h"
+
+#include <errno.h>
+
+static void push(cio__waitq *q, cio__waiter *w) {
+    w->q = q;
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    q->n++;
+}
+
+static void unlink_waiter(cio__waiter *w) {
+    cio__waitq *q = w->q;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    q->n--;
+    w->q = NULL;
+    w->prev = w->next = NULL;
+}
+
+/* The parked waiter was cancelled: it gives up its place. */
+static void waiter_cancel(cio__task *t, void *ctx) {
+    cio__waiter *w = ctx;
+    cio__waitq *q = w->q;
+    if (q)
+        unlink_waiter(w);
+    cio__task_wake(t, -ECANCELED);
+    if (q && q->on_cancel)
+        q->on_cancel(q);
+}
+
+int cio__waitq_require(const char *fn) {
+    return cio__task_require(fn);
+}
+
+int cio__waitq_wait(cio__waitq *q, cio__waiter *w) {
+    w->task = cio__task_current();
+    push(q, w);
+    int r = cio__task_park(waiter_cancel, w);
+    if (w->q) {
+        /* A pending cancellation made park return without parking. */
+        cio__waitq *wq = w->q;
+        unlink_waiter(w);
+        if (wq->on_cancel)
+            wq->on_cancel(wq);
+    }
+    return r;
+}
+
+cio__waiter *cio__waitq_pop(cio__waitq *q) {
+    cio__waiter *w = q->head;
+    if (w)
+        unlink_waiter(w);
+    return w;
+}
+
+void cio__waitq_wake(cio__waiter *w, int val) {
+    cio__task_wake(w->task, val);
+}
+
+size_t cio__waitq_wake_all(cio__waitq *q, int val) {
+    size_t n = 0;
+    cio__waiter *w;
+    while ((w = cio__waitq_pop(q))) {
+        cio__waitq_wake(w, val);
+        n++;
+    }
+    return n;
+}
