@@ -145,15 +145,10 @@ int cio_gather(cio_future **fs, size_t n, int flags) {
 
 static void shield_copy(cio_future *inner, void *arg) {
     cio_future *outer = arg;
-    if (!cio_future_done(outer)) {
-        if (inner->state == CIO__F_RESULT)
-            cio__future_finish(outer, 0, inner->result);
-        else
-            cio__future_finish(outer, inner->err, NULL);
-    }
-    /* Nobody may be left to look at inner's error once outer is gone. */
-    if (inner->state == CIO__F_ERROR && cio_future_cancelled(outer))
-        inner->retrieved = true;
+    /* The error moves to outer, which reports it if nobody looks. */
+    int err = cio_future_error(inner);
+    if (!cio_future_done(outer))
+        cio__future_finish(outer, err, err ? NULL : inner->result);
     cio_future_unref(outer);
 }
 
