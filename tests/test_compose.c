@@ -369,7 +369,9 @@ static void *as_completed_main(void *arg) {
     assert_int_equal(order[2], 0);
     assert_false(cio_future_done(fs[2])); /* not cancelled */
     cio_as_completed_free(it);
-    unref_all(fs, 4); /* fs[2] runs on; cio_run cancels it at the end */
+    cio_cancel(fs[2]); /* its job lives in this frame */
+    cio_await(fs[2], NULL);
+    unref_all(fs, 4);
 
     cio_future *done = cio_future_new();
     cio_future_set_result(done, P(1));
