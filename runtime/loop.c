@@ -20,7 +20,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-static __thread cio_loop *tls_running;
+/* initial-exec: a plain %fs load, not a __tls_get_addr call per access (-fPIC). */
+static __thread cio_loop *tls_running __attribute__((tls_model("initial-exec")));
 
 cio_loop *cio__loop_running(void) {
     return tls_running;
@@ -310,6 +311,8 @@ static void drain_inbox(cio_loop *loop) {
 }
 
 static void expire_timers(cio_loop *loop) {
+    if (!loop->timers.n)
+        return; /* spares a clock read per iteration of a busy loop */
     /* Fire what is due within the clock's resolution, as asyncio does. */
     double end = cio__now() + 1e-6;
     cio__handle *h;

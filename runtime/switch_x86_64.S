@@ -21,19 +21,18 @@ cio__switch:
     subq $8, %rsp
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    movl (%rsp), %r8d       /* the control words we leave, each loaded as it */
+    movzwl 4(%rsp), %r9d    /* was stored: an 8-byte load would stall forwarding */
     movq %rsp, (%rdi)
     movq %rsi, %rsp
     /* ldmxcsr costs ~100 ns: only when a control bit differs (bits 0-5 are
-     * sticky status flags, not state to carry). */
-    stmxcsr -8(%rsp)
-    movl -8(%rsp), %eax
-    xorl (%rsp), %eax
-    testl $0xFFC0, %eax
+     * sticky status flags, not state to carry). The words just saved are the
+     * current ones, so the registers are not read twice. */
+    xorl (%rsp), %r8d
+    testl $0xFFC0, %r8d
     jz 1f
     ldmxcsr (%rsp)
-1:  fnstcw -8(%rsp)
-    movzwl -8(%rsp), %eax
-    cmpw 4(%rsp), %ax
+1:  cmpw 4(%rsp), %r9w
     je 2f
     fldcw 4(%rsp)
 2:  addq $8, %rsp
