@@ -470,17 +470,62 @@ CIO_API void cio_queue_free(cio_queue *q);
 /* I/O in a task (suspends only the caller; cancellable)                 */
 /* ===================================================================== */
 
+/* Each call below is made in a task, suspends only that task, and returns
+   >= 0 or a negative errno (-EPERM outside a task). Cancelling the task
+   makes the call return -ECANCELED once the kernel has let go of the
+   caller's buffers; a call that completed anyway returns its real result
+   (bytes read are never lost) and the cancellation arrives at the next
+   suspension point. File descriptors are opened close-on-exec. */
+struct statx;
+struct iovec;
+struct addrinfo;
+
+/* openat(AT_FDCWD, ...). */
 CIO_API int cio_open(const char *path, int flags, mode_t mode);
-/* offset -1: the file position. */
+/* offset -1: the file position (and for pipes and sockets). May be short. */
 CIO_API ssize_t cio_read(int fd, void *buf, size_t len, off_t offset);
 CIO_API ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset);
+CIO_API ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+/* Outside a task: a plain close(2). */
 CIO_API int cio_close(int fd);
 CIO_API int cio_fsync(int fd);
+CIO_API int cio_fdatasync(int fd);
+/* statx of a path / of an open fd (STATX_BASIC_STATS). */
+CIO_API int cio_stat(const char *path, struct statx *st);
+CIO_API int cio_fstat(int fd, struct statx *st);
+CIO_API int cio_unlink(const char *path);
+CIO_API int cio_rmdir(const char *path);
+CIO_API int cio_rename(const char *from, const char *to);
+CIO_API int cio_mkdir(const char *path, mode_t mode);
+/* The whole file into *data (malloc'd, NUL-terminated beyond the count; free
+   it). Big files are read in parts, several in flight. Returns the size. */
+CIO_API ssize_t cio_read_file(const char *path, void **data);
+/* Atomic replace: a temporary file beside path, written, fsync'ed, renamed
+   over path. Readers see the old or the new content, never a mix. */
+CIO_API int cio_write_file(const char *path, const void *data, size_t len);
+
+/* socket(2) with SOCK_CLOEXEC; works outside a task too. */
 CIO_API int cio_socket(int domain, int type, int protocol);
 CIO_API int cio_connect(int fd, const struct sockaddr *addr, socklen_t len);
 CIO_API int cio_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* May return fewer bytes than asked; 0 at EOF. */
 CIO_API ssize_t cio_recv(int fd, void *buf, size_t len, int flags);
+/* May send fewer bytes than asked. Never raises SIGPIPE (-EPIPE instead). */
 CIO_API ssize_t cio_send(int fd, const void *buf, size_t len, int flags);
+/* Sends everything; on error returns what went out if anything did. */
+CIO_API ssize_t cio_send_all(int fd, const void *buf, size_t len, int flags);
+CIO_API ssize_t cio_recvmsg(int fd, struct msghdr *msg, int flags);
+CIO_API ssize_t cio_sendmsg(int fd, const struct msghdr *msg, int flags);
+CIO_API int cio_shutdown(int fd, int how);
+/* Waits until fd is ready for events (POLLIN, POLLOUT...) so that other
+   libraries' sockets can be driven from a task. Returns the ready events,
+   or 0 when timeout seconds (< 0: none) passed first. */
+CIO_API int cio_poll(int fd, int events, double timeout);
+/* getaddrinfo in the loop's default executor (as asyncio does). 0 and *res
+   (freeaddrinfo it), CIO_EGAI + EAI_x, or a negative errno. */
+CIO_API int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
+                            struct addrinfo **res);
 
 /* ===================================================================== */
 /* Streams, servers, name resolution, signals                            */

@@ -97,6 +97,12 @@ int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) 
     if (r == 0 && result)
         cio_future_result(task, result);
     cancel_leftovers(loop);
+    /* Done callbacks of tasks that ended in the last round still have to
+     * run (they often free things); a few rounds settle them. */
+    for (int round = 0; round < 16 && loop->nready; round++) {
+        cio_loop_stop(loop);
+        cio_loop_run_forever(loop);
+    }
     if (loop->default_executor) {
         cio_executor_shutdown(loop->default_executor, true, false);
         cio_executor_free(loop->default_executor);
