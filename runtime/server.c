@@ -1,9 +1,9 @@
 /* Servers: asyncio.start_server. One accept task per server, one task per
  * connection running the user's handler.
  *
- * Cleanup hangs on done callbacks of those tasks rather than on the end of
- * their bodies: a task cancelled before it ever ran (loop shutdown) never
- * executes its body, and its socket must still be closed. */
+ * Each task cleans up at the end of its body. A task cancelled before it
+ * ever ran never executes its body, so a done callback does the cleanup in
+ * that case; the body removes the callback when it gets to run. */
 #include "stream.h"
 
 #include "debug.h"
@@ -54,20 +54,8 @@ static void check_closed(cio_server *srv) {
 
 /* ---- connections ---- */
 
-static void *conn_main(void *arg) {
-    conn *c = arg;
-    c->srv->handler(c->s, c->srv->arg);
-    /* A cancelled connection (close_clients, shutdown) must not wait on its peer. */
-    cio__stream_finish(c->s, cio_task_cancelling(c->task) > 0);
-    c->s = NULL;
-    return NULL;
-}
-
-static void conn_done(cio_future *f, void *arg) {
-    conn *c = arg;
+static void conn_unlink(conn *c) {
     cio_server *srv = c->srv;
-    if (c->s)
-        cio__stream_finish(c->s, true); /* the body never ran or was cut short */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -75,6 +63,30 @@ static void conn_done(cio_future *f, void *arg) {
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+}
+
+static void conn_done(cio_future *f, void *arg);
+
+static void *conn_main(void *arg) {
+    conn *c = arg;
+    cio_server *srv = c->srv;
+    cio_future_remove_done_callback(c->task, conn_done, c);
+    srv->handler(c->s, srv->arg);
+    /* A cancelled connection (close_clients, shutdown) must not wait on its peer. */
+    cio__stream_finish(c->s, cio_task_cancelling(c->task) > 0);
+    conn_unlink(c);
+    cio_future_unref(c->task); /* the loop holds its own until we return */
+    free(c);
+    check_closed(srv);
+    return NULL;
+}
+
+/* Only for a task that was cancelled before its body ran. */
+static void conn_done(cio_future *f, void *arg) {
+    conn *c = arg;
+    cio_server *srv = c->srv;
+    cio__stream_finish(c->s, true);
+    conn_unlink(c);
     cio_future_unref(f);
     free(c);
     check_closed(srv);
@@ -118,8 +130,22 @@ static bool accept_skip(int err) {
            err == -EPERM || err == -ENETDOWN || err == -EHOSTUNREACH || err == -ENETUNREACH;
 }
 
+static void accept_done(cio_future *f, void *arg);
+
+/* The listening socket goes, and with it the server unless connections run. */
+static void accept_over(cio_server *srv) {
+    close(srv->lfd);
+    srv->lfd = -1;
+    cio_future_unref(srv->acceptor);
+    srv->acceptor = NULL;
+    srv->closing = true; /* an accept error ends the server like a close */
+    cio__waitq_wake_all(&srv->closing_waiters);
+    check_closed(srv);
+}
+
 static void *accept_main(void *arg) {
     cio_server *srv = arg;
+    cio_future_remove_done_callback(srv->acceptor, accept_done, srv);
     double backoff = BACKOFF_MIN;
     while (!srv->closing) {
         int fd = cio_accept(srv->lfd, NULL, NULL);
@@ -138,18 +164,14 @@ static void *accept_main(void *arg) {
             break;
         }
     }
+    accept_over(srv);
     return NULL;
 }
 
+/* Only for an accept task cancelled before its body ran. */
 static void accept_done(cio_future *f, void *arg) {
-    cio_server *srv = arg;
-    close(srv->lfd);
-    srv->lfd = -1;
-    srv->acceptor = NULL;
-    srv->closing = true; /* an accept error ends the server like a close */
-    cio__waitq_wake_all(&srv->closing_waiters);
-    cio_future_unref(f);
-    check_closed(srv);
+    (void)f;
+    accept_over(arg);
 }
 
 /* ---- setup ---- */

@@ -157,6 +157,8 @@ static size_t take(cio_stream *s, void *buf, size_t n) {
     size_t have = rbuffered(s);
     if (n > have)
         n = have;
+    if (!n)
+        return 0;
     memcpy(buf, s->rbuf + s->rpos, n);
     cio_stream_consume(s, n);
     return n;

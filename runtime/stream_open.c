@@ -27,18 +27,25 @@ static void *gai_run(void *arg) {
     return NULL;
 }
 
-static void job_over(cio_future *f, void *task) {
+typedef struct job_wait {
+    cio__task *task;
+    bool over, cancelled;
+} job_wait;
+
+static void job_over(cio_future *f, void *arg) {
     (void)f;
-    cio__task_wake(task, 0);
+    job_wait *w = arg;
+    w->over = true;
+    cio__task_wake(w->task, 0);
 }
 
 static void note_cancel(cio__task *t, void *ctx) {
     (void)t;
-    *(bool *)ctx = true;
+    ((job_wait *)ctx)->cancelled = true;
 }
 
 /* In a task: runs the lookup in the default executor and waits for it to be
- * over whatever happens. */
+ * over whatever happens (cancellations are noted, not obeyed, meanwhile). */
 static int gai_in_executor(gai_job *j) {
     int r = cio__task_require("cio_open_connection");
     if (r < 0)
@@ -46,18 +53,18 @@ static int gai_in_executor(gai_job *j) {
     cio_future *f = cio_run_in_executor(NULL, gai_run, j);
     if (!f)
         return -errno;
-    bool cancelled = false;
-    if (cio_future_add_done_callback(f, job_over, cio__task_current()) == 0) {
-        while (!cio_future_done(f))
-            if (cio__task_park(note_cancel, &cancelled) == -ECANCELED)
-                cancelled = true;
+    job_wait w = {.task = cio__task_current()};
+    if (cio_future_add_done_callback(f, job_over, &w) == 0) {
+        while (!w.over)
+            if (cio__task_park(note_cancel, &w) == -ECANCELED)
+                w.cancelled = true;
     }
     while (!cio_future_done(f)) /* out of memory for the callback: poll */
         if (cio_sleep(0.01) == -ECANCELED)
-            cancelled = true;
+            w.cancelled = true;
     int err = cio_future_error(f);
     cio_future_unref(f);
-    if (cancelled || err == -ECANCELED) {
+    if (w.cancelled || err == -ECANCELED) {
         if (j->res)
             freeaddrinfo(j->res);
         j->res = NULL;

@@ -335,16 +335,18 @@ static void test_close_clients_and_serve_forever(void **state) {
 
 /* Freeing a server with live connections, then leaving cio_run with them
  * still open: everything is released (ASan's leak check). */
+static stats free_stats; /* handlers outlive free_main */
+
 static void *free_main(void *arg) {
     (void)arg;
-    cio_server *srv = cio_start_server("127.0.0.1", 0, line_echo, &(stats){0});
+    cio_server *srv = cio_start_server("127.0.0.1", 0, line_echo, &free_stats);
     cio_stream *a = cio_open_connection("127.0.0.1", cio_server_port(srv));
     roundtrip(a, "x\n");
     cio_server_free(srv);
     char buf[4];
     assert_int_equal(cio_stream_read(a, buf, sizeof buf), 0);
     cio_stream_close(a);
-    cio_server *srv2 = cio_start_server("127.0.0.1", 0, line_echo, &(stats){0});
+    cio_server *srv2 = cio_start_server("127.0.0.1", 0, line_echo, &free_stats);
     cio_stream *b = cio_open_connection("127.0.0.1", cio_server_port(srv2));
     roundtrip(b, "y\n");
     cio_stream_close(b);
