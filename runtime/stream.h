@@ -27,11 +27,10 @@ int cio__waitq_wait(cio__waitq *q);
 void cio__waitq_wake_all(cio__waitq *q);
 
 enum {
-    CIO__RBUF_MIN = 2048,       /* first read buffer */
+    CIO__RBUF_MIN = 1024,       /* first read buffer */
     CIO__RBUF_MAX = 256 * 1024, /* doubling stops here unless readuntil needs more */
     CIO__RBUF_KEEP = 16 * 1024, /* larger buffers are dropped when a connection goes quiet */
-    CIO__WBUF_MIN = 1024,
-    CIO__WBUF_KEEP = 16 * 1024, /* larger send buffers are freed once flushed */
+    CIO__WBUF_MIN = 1024, /* the send buffer exists only while bytes wait */
 };
 
 struct cio_stream {

@@ -57,11 +57,10 @@ static void send_start(cio_stream *s) {
 
 static void send_flushed(cio_stream *s) {
     s->wpos = s->wend = 0;
-    if (s->wcap > CIO__WBUF_KEEP) {
-        free(s->wbuf);
-        s->wbuf = NULL;
-        s->wcap = 0;
-    }
+    /* An idle connection keeps no send buffer (W11); malloc is cheap next to a send. */
+    free(s->wbuf);
+    s->wbuf = NULL;
+    s->wcap = 0;
     if (s->eof_wanted && !s->eof_done && !s->werr) {
         s->eof_done = true;
         if (shutdown(s->fd, SHUT_WR) < 0)
