@@ -47,7 +47,7 @@ static bool fully_closed(const cio_server *srv) {
 static void check_closed(cio_server *srv) {
     if (!fully_closed(srv))
         return;
-    cio__waitq_wake_all(&srv->closed_waiters);
+    cio__waitq_wake_all(&srv->closed_waiters, 0);
     if (srv->freed)
         free(srv);
 }
@@ -139,7 +139,7 @@ static void accept_over(cio_server *srv) {
     cio_future_unref(srv->acceptor);
     srv->acceptor = NULL;
     srv->closing = true; /* an accept error ends the server like a close */
-    cio__waitq_wake_all(&srv->closing_waiters);
+    cio__waitq_wake_all(&srv->closing_waiters, 0);
     check_closed(srv);
 }
 
@@ -253,7 +253,7 @@ void cio_server_close(cio_server *srv) {
     srv->closing = true;
     if (srv->acceptor)
         cio_cancel(srv->acceptor);
-    cio__waitq_wake_all(&srv->closing_waiters);
+    cio__waitq_wake_all(&srv->closing_waiters, 0);
 }
 
 void cio_server_close_clients(cio_server *srv) {
@@ -265,14 +265,14 @@ int cio_server_wait_closed(cio_server *srv) {
     int r = cio__task_require(__func__);
     if (r < 0 || fully_closed(srv))
         return r;
-    return cio__waitq_wait(&srv->closed_waiters);
+    return cio__waitq_wait(&srv->closed_waiters, &(cio__waiter){0});
 }
 
 int cio_server_serve_forever(cio_server *srv) {
     int r = cio__task_require(__func__);
     if (r < 0 || srv->closing)
         return r;
-    r = cio__waitq_wait(&srv->closing_waiters);
+    r = cio__waitq_wait(&srv->closing_waiters, &(cio__waiter){0});
     if (r == -ECANCELED)
         cio_server_close(srv);
     return r;

@@ -22,50 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- wait queue ---- */
-
-static void waiter_unlink(cio__waitq *q, cio__waiter *w) {
-    if (!w->linked)
-        return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    w->linked = false;
-}
-
-typedef struct waitq_ctx {
-    cio__waitq *q;
-    cio__waiter *w;
-} waitq_ctx;
-
-static void waiter_cancel(cio__task *t, void *ctx) {
-    waitq_ctx *c = ctx;
-    waiter_unlink(c->q, c->w);
-    cio__task_wake_cancelled(t, NULL);
-}
-
-int cio__waitq_wait(cio__waitq *q) {
-    cio__waiter w = {.task = cio__task_current(), .next = q->head, .linked = true};
-    if (q->head)
-        q->head->prev = &w;
-    q->head = &w;
-    waitq_ctx c = {q, &w};
-    int r = cio__task_park(waiter_cancel, &c);
-    waiter_unlink(q, &w);
-    return r;
-}
-
-void cio__waitq_wake_all(cio__waitq *q) {
-    while (q->head) {
-        cio__waiter *w = q->head;
-        waiter_unlink(q, w);
-        cio__task_wake(w->task, 0);
-    }
-}
-
 /* ---- lifetime ---- */
 
 static cio_stream *stream_alloc(int fd, bool server_owned) {

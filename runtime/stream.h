@@ -8,23 +8,9 @@
 #include "loop.h"
 #include "task.h"
 #include "uring.h"
+#include "waitq.h"
 #include <netdb.h>
 #include <stdbool.h>
-
-/* Tasks parked until an event; nodes live on the waiting tasks' stacks. */
-typedef struct cio__waiter {
-    cio__task *task;
-    struct cio__waiter *prev, *next;
-    bool linked;
-} cio__waiter;
-
-typedef struct cio__waitq {
-    cio__waiter *head;
-} cio__waitq;
-
-/* In a task: parks until cio__waitq_wake_all. 0, or -ECANCELED. */
-int cio__waitq_wait(cio__waitq *q);
-void cio__waitq_wake_all(cio__waitq *q);
 
 enum {
     CIO__RBUF_MIN = 1024,       /* first read buffer */

@@ -29,7 +29,7 @@ static void send_done(cio__op *op, int res, uint32_t flags);
 
 static void wake_writers(cio_stream *s) {
     if (s->werr || wpending(s) <= s->low)
-        cio__waitq_wake_all(&s->writers);
+        cio__waitq_wake_all(&s->writers, 0);
 }
 
 /* A broken connection drops what it could not send. */
@@ -140,7 +140,7 @@ int cio_stream_drain(cio_stream *s) {
     if (wpending(s) <= s->high)
         return s->werr;
     while (!s->werr && wpending(s) > s->low) {
-        r = cio__waitq_wait(&s->writers);
+        r = cio__waitq_wait(&s->writers, &(cio__waiter){0});
         if (r < 0)
             return r;
     }
@@ -163,7 +163,7 @@ int cio_stream_write_eof(cio_stream *s) {
 /* In a task: waits until everything is sent. 0, the error, or -ECANCELED. */
 static int flush_all(cio_stream *s) {
     while (!s->werr && wpending(s)) {
-        int r = cio__waitq_wait(&s->writers);
+        int r = cio__waitq_wait(&s->writers, &(cio__waiter){0});
         if (r < 0)
             return r;
     }
