@@ -240,14 +240,20 @@ cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler
 /* ---- control ---- */
 
 unsigned cio_server_port(const cio_server *srv) {
+    if (!srv)
+        return 0;
     return srv->port;
 }
 
 size_t cio_server_connections(const cio_server *srv) {
+    if (!srv)
+        return 0;
     return srv->nconns;
 }
 
 void cio_server_close(cio_server *srv) {
+    if (!srv)
+        return;
     if (srv->closing)
         return;
     srv->closing = true;
@@ -257,19 +263,21 @@ void cio_server_close(cio_server *srv) {
 }
 
 void cio_server_close_clients(cio_server *srv) {
+    if (!srv)
+        return;
     for (conn *c = srv->conns; c; c = c->next)
         cio_cancel(c->task);
 }
 
 int cio_server_wait_closed(cio_server *srv) {
-    int r = cio__task_require(__func__);
+    int r = srv ? cio__task_require(__func__) : -EINVAL;
     if (r < 0 || fully_closed(srv))
         return r;
     return cio__waitq_wait(&srv->closed_waiters, &(cio__waiter){0});
 }
 
 int cio_server_serve_forever(cio_server *srv) {
-    int r = cio__task_require(__func__);
+    int r = srv ? cio__task_require(__func__) : -EINVAL;
     if (r < 0 || srv->closing)
         return r;
     r = cio__waitq_wait(&srv->closing_waiters, &(cio__waiter){0});

@@ -73,14 +73,17 @@ cio_stream *cio_stream_new(int fd) {
 }
 
 int cio_stream_fd(const cio_stream *s) {
-    return s->fd;
+    return s ? s->fd : -EBADF;
 }
 
 void cio_stream_set_limit(cio_stream *s, size_t limit) {
-    s->limit = limit ? limit : CIO_STREAM_LIMIT;
+    if (s)
+        s->limit = limit ? limit : CIO_STREAM_LIMIT;
 }
 
 int cio_stream_set_write_limits(cio_stream *s, size_t high, size_t low) {
+    if (!s)
+        return -EINVAL;
     if (!high) {
         high = CIO_STREAM_HIGH_WATER;
         low = CIO_STREAM_LOW_WATER;
@@ -99,10 +102,12 @@ static size_t rbuffered(const cio_stream *s) {
 }
 
 bool cio_stream_at_eof(const cio_stream *s) {
-    return s->eof && !rbuffered(s);
+    return s && s->eof && !rbuffered(s);
 }
 
 void cio_stream_consume(cio_stream *s, size_t n) {
+    if (!s)
+        return;
     size_t have = rbuffered(s);
     s->rpos += n < have ? n : have;
     if (s->rpos == s->rend)
@@ -123,6 +128,8 @@ static size_t take(cio_stream *s, void *buf, size_t n) {
 /* Reader bracket: one reader at a time, and the stream stays allocated
  * until the reader is out even if another task closes it meanwhile. */
 static int read_begin(cio_stream *s) {
+    if (!s)
+        return -EINVAL;
     int r = cio__task_require("cio_stream_read");
     if (r < 0)
         return r;
@@ -203,12 +210,9 @@ static int await_data(cio_stream *s) {
     return r < 0 ? r : 0;
 }
 
-/* Receives more into the buffer: > 0 bytes, 0 at EOF, or an error. */
-static ssize_t fill(cio_stream *s, size_t need) {
-    if (s->rerr)
-        return s->rerr;
-    if (s->eof)
-        return 0;
+/* One recv into the buffer: > 0 bytes, 0 at EOF, an error, or -EAGAIN
+ * when a readiness wakeup was spurious. */
+static ssize_t fill_once(cio_stream *s, size_t need) {
     int ready = await_data(s);
     if (ready < 0)
         return ready;
@@ -225,9 +229,7 @@ static ssize_t fill(cio_stream *s, size_t need) {
         /* Readable already: one plain syscall instead of another round trip. */
         n = recv(s->fd, s->rbuf + s->rend, room, MSG_DONTWAIT);
         if (n < 0)
-            n = errno == EAGAIN ? -EAGAIN : -errno;
-        if (n == -EAGAIN) /* a spurious wakeup: wait again */
-            return fill(s, need);
+            n = -errno;
     }
     if (note_recv(s, n) <= 0)
         return n;
@@ -237,8 +239,21 @@ static ssize_t fill(cio_stream *s, size_t need) {
     return n;
 }
 
+/* Receives more into the buffer: > 0 bytes, 0 at EOF, or an error. */
+static ssize_t fill(cio_stream *s, size_t need) {
+    for (;;) {
+        if (s->rerr)
+            return s->rerr;
+        if (s->eof)
+            return 0;
+        ssize_t n = fill_once(s, need);
+        if (n != -EAGAIN && n != -EWOULDBLOCK)
+            return n;
+    }
+}
+
 ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n) {
-    int r = read_begin(s);
+    int r = !buf && n ? -EINVAL : read_begin(s);
     if (r < 0)
         return r;
     ssize_t got;
@@ -257,7 +272,7 @@ ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n) {
 }
 
 ssize_t cio_stream_peek(cio_stream *s, const void **data) {
-    int r = read_begin(s);
+    int r = !data ? -EINVAL : read_begin(s);
     if (r < 0)
         return r;
     ssize_t got = rbuffered(s) ? 1 : fill(s, 0);
@@ -295,7 +310,7 @@ ssize_t cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *got) 
     if (!got)
         got = &dummy;
     *got = 0;
-    int r = read_begin(s);
+    int r = !buf && n ? -EINVAL : read_begin(s);
     if (r < 0)
         return r;
     return read_end(s, readexactly(s, buf, n, got));

@@ -8,6 +8,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,7 +23,7 @@ static size_t wpending(const cio_stream *s) {
 }
 
 size_t cio_stream_write_buffer_size(const cio_stream *s) {
-    return wpending(s);
+    return s ? wpending(s) : 0;
 }
 
 static void send_done(cio__op *op, int res, uint32_t flags);
@@ -99,6 +100,8 @@ static int wbuf_reserve(cio_stream *s, size_t n) {
         s->wend = pend;
         return 0;
     }
+    if (n > SIZE_MAX / 4 - pend)
+        return -ENOMEM;
     size_t cap = CIO__WBUF_MIN;
     while (cap < pend + n)
         cap *= 2;
@@ -117,12 +120,17 @@ static int wbuf_reserve(cio_stream *s, size_t n) {
 }
 
 int cio_stream_write(cio_stream *s, const void *data, size_t n) {
+    if (!s || (!data && n))
+        return -EINVAL;
     if (s->werr)
         return s->werr;
     if (s->closed || s->eof_wanted)
         return -EPIPE;
     if (!n)
         return 0;
+    /* A stream made before the loop ran takes the loop it is first written on. */
+    if (!s->loop && !(s->loop = cio__loop_running()))
+        return -EPERM;
     int r = wbuf_reserve(s, n);
     if (r < 0)
         return r;
@@ -134,20 +142,25 @@ int cio_stream_write(cio_stream *s, const void *data, size_t n) {
 }
 
 int cio_stream_drain(cio_stream *s) {
-    int r = cio__task_require(__func__);
+    int r = s ? cio__task_require(__func__) : -EINVAL;
     if (r < 0)
         return r;
     if (wpending(s) <= s->high)
         return s->werr;
-    while (!s->werr && wpending(s) > s->low) {
+    /* Counted as in flight: a close from another task must not free s under us. */
+    s->busy++;
+    while (r == 0 && !s->werr && wpending(s) > s->low)
         r = cio__waitq_wait(&s->writers, &(cio__waiter){0});
-        if (r < 0)
-            return r;
-    }
-    return s->werr;
+    s->busy--;
+    if (r == 0)
+        r = s->werr;
+    cio__stream_release(s);
+    return r;
 }
 
 int cio_stream_write_eof(cio_stream *s) {
+    if (!s)
+        return -EINVAL;
     if (s->werr)
         return s->werr;
     if (s->closed)
@@ -191,7 +204,7 @@ static int stream_close(cio_stream *s, bool graceful) {
 }
 
 int cio_stream_close(cio_stream *s) {
-    return stream_close(s, true);
+    return s ? stream_close(s, true) : -EINVAL;
 }
 
 void cio__stream_finish(cio_stream *s, bool abort) {

@@ -521,6 +521,104 @@ static void test_open_connection(void **state) {
     assert_int_equal(errno, EPERM);
 }
 
+/* A close from another task while a writer waits in drain: the writer gets
+ * an error, nothing is touched after the stream went (ASan). */
+static void *drainer(void *arg) {
+    cio_stream *s = arg;
+    char *chunk = calloc(1, CHUNK);
+    int r = 0;
+    while (r == 0) {
+        r = cio_stream_write(s, chunk, CHUNK);
+        if (r == 0)
+            r = cio_stream_drain(s);
+    }
+    free(chunk);
+    return (void *)(intptr_t)r;
+}
+
+static void *close_drainer_main(void *arg) {
+    (void)arg;
+    int fds[2];
+    tcp_pair(fds);
+    cio_stream *s = cio_stream_new(fds[0]);
+    cio_future *t = cio_create_task(drainer, s);
+    cio_sleep(0.1);
+    assert_false(cio_future_done(t));
+    cio_cancel(cio_current_task()); /* close gives up flushing at once */
+    assert_int_equal(cio_stream_close(s), -ECANCELED);
+    void *r;
+    assert_int_equal(cio_await(t, &r), 0);
+    assert_int_equal((intptr_t)r, -EPIPE);
+    cio_future_unref(t);
+    close(fds[1]);
+    return NULL;
+}
+
+static void test_close_while_another_task_drains(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(close_drainer_main, NULL, NULL), 0);
+}
+
+/* Bad arguments are errors, not crashes. */
+static void *bad_args_main(void *arg) {
+    (void)arg;
+    const void *p;
+    char buf[4];
+    assert_int_equal(cio_stream_read(NULL, buf, 4), -EINVAL);
+    assert_int_equal(cio_stream_peek(NULL, &p), -EINVAL);
+    assert_int_equal(cio_stream_readline(NULL, buf, 4), -EINVAL);
+    assert_int_equal(cio_stream_readexactly(NULL, buf, 4, NULL), -EINVAL);
+    assert_int_equal(cio_stream_write(NULL, "x", 1), -EINVAL);
+    assert_int_equal(cio_stream_drain(NULL), -EINVAL);
+    assert_int_equal(cio_stream_write_eof(NULL), -EINVAL);
+    assert_int_equal(cio_stream_close(NULL), -EINVAL);
+    assert_false(cio_stream_at_eof(NULL));
+    int fds[2];
+    unix_pair(fds);
+    cio_stream *s = cio_stream_new(fds[0]);
+    assert_int_equal(cio_stream_read(s, NULL, 4), -EINVAL);
+    assert_int_equal(cio_stream_peek(s, NULL), -EINVAL);
+    assert_int_equal(cio_stream_write(s, NULL, 4), -EINVAL);
+    assert_int_equal(cio_stream_set_write_limits(s, 10, 20), -EINVAL);
+    assert_int_equal(cio_stream_set_write_limits(s, 0, 0), 0);
+    assert_int_equal(cio_stream_write_eof(s), 0);
+    assert_int_equal(cio_stream_write(s, "x", 1), -EPIPE);
+    assert_int_equal(read(fds[1], buf, 4), 0); /* the peer saw EOF */
+    assert_int_equal(cio_stream_close(s), 0);
+    assert_null(cio_stream_new(-1));
+    close(fds[1]);
+    return NULL;
+}
+
+static void test_bad_arguments(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(bad_args_main, NULL, NULL), 0);
+}
+
+/* A stream made before any loop runs works once one does. */
+static void *late_loop_main(void *arg) {
+    cio_stream *s = arg;
+    assert_int_equal(cio_stream_write(s, "ok\n", 3), 0);
+    char line[8];
+    assert_int_equal(cio_stream_readline(s, line, sizeof line), 3);
+    assert_string_equal(line, "ok\n");
+    assert_int_equal(cio_stream_close(s), 0);
+    return NULL;
+}
+
+static void test_stream_made_before_the_loop(void **state) {
+    (void)state;
+    int fds[2];
+    unix_pair(fds);
+    cio_stream *s = cio_stream_new(fds[0]);
+    assert_non_null(s);
+    assert_int_equal(write(fds[1], "ok\n", 3), 3);
+    assert_int_equal(cio_run(late_loop_main, s, NULL), 0);
+    char buf[4];
+    assert_int_equal(read(fds[1], buf, 3), 3);
+    close(fds[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readexactly_split_and_eof),
@@ -536,6 +634,9 @@ int main(void) {
         cmocka_unit_test(test_cancelled_read_loses_nothing),
         cmocka_unit_test(test_close_flushes),
         cmocka_unit_test(test_open_connection),
+        cmocka_unit_test(test_close_while_another_task_drains),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_stream_made_before_the_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
