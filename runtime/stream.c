@@ -225,6 +225,9 @@ static ssize_t fill_once(cio_stream *s, size_t need) {
     ssize_t n;
     if (ready) {
         n = cio_recv(s->fd, s->rbuf + s->rend, room, 0);
+        /* A non-blocking socket may bounce the request: wait, then retry. */
+        if (n == -EAGAIN && (r = wait_readable(s)) < 0)
+            return r;
     } else {
         /* Readable already: one plain syscall instead of another round trip. */
         n = recv(s->fd, s->rbuf + s->rend, room, MSG_DONTWAIT);

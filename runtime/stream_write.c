@@ -41,7 +41,7 @@ static void write_fail(cio_stream *s, int err) {
     wake_writers(s);
 }
 
-static void send_start(cio_stream *s) {
+static void send_start(cio_stream *s, bool poll_first) {
     struct io_uring_sqe *sqe = cio__uring_sqe(s->loop->ring, &s->send_op);
     if (!sqe) {
         write_fail(s, -errno);
@@ -50,6 +50,8 @@ static void send_start(cio_stream *s) {
     size_t n = wpending(s);
     cio__sqe_prep(sqe, IORING_OP_SEND, s->fd, s->wbuf + s->wpos, n > SEND_MAX ? SEND_MAX : n, 0);
     sqe->msg_flags = MSG_NOSIGNAL; /* a reset peer is an error, not a signal */
+    if (poll_first) /* the socket said EAGAIN: wait for room, do not spin */
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     s->send_op.done = send_done;
     s->wbuf_kernel = s->wbuf;
     s->sending = true;
@@ -84,7 +86,7 @@ static void send_done(cio__op *op, int res, uint32_t flags) {
     if (!wpending(s))
         send_flushed(s);
     else if (!s->werr)
-        send_start(s);
+        send_start(s, res == -EAGAIN);
     wake_writers(s);
     cio__stream_release(s);
 }
@@ -137,7 +139,7 @@ int cio_stream_write(cio_stream *s, const void *data, size_t n) {
     memcpy(s->wbuf + s->wend, data, n);
     s->wend += n;
     if (!s->sending)
-        send_start(s);
+        send_start(s, false);
     return s->werr;
 }
 

@@ -619,6 +619,46 @@ static void test_stream_made_before_the_loop(void **state) {
     close(fds[1]);
 }
 
+/* Non-blocking sockets (as some callers hand over) behave the same. */
+static void *nb_reader(void *arg) {
+    cio_stream *r = arg;
+    cio_sleep(0.1); /* the writer fills the socket and waits in drain first */
+    char *buf = malloc(65536);
+    size_t seen = 0;
+    ssize_t n;
+    while ((n = cio_stream_read(r, buf, 65536)) > 0)
+        seen += (size_t)n;
+    free(buf);
+    return (void *)seen;
+}
+
+static void *nonblocking_main(void *arg) {
+    (void)arg;
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    cio_stream *w = cio_stream_new(fds[0]), *r = cio_stream_new(fds[1]);
+    cio_future *t = cio_create_task(nb_reader, r);
+    char *chunk = calloc(1, CHUNK);
+    for (int i = 0; i < 64; i++) {
+        assert_int_equal(cio_stream_write(w, chunk, CHUNK), 0);
+        assert_int_equal(cio_stream_drain(w), 0);
+    }
+    assert_int_equal(cio_stream_write_eof(w), 0);
+    void *seen;
+    assert_int_equal(cio_await(t, &seen), 0);
+    assert_int_equal((size_t)seen, 64 * (size_t)CHUNK);
+    cio_future_unref(t);
+    cio_stream_close(w);
+    cio_stream_close(r);
+    free(chunk);
+    return NULL;
+}
+
+static void test_nonblocking_sockets(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(nonblocking_main, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readexactly_split_and_eof),
@@ -637,6 +677,7 @@ int main(void) {
         cmocka_unit_test(test_close_while_another_task_drains),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_stream_made_before_the_loop),
+        cmocka_unit_test(test_nonblocking_sockets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
