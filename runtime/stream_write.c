@@ -16,8 +16,6 @@
 
 enum { SEND_MAX = 1 << 30 };
 
-/* ---- writing ---- */
-
 static size_t wpending(const cio_stream *s) {
     return s->wend - s->wpos;
 }
@@ -81,7 +79,7 @@ static void send_done(cio__op *op, int res, uint32_t flags) {
     s->wbuf_kernel = NULL;
     if (res < 0 && res != -EAGAIN && res != -EINTR)
         write_fail(s, res == -ECANCELED ? -EPIPE : res);
-    else if (res > 0)
+    else if (res > 0 && !s->werr) /* after an abort the bytes were dropped already */
         s->wpos += (size_t)res;
     if (!wpending(s))
         send_flushed(s);
@@ -188,13 +186,16 @@ static int flush_all(cio_stream *s) {
 static int stream_close(cio_stream *s, bool graceful) {
     if (s->closed)
         return -EBADF;
+    s->closed = true; /* from here on writes fail and a second close is refused */
     bool had_data = wpending(s) > 0;
     int r = 0;
-    if (graceful && had_data && cio__task_current())
+    if (graceful && had_data && cio__task_current()) {
+        s->busy++; /* the send's completion must not free s while we wait */
         r = flush_all(s);
-    else if (had_data)
+        s->busy--;
+    } else if (had_data) {
         r = -EPIPE;
-    s->closed = true;
+    }
     if (s->sending)
         cio__uring_cancel(s->loop->ring, &s->send_op);
     write_fail(s, -EPIPE);
