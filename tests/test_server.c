@@ -359,6 +359,36 @@ static void test_free_with_live_connections(void **state) {
     assert_int_equal(cio_run(free_main, NULL, NULL), 0);
 }
 
+/* Freeing a server at every point of its accept cycle: connections accepted
+ * but whose task never ran, tasks just started, handlers parked. Nothing
+ * may leak or be touched after release (ASan). */
+static void *free_race_main(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 40; round++) {
+        cio_server *srv = cio_start_server("127.0.0.1", 0, line_echo, &free_stats);
+        assert_non_null(srv);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)cio_server_port(srv)),
+                                .sin_addr.s_addr = htonl(0x7f000001)};
+        int fds[4];
+        for (int i = 0; i < 4; i++) {
+            fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof a), 0);
+        }
+        for (int i = 0; i < round % 5; i++)
+            cio_yield();
+        cio_server_free(srv);
+        for (int i = 0; i < 4; i++)
+            close(fds[i]);
+    }
+    return NULL;
+}
+
+static void test_free_races_with_accepts(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(free_race_main, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_close_wait_closed),
@@ -368,6 +398,7 @@ int main(void) {
         cmocka_unit_test(test_emfile_backs_off_and_keeps_serving),
         cmocka_unit_test(test_close_clients_and_serve_forever),
         cmocka_unit_test(test_free_with_live_connections),
+        cmocka_unit_test(test_free_races_with_accepts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
