@@ -505,8 +505,9 @@ typedef struct cio_stream cio_stream;
    ECONNREFUSED, ECANCELED, EPERM outside a task, -(CIO_EGAI + EAI_x) for a
    resolver error). */
 CIO_API cio_stream *cio_open_connection(const char *host, unsigned port);
-/* Wraps a connected socket; the stream owns fd from now on (also on
-   failure: NULL with errno ENOMEM closes it). */
+/* Wraps a connected socket (blocking or not); the stream owns fd from now
+   on (also on failure: NULL with errno ENOMEM closes it; EBADF for fd < 0).
+   Made outside a loop, it joins the loop it is first used on. */
 CIO_API cio_stream *cio_stream_new(int fd);
 /* The socket. */
 CIO_API int cio_stream_fd(const cio_stream *s);
@@ -518,7 +519,8 @@ CIO_API int cio_stream_set_write_limits(cio_stream *s, size_t high, size_t low);
 /* In a task: up to n bytes into buf; waits only when nothing is buffered.
    Returns the count, 0 at EOF (or n == 0), or a negative errno
    (-ECONNRESET, -ECANCELED: no data is lost by a cancellation, -EBUSY
-   while another task reads this stream). */
+   while another task reads this stream, -EBADF once closed, -EINVAL for
+   NULL arguments; the same for every read below). */
 CIO_API ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n);
 /* In a task: exactly n bytes. Returns n, CIO_EINCOMPLETE when EOF came
    first, or another negative errno; *got (may be NULL) always gets the

@@ -111,8 +111,7 @@ static void *client_main(void *arg) {
         ls[i] = (load){.host = proto->host, .port = proto->port, .msgs = proto->msgs};
         ts[i] = cio_create_task(one_client, &ls[i]);
     }
-    for (long i = 0; i < conns; i++)
-        cio_await(ts[i], NULL);
+    cio_gather(ts, (size_t)conns, CIO_RETURN_EXCEPTIONS);
     double dt = now() - t0;
     long total = 0, failed = 0;
     for (long i = 0; i < conns; i++) {
