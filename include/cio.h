@@ -531,6 +531,125 @@ CIO_API int cio_getaddrinfo(const char *host, const char *service, const struct 
 /* Streams, servers, name resolution, signals                            */
 /* ===================================================================== */
 
+/* asyncio's StreamReader and StreamWriter in one object over a connected
+   socket. Reads are buffered (the buffer is allocated when data first
+   arrives and shrinks again when a connection goes quiet, so an idle
+   connection costs no buffer); writes are copied into a send buffer that
+   the loop flushes in the background. One task may read at a time; any task
+   may write. */
+typedef struct cio_stream cio_stream;
+
+#define CIO_STREAM_LIMIT (64 * 1024)       /* default readline/readuntil limit */
+#define CIO_STREAM_HIGH_WATER (64 * 1024)  /* default: drain waits above this... */
+#define CIO_STREAM_LOW_WATER (16 * 1024)   /* ...until the send buffer is below this */
+
+/* In a task: resolves host (a literal address resolves without a thread;
+   a name goes to the default executor), connects to the first address that
+   accepts, and returns a stream (TCP_NODELAY set). NULL with errno: the
+   positive form of a cio code, so cio_strerror(-errno) names it (e.g.
+   ECONNREFUSED, ECANCELED, EPERM outside a task, -(CIO_EGAI + EAI_x) for a
+   resolver error). */
+CIO_API cio_stream *cio_open_connection(const char *host, unsigned port);
+/* Wraps a connected socket (blocking or not); the stream owns fd from now
+   on (also on failure: NULL with errno ENOMEM closes it; EBADF for fd < 0).
+   Made outside a loop, it joins the loop it is first used on. */
+CIO_API cio_stream *cio_stream_new(int fd);
+/* The socket. */
+CIO_API int cio_stream_fd(const cio_stream *s);
+/* readline/readuntil limit (0: CIO_STREAM_LIMIT). */
+CIO_API void cio_stream_set_limit(cio_stream *s, size_t limit);
+/* Send-buffer water marks for drain (high 0: the defaults; low > high: -EINVAL). */
+CIO_API int cio_stream_set_write_limits(cio_stream *s, size_t high, size_t low);
+
+/* In a task: up to n bytes into buf; waits only when nothing is buffered.
+   Returns the count, 0 at EOF (or n == 0), or a negative errno
+   (-ECONNRESET, -ECANCELED: no data is lost by a cancellation, -EBUSY
+   while another task reads this stream, -EBADF once closed, -EINVAL for
+   NULL arguments; the same for every read below). */
+CIO_API ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n);
+/* In a task: exactly n bytes. Returns n, CIO_EINCOMPLETE when EOF came
+   first, or another negative errno; *got (may be NULL) always gets the
+   number of bytes stored in buf, also on error. */
+CIO_API ssize_t cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *got);
+/* In a task: bytes up to and including the first delim (dlen >= 1), copied
+   into buf and NUL-terminated; returns their count (without the NUL).
+   CIO_ELIMIT when no delimiter comes within the limit (the stream's, or
+   cap - 1 when smaller): nothing is consumed, so cio_stream_read still
+   gets the data. CIO_EINCOMPLETE at EOF before a delimiter (the partial
+   data stays readable; 0 when the stream was at EOF with nothing left).
+   -EINVAL for an empty delim or cap < 2. */
+CIO_API ssize_t cio_stream_readuntil(cio_stream *s, const void *delim, size_t dlen, char *buf,
+                                     size_t cap);
+/* readuntil with "\n", except that at EOF the last unterminated line is
+   returned as it is (0 once nothing is left), as asyncio's readline does. */
+CIO_API ssize_t cio_stream_readline(cio_stream *s, char *buf, size_t cap);
+/* In a task, zero copy: waits until some data is buffered and points *data
+   at it; returns its length (0 at EOF). The bytes stay buffered until
+   cio_stream_consume; the pointer is valid until the next call on s. */
+CIO_API ssize_t cio_stream_peek(cio_stream *s, const void **data);
+/* Drops n (clamped to what is buffered) bytes from the read buffer. */
+CIO_API void cio_stream_consume(cio_stream *s, size_t n);
+/* Whether EOF was received and nothing is left buffered. */
+CIO_API bool cio_stream_at_eof(const cio_stream *s);
+
+/* Copies n bytes into the send buffer and starts sending; never suspends.
+   Returns 0, -ENOMEM, -EPIPE after write_eof/close, or the error that broke
+   the connection earlier (-ECONNRESET, -EPIPE). Memory is bounded by
+   calling cio_stream_drain. SIGPIPE is never raised. */
+CIO_API int cio_stream_write(cio_stream *s, const void *data, size_t n);
+/* In a task: flow control. Returns at once while the send buffer is at or
+   below the high water mark; above it, waits until it is at or below the
+   low one. 0, the connection's error, or -ECANCELED. */
+CIO_API int cio_stream_drain(cio_stream *s);
+/* Shuts the sending side down once the buffer has been sent (the peer
+   reads EOF). Never suspends. 0 or the connection's error. */
+CIO_API int cio_stream_write_eof(cio_stream *s);
+/* Bytes written but not yet taken by the kernel. */
+CIO_API size_t cio_stream_write_buffer_size(const cio_stream *s);
+/* Closes the stream and releases it. In a task it first sends what is
+   buffered (asyncio's close + wait_closed); if the task is cancelled while
+   waiting, or outside a task, unsent data is dropped. Returns 0, the error
+   that lost buffered data, or -ECANCELED. A reader parked in another task
+   is woken with EOF; s is invalid once it has returned. On a server's
+   stream it only closes the connection: the server releases s when the
+   handler returns. */
+CIO_API int cio_stream_close(cio_stream *s);
+
+/* asyncio.start_server. */
+typedef struct cio_server cio_server;
+/* Runs in its own task per connection. The server closes the stream (after
+   sending what is buffered) when the handler returns. */
+typedef void (*cio_stream_handler)(cio_stream *s, void *arg);
+
+/* Binds host:port (host NULL: every IPv4 interface; port 0: a free port,
+   see cio_server_port), listens, and accepts in a task of the running
+   loop until closed. Accept faults do not stop it: when out of file
+   descriptors or memory it backs off (up to 1 s) and keeps serving. A name
+   needs a task (the resolver runs in the default executor); a literal
+   address or NULL does not. NULL with errno as for cio_open_connection
+   (EADDRINUSE, ...). */
+CIO_API cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler handler,
+                                     void *arg);
+/* The bound port. */
+CIO_API unsigned cio_server_port(const cio_server *srv);
+/* Connections whose handler is still running. */
+CIO_API size_t cio_server_connections(const cio_server *srv);
+/* Stops accepting and closes the listening socket; running connections go
+   on. Idempotent. */
+CIO_API void cio_server_close(cio_server *srv);
+/* Cancels the handler task of every running connection (asyncio's
+   close_clients); they end at their next suspension point. */
+CIO_API void cio_server_close_clients(cio_server *srv);
+/* In a task: waits until the server is closed and every connection has
+   ended. 0 or -ECANCELED. */
+CIO_API int cio_server_wait_closed(cio_server *srv);
+/* In a task: serves until the server is closed. A cancellation closes the
+   server and returns -ECANCELED. */
+CIO_API int cio_server_serve_forever(cio_server *srv);
+/* Closes the server, cancels its connections and releases it (its memory
+   goes when the last connection has ended). */
+CIO_API void cio_server_free(cio_server *srv);
+
 
 /* ===================================================================== */
 /* Executors                                                             */

@@ -1,0 +1,275 @@
+/* The load client of W9 and W11, the same for every server (cio, libuv,
+ * asyncio, uvloop): plain epoll in one thread, so that it measures the
+ * server and not itself. Each bench program runs it against its own server;
+ * the peers run it as `<build>/bench/w9_echo client PORT IMPL [-q]` (and
+ * w11_idle alike). */
+#ifndef CIO_BENCH_ECHO_CLIENT_H
+#define CIO_BENCH_ECHO_CLIENT_H
+
+#include "bench.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { EC_MSG = 64, EC_CHUNK = 256 * 1024 };
+
+static inline void ec_die(const char *what) {
+    fprintf(stderr, "echo client: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+/* More descriptors than the 1024 default: W11 holds 10,000 connections. */
+static inline void ec_raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* A non-blocking socket whose connect to 127.0.0.1:port is under way. */
+static inline int ec_connect_start(unsigned port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        ec_die("socket");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
+        ec_die("connect");
+    return fd;
+}
+
+/* Connects n sockets, at most `batch` in progress at a time. */
+static inline void ec_connect_many(unsigned port, int *fds, long n, long batch) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event evs[256];
+    for (long base = 0; base < n; base += batch) {
+        long end = base + batch < n ? base + batch : n, pending = end - base;
+        for (long i = base; i < end; i++) {
+            fds[i] = ec_connect_start(port);
+            struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fds[i]};
+            epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+        }
+        while (pending > 0) {
+            int k = epoll_wait(ep, evs, 256, 10000);
+            if (k <= 0)
+                ec_die("connect timed out");
+            for (int j = 0; j < k; j++) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                getsockopt(evs[j].data.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err) {
+                    errno = err;
+                    ec_die("connect");
+                }
+                epoll_ctl(ep, EPOLL_CTL_DEL, evs[j].data.fd, NULL);
+                pending--;
+            }
+        }
+    }
+    close(ep);
+}
+
+/* Every connection sends one 64-byte message and waits for its echo, `rounds`
+ * times. Returns the seconds taken. */
+static inline double ec_pingpong(int *fds, long n, long rounds) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    long *left = calloc((size_t)n, sizeof *left), *got = calloc((size_t)n, sizeof *got);
+    char msg[EC_MSG], buf[EC_MSG * 4];
+    memset(msg, 'm', sizeof msg);
+    long active = n;
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+        left[i] = rounds;
+        if (write(fds[i], msg, EC_MSG) != EC_MSG)
+            ec_die("write");
+    }
+    struct epoll_event evs[256];
+    while (active > 0) {
+        int k = epoll_wait(ep, evs, 256, 10000);
+        if (k <= 0)
+            ec_die("ping-pong stalled");
+        for (int j = 0; j < k; j++) {
+            long i = (long)evs[j].data.u64;
+            ssize_t r = read(fds[i], buf, sizeof buf);
+            if (r <= 0)
+                ec_die("read");
+            got[i] += r;
+            if (got[i] < EC_MSG)
+                continue;
+            BENCH_CHECK(got[i] == EC_MSG);
+            got[i] = 0;
+            if (--left[i] == 0) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL);
+                active--;
+            } else if (write(fds[i], msg, EC_MSG) != EC_MSG) {
+                ec_die("write");
+            }
+        }
+    }
+    double dt = bench_now() - t0;
+    free(left);
+    free(got);
+    close(ep);
+    return dt;
+}
+
+/* One connection streams `total` bytes through the echo server while reading
+ * the echo back. Returns the seconds taken; checks every byte came back. */
+static inline double ec_bulk(unsigned port, long long total) {
+    int fd;
+    ec_connect_many(port, &fd, 1, 1);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.fd = fd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    char *out = malloc(EC_CHUNK), *in = malloc(EC_CHUNK);
+    for (int i = 0; i < EC_CHUNK; i++)
+        out[i] = (char)(i % 251);
+    long long sent = 0, recvd = 0;
+    unsigned long long sum_in = 0;
+    double t0 = bench_now();
+    while (recvd < total) {
+        struct epoll_event evs[1];
+        if (epoll_wait(ep, evs, 1, 10000) <= 0)
+            ec_die("bulk stalled");
+        if ((evs[0].events & EPOLLOUT) && sent < total) {
+            size_t n = total - sent < EC_CHUNK ? (size_t)(total - sent) : EC_CHUNK;
+            ssize_t w = write(fd, out, n);
+            if (w < 0 && errno != EAGAIN)
+                ec_die("write");
+            sent += w > 0 ? w : 0;
+            if (sent == total) {
+                ev.events = EPOLLIN;
+                epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+            }
+        }
+        if (evs[0].events & EPOLLIN) {
+            ssize_t r = read(fd, in, EC_CHUNK);
+            if (r <= 0 && !(r < 0 && errno == EAGAIN))
+                ec_die("read");
+            for (ssize_t i = 0; i < r; i += 4096)
+                sum_in += (unsigned char)in[i];
+            recvd += r > 0 ? r : 0;
+        }
+    }
+    double dt = bench_now() - t0;
+    BENCH_CHECK(recvd == total && sum_in > 0);
+    free(out);
+    free(in);
+    close(ep);
+    close(fd);
+    return dt;
+}
+
+/* VmRSS of another process, in bytes. */
+static inline long ec_rss_of(pid_t pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib * 1024;
+}
+
+/* W9 figures against a server listening on port. */
+static inline void ec_run_w9(unsigned port, const char *impl, long conns, long rounds,
+                             long long bulk) {
+    ec_raise_nofile();
+    int *fds = malloc((size_t)conns * sizeof *fds);
+    ec_connect_many(port, fds, conns, conns);
+    double dt = ec_pingpong(fds, conns, rounds);
+    for (long i = 0; i < conns; i++)
+        close(fds[i]);
+    free(fds);
+    BENCH_RESULT("W9-msgs", impl, (double)(conns * rounds) / dt, "msgs/s");
+    dt = ec_bulk(port, bulk);
+    BENCH_RESULT("W9-bulk", impl, (double)bulk / dt / 1e9, "GB/s");
+}
+
+/* W11 figures against a server (process server_pid) listening on port. */
+static inline void ec_run_w11(unsigned port, pid_t server_pid, const char *impl, long n) {
+    ec_raise_nofile();
+    int *fds = malloc((size_t)n * sizeof *fds);
+    usleep(200000);
+    long before = ec_rss_of(server_pid);
+    ec_connect_many(port, fds, n, 500);
+    usleep(1000000); /* the server accepts the backlog and settles */
+    long idle = ec_rss_of(server_pid);
+    double dt = ec_pingpong(fds, n, 1);
+    long after = ec_rss_of(server_pid);
+    for (long i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+    fprintf(stderr, "%s W11: server RSS %ld -> %ld idle -> %ld after the round\n", impl, before,
+            idle, after);
+    BENCH_RESULT("W11-rss", impl, (double)(idle - before) / (double)n, "bytes/conn");
+    BENCH_RESULT("W11-round", impl, dt, "s");
+}
+
+/* Starts a server in a child process: serve(port_fd) must write the bound
+ * port (an unsigned) to port_fd and then serve until killed. */
+static inline pid_t ec_spawn_server(void (*serve)(int port_fd), unsigned *port) {
+    int p[2];
+    if (pipe(p) < 0)
+        ec_die("pipe");
+    pid_t pid = fork();
+    if (pid < 0)
+        ec_die("fork");
+    if (pid == 0) {
+        close(p[0]);
+        ec_raise_nofile();
+        serve(p[1]);
+        _exit(0);
+    }
+    close(p[1]);
+    if (read(p[0], port, sizeof *port) != (ssize_t)sizeof *port)
+        ec_die("the server did not start");
+    close(p[0]);
+    return pid;
+}
+
+static inline void ec_stop_server(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* Runs `<dir of this program>/<rel>` with args and waits for it. */
+static inline int ec_run_sibling(const char *rel, char *const args[]) {
+    char self[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n < 0)
+        ec_die("readlink");
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    *slash = 0;
+    snprintf(path, sizeof path, "%s/%s", self, rel);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(path, args);
+        fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+#endif
