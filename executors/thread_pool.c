@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,7 +169,13 @@ static int spawn_worker(thread_pool *p) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t th;
     atomic_fetch_add(&p->refs, 1);
+    /* Workers take no signals: they belong to the loop (signal handlers,
+     * Ctrl-C), and a worker inherits the mask it is created with. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     int r = CIO__FAULT(CIO__FAULT_THREAD) ? EAGAIN : pthread_create(&th, &attr, worker, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (r != 0) {
         atomic_fetch_sub(&p->refs, 1);

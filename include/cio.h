@@ -522,6 +522,15 @@ CIO_API int cio_shutdown(int fd, int how);
    libraries' sockets can be driven from a task. Returns the ready events,
    or 0 when timeout seconds (< 0: none) passed first. */
 CIO_API int cio_poll(int fd, int events, double timeout);
+/* asyncio's add_signal_handler: cb(arg) runs as a loop callback each time
+   sig arrives (the signal is blocked in the loop's thread and read from a
+   signalfd). Replaces an earlier handler. -EINVAL for signals that cannot
+   be handled this way (SIGKILL, SIGSTOP, SIGSEGV...), -EPERM without a
+   running loop. While a handler for SIGINT is set, cio_run does not cancel
+   its main task on Ctrl-C: the handler decides. */
+CIO_API int cio_add_signal_handler(int sig, cio_cb cb, void *arg);
+/* 1 if a handler was removed, 0 if there was none. */
+CIO_API int cio_remove_signal_handler(int sig);
 /* getaddrinfo in the loop's default executor (as asyncio does). 0 and *res
    (freeaddrinfo it), CIO_EGAI + EAI_x, or a negative errno. */
 CIO_API int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,

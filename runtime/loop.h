@@ -50,6 +50,7 @@ struct cio_loop {
     size_t stack_size;
     cio_executor *default_executor;
     cio_future *main_task; /* cio_run's: SIGINT cancels it */
+    struct sig_state *signals; /* cio_add_signal_handler's (signal.c) */
     _Atomic int sigint;
 };
 
@@ -71,5 +72,7 @@ void cio__loop_check_thread(const cio_loop *loop, const char *fn);
 /* The loop's default executor slot (executors/ creates it lazily). */
 cio_executor **cio__loop_default_executor(cio_loop *loop);
 unsigned cio__loop_default_workers(const cio_loop *loop);
+/* Loop close: the signalfd and the signal mask go back. */
+void cio__signals_close(cio_loop *loop);
 
 #endif
