@@ -522,6 +522,15 @@ CIO_API int cio_shutdown(int fd, int how);
    libraries' sockets can be driven from a task. Returns the ready events,
    or 0 when timeout seconds (< 0: none) passed first. */
 CIO_API int cio_poll(int fd, int events, double timeout);
+/* asyncio's add_reader / add_writer: cb(arg) runs from the loop once per
+   iteration while fd is readable / writable (level-triggered, like an
+   epoll-based loop), until removed. Adding again replaces the callback.
+   -EPERM without a running loop. Remove before closing fd. */
+CIO_API int cio_add_reader(int fd, cio_cb cb, void *arg);
+CIO_API int cio_add_writer(int fd, cio_cb cb, void *arg);
+/* 1 if a callback was removed, 0 if there was none. */
+CIO_API int cio_remove_reader(int fd);
+CIO_API int cio_remove_writer(int fd);
 /* asyncio's add_signal_handler: cb(arg) runs as a loop callback each time
    sig arrives (the signal is blocked in the loop's thread and read from a
    signalfd). Replaces an earlier handler. -EINVAL for signals that cannot

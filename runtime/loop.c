@@ -515,6 +515,7 @@ int cio_loop_close(cio_loop *loop) {
     cio__uring_free(loop->ring);
     loop->ring = NULL;
     cio__signals_close(loop);
+    cio__watchers_close(loop);
     drain_inbox(loop); /* posts that raced with `closed` */
     drop_ready(loop);
     cio__stacks_destroy(&loop->stacks);

@@ -51,6 +51,7 @@ struct cio_loop {
     cio_executor *default_executor;
     cio_future *main_task; /* cio_run's: SIGINT cancels it */
     struct sig_state *signals; /* cio_add_signal_handler's (signal.c) */
+    struct watcher *watchers;  /* cio_add_reader/writer's (watch.c) */
     _Atomic int sigint;
 };
 
@@ -74,5 +75,6 @@ cio_executor **cio__loop_default_executor(cio_loop *loop);
 unsigned cio__loop_default_workers(const cio_loop *loop);
 /* Loop close: the signalfd and the signal mask go back. */
 void cio__signals_close(cio_loop *loop);
+void cio__watchers_close(cio_loop *loop);
 
 #endif

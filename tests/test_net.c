@@ -273,6 +273,59 @@ static void test_thousand_connections(void **state) {
     assert_int_equal(cio_run(thousand, NULL, NULL), 0);
 }
 
+/* ---- add_reader / add_writer: level-triggered callbacks ---- */
+
+typedef struct watch {
+    int fd, reads, writes;
+    char got[8];
+} watch;
+
+static void on_readable(void *arg) {
+    watch *w = arg;
+    /* one byte per call: the rest must bring the callback back */
+    if (read(w->fd, w->got + w->reads, 1) == 1)
+        w->reads++;
+}
+
+static void on_writable(void *arg) {
+    watch *w = arg;
+    w->writes++;
+    cio_remove_writer(w->fd); /* removing itself from inside is fine */
+}
+
+static void *watchers(void *arg) {
+    (void)arg;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    watch w = {.fd = sv[0]};
+    assert_int_equal(cio_add_reader(sv[0], on_readable, &w), 0);
+    assert_int_equal(cio_add_writer(sv[0], on_writable, &w), 0);
+    cio_sleep(0.01);
+    assert_int_equal(w.reads, 0); /* nothing to read yet */
+    assert_int_equal(w.writes, 1);
+    assert_int_equal(write(sv[1], "abcd", 4), 4);
+    for (int i = 0; i < 20 && w.reads < 4; i++)
+        cio_yield();
+    assert_int_equal(w.reads, 4);
+    assert_memory_equal(w.got, "abcd", 4);
+    assert_int_equal(cio_remove_reader(sv[0]), 1);
+    assert_int_equal(cio_remove_reader(sv[0]), 0);
+    assert_int_equal(write(sv[1], "e", 1), 1);
+    cio_sleep(0.01);
+    assert_int_equal(w.reads, 4); /* removed: no more calls */
+    assert_int_equal(w.writes, 1);
+    assert_int_equal(cio_add_reader(-1, on_readable, &w), -EINVAL);
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+static void test_reader_writer_callbacks(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(watchers, NULL, NULL), 0);
+    assert_int_equal(cio_add_reader(0, on_readable, NULL), -EPERM);
+}
+
 /* ---- name resolution ---- */
 
 static void *resolve(void *arg) {
@@ -301,6 +354,7 @@ int main(void) {
         cmocka_unit_test(test_udp_unix_reset_sigpipe),
         cmocka_unit_test(test_thousand_connections),
         cmocka_unit_test(test_getaddrinfo),
+        cmocka_unit_test(test_reader_writer_callbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

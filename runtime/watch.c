@@ -1,0 +1,151 @@
+/* asyncio's add_reader / add_writer: a callback each loop iteration while an
+ * fd is ready (level-triggered, as epoll-based loops behave). A one-shot
+ * poll request is re-armed after each callback, so an fd the callback does
+ * not drain fires again, and one that stays ready costs one CQE per
+ * iteration, never a flood. */
+#include "loop.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+
+typedef struct watcher {
+    cio__op op;
+    cio_loop *loop;
+    struct watcher *next;
+    int fd;
+    unsigned events; /* POLLIN or POLLOUT */
+    cio_cb cb;
+    void *arg;
+    bool in_kernel; /* a poll request is in the ring */
+    bool removed;   /* freed when its request comes back */
+} watcher;
+
+static void poll_done(cio__op *op, int res, uint32_t flags);
+static void fire(void *arg);
+
+static void arm(watcher *w) {
+    struct io_uring_sqe *sqe = cio__uring_sqe(w->loop->ring, &w->op);
+    if (!sqe) { /* no SQE now: run the callback (a spurious wakeup) and re-arm after it */
+        cio_loop_call_soon(w->loop, fire, w);
+        return;
+    }
+    cio__sqe_prep(sqe, IORING_OP_POLL_ADD, w->fd, NULL, 0, 0);
+    sqe->poll32_events = w->events;
+    w->in_kernel = true;
+}
+
+static void unlink_watcher(cio_loop *loop, watcher *w) {
+    for (watcher **p = (watcher **)&loop->watchers; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            return;
+        }
+}
+
+static void fire(void *arg) {
+    watcher *w = arg;
+    if (w->removed) {
+        free(w);
+        return;
+    }
+    w->cb(w->arg);
+    if (!w->removed && !w->in_kernel)
+        arm(w);
+    else if (w->removed && !w->in_kernel)
+        free(w);
+}
+
+static void poll_done(cio__op *op, int res, uint32_t flags) {
+    (void)flags;
+    watcher *w = (watcher *)op;
+    w->in_kernel = false;
+    if (w->removed) {
+        free(w);
+        return;
+    }
+    if (res == -ECANCELED || res < 0) {
+        /* a closed fd (EBADF) or a torn-down ring: asyncio keeps the reader
+         * until removed; let the callback see the error on its next read */
+        if (res != -ECANCELED)
+            cio_loop_call_soon(w->loop, fire, w);
+        return;
+    }
+    cio__handle *h = cio__handle_alloc(&w->loop->handles);
+    if (!h) {
+        arm(w);
+        return;
+    }
+    h->cb = fire;
+    h->arg = w;
+    cio__loop_ready(w->loop, h);
+}
+
+static watcher *find(cio_loop *loop, int fd, unsigned events) {
+    for (watcher *w = loop->watchers; w; w = w->next)
+        if (w->fd == fd && w->events == events)
+            return w;
+    return NULL;
+}
+
+static int add(int fd, unsigned events, cio_cb cb, void *arg) {
+    cio_loop *loop = cio__loop_running();
+    if (!loop)
+        return -EPERM;
+    if (fd < 0 || !cb)
+        return -EINVAL;
+    watcher *w = find(loop, fd, events);
+    if (w) { /* asyncio replaces the callback */
+        w->cb = cb;
+        w->arg = arg;
+        return 0;
+    }
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    *w = (watcher){.op.done = poll_done, .loop = loop, .fd = fd, .events = events, .cb = cb,
+                   .arg = arg, .next = loop->watchers};
+    loop->watchers = w;
+    arm(w);
+    return 0;
+}
+
+static int del(int fd, unsigned events) {
+    cio_loop *loop = cio__loop_running();
+    if (!loop)
+        return -EPERM;
+    watcher *w = find(loop, fd, events);
+    if (!w)
+        return 0;
+    unlink_watcher(loop, w);
+    w->removed = true;
+    /* Freed when its request comes back, or by the fire() already scheduled. */
+    if (w->in_kernel)
+        cio__uring_cancel(loop->ring, &w->op);
+    return 1;
+}
+
+int cio_add_reader(int fd, cio_cb cb, void *arg) {
+    return add(fd, POLLIN, cb, arg);
+}
+
+int cio_remove_reader(int fd) {
+    return del(fd, POLLIN);
+}
+
+int cio_add_writer(int fd, cio_cb cb, void *arg) {
+    return add(fd, POLLOUT, cb, arg);
+}
+
+int cio_remove_writer(int fd) {
+    return del(fd, POLLOUT);
+}
+
+/* Loop close: requests are gone with the ring; free what is left. */
+void cio__watchers_close(cio_loop *loop) {
+    while (loop->watchers) {
+        watcher *w = loop->watchers;
+        loop->watchers = w->next;
+        free(w);
+    }
+}
