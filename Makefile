@@ -175,8 +175,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(STATIC) | $$(@D)
 
 define example_rule
 $(BUILD)/examples/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard examples/$(1)/*.c)) $(EXAMPLE_COMMON_OBJS) $(STATIC) | $(BUILD)/examples
-	$$(CC) -o $$@ $$(filter %.o,$$^) $(STATIC) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
+	$$(CC) -o $$@ $$(filter %.o,$$^) $(STATIC) $(EXAMPLE_LIBS_$(1)) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 endef
+# Libraries an example needs beyond cio (Debian's stb for image formats).
+EXAMPLE_LIBS_image_pipeline := -lstb
 $(foreach d,$(EXAMPLE_DIRS),$(eval $(call example_rule,$(d))))
 
 $(BUILD)/examples/tutorial/%: $(BUILD)/obj/examples/tutorial/%.o $(STATIC) | $$(@D)
@@ -206,7 +208,7 @@ test:
 # if anything failed: exported symbols, the switch-level tests, every unit test.
 # It also compiles (never runs) the tutorial and the cio benchmarks, which need
 # no package beyond the library's, so API changes that break them fail here.
-check: lib $(TESTS) $(TUTORIAL) $(BENCH)
+check: lib $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES)
 	@rc=0; \
 	if [ -z "$(SAN)" ]; then $(MAKE) check-exports || rc=1; fi; \
 	if [ -n "$(HAVE_SWITCH_MK)" ] && [ "$(SAN)" != tsan ]; then \

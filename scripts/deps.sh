@@ -12,7 +12,7 @@ set -euo pipefail
 # libc6-dev is only a Recommends of gcc, and recommends are not installed.
 declare -A group_pkgs=(
     [build]="gcc libc6-dev make pkg-config liburing-dev"
-    [test]="libcmocka-dev"
+    [test]="libcmocka-dev libstb-dev nginx-light"
     [examples]="libstb-dev"
     [bench]="libuv1-dev python3 python3-uvloop gnuplot-nox"
     [cross]="gcc-aarch64-linux-gnu qemu-user libc6-dev-arm64-cross"
