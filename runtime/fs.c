@@ -12,113 +12,104 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Gets the task's SQE, or the error to return at once. */
-#define IO_BEGIN(sqe)                                                                              \
-    struct io_uring_sqe *sqe = cio__io_sqe();                                                      \
-    if (!sqe)                                                                                      \
-        return -errno;                                                                             \
-    uint64_t keep_##sqe = sqe->user_data
-
-/* liburing's prep helpers zero the SQE, user_data included: put it back. */
-#define IO_END(sqe) (sqe->user_data = keep_##sqe, cio__io_wait(NULL))
 
 int cio_open(const char *path, int flags, mode_t mode) {
     if (!path)
         return -EINVAL;
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     /* Like Python's open(): not inherited by children. */
     io_uring_prep_openat(sqe, AT_FDCWD, path, flags | O_CLOEXEC, mode);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 ssize_t cio_read(int fd, void *buf, size_t len, off_t offset) {
     if (len > UINT32_MAX)
         len = UINT32_MAX; /* a short read, as read(2) may give */
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_read(sqe, fd, buf, (unsigned)len, offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset) {
     if (len > UINT32_MAX)
         len = UINT32_MAX;
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_write(sqe, fd, buf, (unsigned)len, offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt,
                         offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt,
                          offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_close(int fd) {
     if (!cio__task_current()) /* outside a task a plain close is the useful thing */
         return close(fd) < 0 ? -errno : 0;
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_close(sqe, fd);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_fsync(int fd) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_fsync(sqe, fd, 0);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_fdatasync(int fd) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_stat(const char *path, struct statx *st) {
     if (!path || !st)
         return -EINVAL;
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_statx(sqe, AT_FDCWD, path, 0, STATX_BASIC_STATS, st);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_fstat(int fd, struct statx *st) {
     if (!st)
         return -EINVAL;
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_statx(sqe, fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, st);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_unlink(const char *path) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_unlinkat(sqe, AT_FDCWD, path, 0);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_rmdir(const char *path) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_unlinkat(sqe, AT_FDCWD, path, AT_REMOVEDIR);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_rename(const char *from, const char *to) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_renameat(sqe, AT_FDCWD, from, AT_FDCWD, to, 0);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_mkdir(const char *path, mode_t mode) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_mkdirat(sqe, AT_FDCWD, path, mode);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 /* ---- whole files ---- */

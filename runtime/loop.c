@@ -226,15 +226,23 @@ static cio_handle handle_of(cio__handle *h) {
     return (cio_handle){.p = h, .gen = h->gen};
 }
 
-cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg) {
+/* A record for cb(arg) on an open loop, checked like every public entry. */
+static cio__handle *new_handle(cio_loop *loop, cio_cb cb, void *arg, const char *fn) {
     if (!loop || !cb || atomic_load(&loop->closed))
-        return (cio_handle){0};
-    cio__loop_check_thread(loop, __func__);
+        return NULL;
+    cio__loop_check_thread(loop, fn);
     cio__handle *h = cio__handle_alloc(&loop->handles);
+    if (h) {
+        h->cb = cb;
+        h->arg = arg;
+    }
+    return h;
+}
+
+cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg) {
+    cio__handle *h = new_handle(loop, cb, arg, __func__);
     if (!h)
         return (cio_handle){0};
-    h->cb = cb;
-    h->arg = arg;
     cio__loop_ready(loop, h);
     return handle_of(h);
 }
@@ -244,14 +252,9 @@ cio_handle cio_call_soon(cio_cb cb, void *arg) {
 }
 
 cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg) {
-    if (!loop || !cb || when != when || atomic_load(&loop->closed))
-        return (cio_handle){0};
-    cio__loop_check_thread(loop, __func__);
-    cio__handle *h = cio__handle_alloc(&loop->handles);
+    cio__handle *h = when == when ? new_handle(loop, cb, arg, __func__) : NULL; /* not NaN */
     if (!h)
         return (cio_handle){0};
-    h->cb = cb;
-    h->arg = arg;
     h->when = when;
     h->state = CIO__H_TIMER;
     if (cio__timers_push(&loop->timers, h) < 0) {

@@ -13,13 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define IO_BEGIN(sqe)                                                                              \
-    struct io_uring_sqe *sqe = cio__io_sqe();                                                      \
-    if (!sqe)                                                                                      \
-        return -errno;                                                                             \
-    uint64_t keep_##sqe = sqe->user_data
-
-#define IO_END(sqe) (sqe->user_data = keep_##sqe, cio__io_wait(NULL))
 
 int cio_socket(int domain, int type, int protocol) {
     /* A socket is created at once by the kernel: no reason to suspend. */
@@ -30,31 +23,31 @@ int cio_socket(int domain, int type, int protocol) {
 int cio_connect(int fd, const struct sockaddr *addr, socklen_t len) {
     if (!addr)
         return -EINVAL;
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_connect(sqe, fd, addr, len);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_accept(int fd, struct sockaddr *addr, socklen_t *len) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 ssize_t cio_recv(int fd, void *buf, size_t len, int flags) {
     if (len > UINT32_MAX)
         len = UINT32_MAX;
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_recv(sqe, fd, buf, len, flags);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 ssize_t cio_send(int fd, const void *buf, size_t len, int flags) {
     if (len > UINT32_MAX)
         len = UINT32_MAX;
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 ssize_t cio_send_all(int fd, const void *buf, size_t len, int flags) {
@@ -69,28 +62,28 @@ ssize_t cio_send_all(int fd, const void *buf, size_t len, int flags) {
 }
 
 ssize_t cio_recvmsg(int fd, struct msghdr *msg, int flags) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 ssize_t cio_sendmsg(int fd, const struct msghdr *msg, int flags) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 int cio_shutdown(int fd, int how) {
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_shutdown(sqe, fd, how);
-    return IO_END(sqe);
+    return CIO__IO_END(sqe);
 }
 
 /* ---- readiness ---- */
 
 int cio_poll(int fd, int events, double timeout) {
     cio__task *t = cio__task_current();
-    IO_BEGIN(sqe);
+    CIO__IO_BEGIN(sqe);
     io_uring_prep_poll_add(sqe, fd, (unsigned)events);
     sqe->user_data = keep_sqe;
     struct __kernel_timespec ts;

@@ -82,4 +82,14 @@ struct io_uring_sqe *cio__io_sqe(void);
  * cancellation is then delivered at the next suspension point). */
 int cio__io_wait(uint32_t *flags);
 
+/* For the I/O wrappers (fs.c, net.c), around a liburing prep helper that
+ * zeroes the SQE, user_data included:
+ *     CIO__IO_BEGIN(sqe); io_uring_prep_read(sqe, ...); return CIO__IO_END(sqe); */
+#define CIO__IO_BEGIN(sqe)                                                                         \
+    struct io_uring_sqe *sqe = cio__io_sqe();                                                      \
+    if (!sqe)                                                                                      \
+        return -errno;                                                                             \
+    uint64_t keep_##sqe = sqe->user_data
+#define CIO__IO_END(sqe) (sqe->user_data = keep_##sqe, cio__io_wait(NULL))
+
 #endif

@@ -112,6 +112,29 @@ static void test_destroyed_pending(void **state) {
     assert_non_null(strstr(c.text, "Task was destroyed but it is pending! task 'sleepy'"));
 }
 
+/* Runs main under cio_run_with in a child; its stderr lands in buf.
+ * Returns the child's wait status. */
+static int run_child(const cio_options *opt, cio_fn main_fn, char *buf, size_t cap) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        cio_run_with(opt, main_fn, NULL, NULL);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(fds[0], buf + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
 /* ---- wrong thread: abort with a clear message (in a child) ---- */
 
 static void nothing(void *arg) {
@@ -133,24 +156,9 @@ static void *spawn_foreign_thread(void *arg) {
 
 static void test_wrong_thread_aborts(void **state) {
     (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        cio_options opt = {.debug = 1};
-        cio_run_with(&opt, spawn_foreign_thread, NULL, NULL);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[2048] = {0};
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fds[0]);
-    int st;
-    waitpid(pid, &st, 0);
+    char buf[2048];
+    cio_options opt = {.debug = 1};
+    int st = run_child(&opt, spawn_foreign_thread, buf, sizeof buf);
     assert_true(WIFSIGNALED(st));
     assert_int_equal(WTERMSIG(st), SIGABRT);
     assert_non_null(strstr(buf, "called from a thread that does not run this loop"));
@@ -172,24 +180,9 @@ static void *overflows(void *arg) {
 
 static void test_stack_overflow_named(void **state) {
     (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        cio_options opt = {.debug = 1, .stack_size = 32 * 1024};
-        cio_run_with(&opt, overflows, NULL, NULL);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[2048] = {0};
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fds[0]);
-    int st;
-    waitpid(pid, &st, 0);
+    char buf[2048];
+    cio_options opt = {.debug = 1, .stack_size = 32 * 1024};
+    int st = run_child(&opt, overflows, buf, sizeof buf);
     assert_true(WIFSIGNALED(st));
     assert_non_null(strstr(buf, "stack overflow in task 'deep'"));
 }
