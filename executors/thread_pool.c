@@ -371,7 +371,9 @@ static int tp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
 
 static void tp_destroy(cio_executor *ex) {
     thread_pool *p = (thread_pool *)ex;
-    tp_shutdown(ex, false, false);
+    tp_shutdown(ex, false, false); /* flushes what is pending */
+    if (p->flush.queued && p->home)
+        cio__loop_cancel_flush(p->home, &p->flush);
     pool_unref(p);
 }
 

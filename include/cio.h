@@ -709,8 +709,28 @@ CIO_API void cio_executor_free(cio_executor *ex);
 /* Process pool and shared memory                                        */
 /* ===================================================================== */
 
-CIO_API cio_executor *cio_process_pool_new(unsigned max_workers); /* 0: ncpu */
-/* Visible at the same address in every process-pool worker. */
+/* A fork-based pool of max_workers processes (0: the number of CPUs). The
+   workers are forked by a fork server made with the pool (before the pool
+   starts any thread), so they inherit no lock held by another thread and
+   never touch the loop's ring. A job is (fn, arg): fn is a function of the
+   program (the workers are forks of it), arg and the result are scalars
+   (intptr_t) or pointers into cio_shm memory, valid in every process.
+   Beyond asyncio: a worker that dies during a job (a crash, a signal, exit)
+   fails that job only, with CIO_EWORKER (debug mode names the signal); the
+   worker is replaced and the pool goes on. Cancelling a running job kills
+   its worker (replaced too); a queued one never runs. NULL and errno. */
+CIO_API cio_executor *cio_process_pool_new(unsigned max_workers);
+typedef struct cio_process_pool_options {
+    unsigned max_workers;         /* 0: ncpu */
+    void (*initializer)(void *);  /* runs once in each worker before its first job */
+    void *initarg;
+} cio_process_pool_options;
+CIO_API cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt);
+
+/* Memory visible at the same address in the parent and every process-pool
+   worker (one shared region, reserved at first use or with the first pool,
+   released when the process exits). Any process may allocate and free.
+   NULL and errno. Thread- and process-safe. */
 CIO_API void *cio_shm_alloc(size_t size);
 CIO_API void cio_shm_free(void *p);
 

@@ -1,0 +1,179 @@
+/* The fork server and the workers it forks (see fork_server.h). */
+#include "fork_server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BATCH 64
+
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* A worker: runs the slots named on its channel, in order, and names each
+ * back when done. A slot cancelled before it started is skipped. The state
+ * in shared memory, not the reply, is what the pool trusts if we die. */
+static void worker_main(int ch) {
+    pp_slot *in[BATCH];
+    for (;;) {
+        ssize_t n = read(ch, in, sizeof in);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(0); /* the pool closed the channel */
+        size_t k = (size_t)n / sizeof in[0];
+        size_t rest = (size_t)n % sizeof in[0];
+        if (rest) { /* a pointer split across reads: finish it */
+            char *p = (char *)in + n;
+            while (rest < sizeof in[0]) {
+                ssize_t m = read(ch, p, sizeof in[0] - rest);
+                if (m <= 0)
+                    _exit(0);
+                rest += (size_t)m;
+                p += m;
+            }
+            k++;
+        }
+        for (size_t i = 0; i < k; i++) {
+            pp_slot *s = in[i];
+            int queued = SLOT_QUEUED;
+            if (atomic_compare_exchange_strong(&s->state, &queued, SLOT_RUNNING)) {
+                s->result = s->fn(s->arg);
+                atomic_store(&s->state, SLOT_DONE);
+            }
+        }
+        if (write_all(ch, in, k * sizeof in[0]) < 0)
+            _exit(0);
+    }
+}
+
+static int send_spawned(int ctl, pid_t pid, int fd) {
+    fs_msg m = {.type = MSG_SPAWNED, .pid = pid};
+    struct iovec iov = {&m, sizeof m};
+    char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof cbuf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    return sendmsg(ctl, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
+}
+
+static void reap(int ctl) {
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        fs_msg m = {.type = MSG_DIED, .pid = pid, .status = st};
+        if (send(ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
+            break;
+    }
+}
+
+static void spawn(int ctl, void (*init)(void *), void *init_arg) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ctl);
+        close(sv[0]);
+        if (init)
+            init(init_arg);
+        worker_main(sv[1]);
+    }
+    if (pid > 0)
+        send_spawned(ctl, pid, sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void server_main(int ctl, void (*init)(void *), void *init_arg) {
+    /* Nothing of the parent's but the control socket and the standard
+     * streams: not its ring, not its sockets. */
+    close_range(3, (unsigned)ctl - 1, 0);
+    close_range((unsigned)ctl + 1, ~0U, 0);
+    /* Default signal handling: a handler of the parent's (a test harness's,
+     * a crash reporter's) must not run inside a worker. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    signal(SIGINT, SIG_IGN); /* Ctrl-C is the parent's to handle */
+    for (;;) {
+        struct pollfd p = {.fd = ctl, .events = POLLIN};
+        int r = poll(&p, 1, 50); /* also a beat for reaping */
+        reap(ctl);
+        if (r <= 0)
+            continue;
+        char req;
+        ssize_t n = read(ctl, &req, 1);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+        if (n == 1)
+            spawn(ctl, init, init_arg);
+    }
+    int st;
+    while (waitpid(-1, &st, 0) > 0 || errno == EINTR)
+        ;
+    _exit(0);
+}
+
+pid_t cio__fork_server_start(int *ctl, void (*init)(void *), void *init_arg) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = -errno;
+        close(sv[0]);
+        close(sv[1]);
+        return e;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        server_main(sv[1], init, init_arg);
+    }
+    close(sv[1]);
+    *ctl = sv[0];
+    return pid;
+}
+
+int cio__fork_server_recv(int ctl, fs_msg *m, int *fd) {
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {m, sizeof *m};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof cbuf};
+    ssize_t n;
+    do
+        n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return n < 0 ? -errno : 0;
+    if (n != (ssize_t)sizeof *m)
+        return -EPROTO;
+    *fd = -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (c && c->cmsg_type == SCM_RIGHTS)
+        memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    return 1;
+}

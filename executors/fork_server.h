@@ -1,0 +1,40 @@
+/* The process pool's fork server: a single-threaded child created with the
+ * pool, before the pool starts any thread, that forks the workers. A worker
+ * therefore never inherits a lock some other parent thread held, and never
+ * touches the parent's io_uring ring (nothing in it calls the loop). */
+#ifndef CIO_FORK_SERVER_H
+#define CIO_FORK_SERVER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A job as both sides see it: it lives in cio shared memory. */
+enum { SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE, SLOT_CANCELLED };
+
+typedef struct pp_slot {
+    void *(*fn)(void *);
+    void *arg;
+    void *result;
+    _Atomic int state;
+    void *owner; /* the parent's job record: opaque to the worker */
+} pp_slot;
+
+/* Messages from the fork server to the pool. */
+enum { MSG_SPAWNED = 1, MSG_DIED = 2 };
+typedef struct fs_msg {
+    int type;
+    pid_t pid;
+    int status; /* MSG_DIED: the wait status */
+} fs_msg;
+
+/* Forks the server. *ctl gets the pool's end of the control socket. The
+ * pool asks for a worker by writing one byte; the server answers
+ * MSG_SPAWNED with the worker's channel attached (SCM_RIGHTS), and reports
+ * each reaped worker with MSG_DIED. Closing ctl makes it wait for its
+ * workers and exit. Returns the server's pid or -errno. */
+pid_t cio__fork_server_start(int *ctl, void (*init)(void *), void *init_arg);
+/* Receives one message (and a worker channel for MSG_SPAWNED). 0 on EOF. */
+int cio__fork_server_recv(int ctl, fs_msg *m, int *fd);
+
+#endif

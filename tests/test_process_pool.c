@@ -1,0 +1,304 @@
+/* The process pool and shared memory: results, pointers through shm both
+ * ways, a crashing worker failing only its job, a killed worker, cancelling
+ * queued and running jobs, random SIGKILLs under load, and no process left
+ * behind. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cio.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void *plus_one(void *arg) {
+    return (void *)((intptr_t)arg + 1);
+}
+
+static void *my_pid(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)getpid();
+}
+
+static void *crash(void *arg) {
+    (void)arg;
+    raise(SIGSEGV);
+    return NULL;
+}
+
+static void *nap_ms(void *arg) {
+    long ms = (long)(intptr_t)arg;
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+    nanosleep(&ts, NULL);
+    return arg;
+}
+
+/* Children of this process still alive (the fork server counts). */
+static int live_children(void) {
+    char path[300], buf[512];
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int ppid = 0;
+        if (fgets(buf, sizeof buf, f)) {
+            char *close_paren = strrchr(buf, ')');
+            if (close_paren)
+                sscanf(close_paren + 2, "%*c %d", &ppid);
+        }
+        fclose(f);
+        n += ppid == getpid();
+    }
+    closedir(d);
+    return n;
+}
+
+/* ---- results, and memory that means the same in every process ---- */
+
+typedef struct sum_job {
+    const int *data;
+    size_t n;
+    long *out; /* allocated by the worker, in shm */
+} sum_job;
+
+static void *sum_in_worker(void *arg) {
+    sum_job *j = arg;
+    long *r = cio_shm_alloc(sizeof *r);
+    if (!r)
+        return (void *)(intptr_t)-ENOMEM;
+    *r = 0;
+    for (size_t i = 0; i < j->n; i++)
+        *r += j->data[i];
+    j->out = r;
+    return r;
+}
+
+static void *results(void *arg) {
+    cio_executor *pool = arg;
+    enum { N = 10000 };
+    cio_future **fs = malloc(N * sizeof *fs);
+    for (intptr_t i = 0; i < N; i++)
+        assert_non_null(fs[i] = cio_run_in_executor(pool, plus_one, (void *)i));
+    for (intptr_t i = 0; i < N; i++) {
+        void *r;
+        assert_int_equal(cio_await(fs[i], &r), 0);
+        assert_int_equal((intptr_t)r, i + 1);
+        cio_future_unref(fs[i]);
+    }
+    free(fs);
+    /* it really is another process */
+    cio_future *f = cio_run_in_executor(pool, my_pid, NULL);
+    void *pid;
+    assert_int_equal(cio_await(f, &pid), 0);
+    assert_int_not_equal((intptr_t)pid, getpid());
+    cio_future_unref(f);
+    /* a megabyte in, a result allocated by the worker out */
+    size_t n = 256 * 1024;
+    int *data = cio_shm_alloc(n * sizeof *data);
+    long expect = 0;
+    for (size_t i = 0; i < n; i++)
+        expect += data[i] = (int)(i % 1000);
+    sum_job *job = cio_shm_alloc(sizeof *job);
+    *job = (sum_job){data, n, NULL};
+    f = cio_run_in_executor(pool, sum_in_worker, job);
+    void *r;
+    assert_int_equal(cio_await(f, &r), 0);
+    assert_ptr_equal(r, job->out);
+    assert_int_equal(*(long *)r, expect);
+    cio_future_unref(f);
+    cio_shm_free(job->out);
+    cio_shm_free(job);
+    cio_shm_free(data);
+    return NULL;
+}
+
+static void test_results_and_shm(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_non_null(pool);
+    assert_int_equal(cio_run(results, pool, NULL), 0);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
+/* ---- crashes and kills fail one job; the pool goes on ---- */
+
+static void *crashes(void *arg) {
+    cio_executor *pool = arg;
+    cio_future *bad = cio_run_in_executor(pool, crash, NULL);
+    cio_future *good = cio_run_in_executor(pool, plus_one, (void *)41);
+    void *r;
+    assert_int_equal(cio_await(bad, NULL), CIO_EWORKER);
+    assert_int_equal(cio_await(good, &r), 0);
+    assert_int_equal((intptr_t)r, 42);
+    cio_future_unref(bad);
+    cio_future_unref(good);
+    /* a running job cancelled: its worker is killed */
+    cio_future *slow = cio_run_in_executor(pool, nap_ms, (void *)2000);
+    cio_sleep(0.05);
+    assert_true(cio_cancel(slow)); /* kills its worker: cancelled at once */
+    assert_int_equal(cio_await(slow, NULL), -ECANCELED);
+    cio_future_unref(slow);
+    /* the pool still works, with as many workers */
+    cio_future *fs[8];
+    for (intptr_t i = 0; i < 8; i++)
+        fs[i] = cio_run_in_executor(pool, plus_one, (void *)i);
+    for (intptr_t i = 0; i < 8; i++) {
+        assert_int_equal(cio_await(fs[i], &r), 0);
+        assert_int_equal((intptr_t)r, i + 1);
+        cio_future_unref(fs[i]);
+    }
+    return NULL;
+}
+
+static void test_crash_and_cancel_running(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_int_equal(cio_run(crashes, pool, NULL), 0);
+    cio_executor_shutdown(pool, true, false);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
+/* ---- cancelling queued jobs; shutdown both ways ---- */
+
+static void *queued_and_shutdown(void *arg) {
+    (void)arg;
+    cio_executor *pool = cio_process_pool_new(1);
+    cio_future *busy = cio_run_in_executor(pool, nap_ms, (void *)100);
+    cio_future *waiting[4];
+    for (int i = 0; i < 4; i++)
+        waiting[i] = cio_run_in_executor(pool, nap_ms, (void *)(intptr_t)(10 + i));
+    cio_sleep(0.02);
+    assert_true(cio_cancel(waiting[1]));
+    assert_true(cio_future_cancelled(waiting[1]));
+    /* cancel_futures: the queued ones end cancelled, the running one finishes */
+    assert_int_equal(cio_executor_shutdown(pool, true, true), 0);
+    void *r;
+    assert_int_equal(cio_await(busy, &r), 0);
+    assert_int_equal((intptr_t)r, 100);
+    for (int i = 0; i < 4; i++) {
+        int e = cio_await(waiting[i], &r);
+        /* a job the worker had already been handed may have run */
+        assert_true(e == -ECANCELED || (e == 0 && (intptr_t)r == 10 + i));
+        cio_future_unref(waiting[i]);
+    }
+    cio_future_unref(busy);
+    errno = 0;
+    assert_null(cio_run_in_executor(pool, plus_one, NULL));
+    assert_int_equal(errno, ESHUTDOWN);
+    cio_executor_free(pool);
+    return NULL;
+}
+
+static void test_queued_cancel_and_shutdown(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(queued_and_shutdown, NULL, NULL), 0);
+    assert_int_equal(live_children(), 0);
+}
+
+/* ---- random SIGKILLs while 10,000 jobs run ---- */
+
+static void *random_kills(void *arg) {
+    cio_executor *pool = arg;
+    enum { N = 10000 };
+    cio_future **fs = malloc(N * sizeof *fs);
+    for (intptr_t i = 0; i < N; i++)
+        fs[i] = cio_run_in_executor(pool, i % 50 == 0 ? my_pid : plus_one, (void *)i);
+    int ok = 0, died = 0;
+    unsigned seed = 12345;
+    for (intptr_t i = 0; i < N; i++) {
+        void *r;
+        int e = cio_await(fs[i], &r);
+        if (e == 0 && i % 50 == 0) {
+            pid_t pid = (pid_t)(intptr_t)r;
+            if (rand_r(&seed) % 4 == 0 && pid != getpid())
+                kill(pid, SIGKILL); /* some worker, at some moment */
+            ok++;
+        } else if (e == 0) {
+            assert_int_equal((intptr_t)r, i + 1); /* every result that comes is right */
+            ok++;
+        } else {
+            assert_int_equal(e, CIO_EWORKER); /* or the job's worker died */
+            died++;
+        }
+        cio_future_unref(fs[i]);
+    }
+    free(fs);
+    assert_int_equal(ok + died, N);
+    /* and the pool works afterwards */
+    cio_future *f = cio_run_in_executor(pool, plus_one, (void *)1);
+    void *r;
+    assert_int_equal(cio_await(f, &r), 0);
+    assert_int_equal((intptr_t)r, 2);
+    cio_future_unref(f);
+    return NULL;
+}
+
+static void test_random_sigkills(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_int_equal(cio_run(random_kills, pool, NULL), 0);
+    cio_executor_shutdown(pool, true, false);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* no zombie either */
+    assert_int_equal(errno, ECHILD);
+}
+
+static int inits;
+static void count_init(void *arg) {
+    (*(int *)arg)++;
+}
+
+static void *read_inits(void *arg) {
+    return (void *)(intptr_t)*(int *)arg;
+}
+
+static void *initializer(void *arg) {
+    cio_executor *pool = arg;
+    cio_future *f = cio_run_in_executor(pool, read_inits, &inits);
+    void *r;
+    assert_int_equal(cio_await(f, &r), 0);
+    assert_int_equal((intptr_t)r, 1); /* ran once in that worker, not in the parent */
+    cio_future_unref(f);
+    return NULL;
+}
+
+static void test_initializer(void **state) {
+    (void)state;
+    cio_process_pool_options opt = {.max_workers = 1, .initializer = count_init, .initarg = &inits};
+    cio_executor *pool = cio_process_pool_new_with(&opt);
+    assert_non_null(pool);
+    assert_int_equal(cio_run(initializer, pool, NULL), 0);
+    assert_int_equal(inits, 0);
+    cio_executor_shutdown(pool, true, false);
+    cio_executor_free(pool);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_results_and_shm),
+        cmocka_unit_test(test_crash_and_cancel_running),
+        cmocka_unit_test(test_queued_cancel_and_shutdown),
+        cmocka_unit_test(test_random_sigkills),
+        cmocka_unit_test(test_initializer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
