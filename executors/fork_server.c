@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -142,6 +143,7 @@ pid_t cio__fork_server_start(int *ctl, void (*init)(void *), void *init_arg) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
+    fflush(NULL); /* or the children would print the parent's buffered output again */
     pid_t pid = fork();
     if (pid < 0) {
         int e = -errno;
