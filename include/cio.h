@@ -487,6 +487,9 @@ CIO_API ssize_t cio_read(int fd, void *buf, size_t len, off_t offset);
 CIO_API ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset);
 CIO_API ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset);
 CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+/* Writes everything (short writes continue); on error returns what was
+   written if anything was, else the error. */
+CIO_API ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset);
 /* Outside a task: a plain close(2). */
 CIO_API int cio_close(int fd);
 CIO_API int cio_fsync(int fd);

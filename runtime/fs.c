@@ -198,6 +198,20 @@ ssize_t cio_read_file(const char *path, void **data) {
     return r;
 }
 
+ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = cio_write(fd, (const char *)buf + done, len - done,
+                              offset < 0 ? -1 : offset + (off_t)done);
+        if (n < 0)
+            return done ? (ssize_t)done : n;
+        if (n == 0)
+            return -EIO; /* a file system that takes nothing: do not spin */
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
 int cio_write_file(const char *path, const void *data, size_t len) {
     char tmp[4096];
     if (!path || snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, getpid()) >= (int)sizeof tmp)
@@ -205,12 +219,8 @@ int cio_write_file(const char *path, const void *data, size_t len) {
     int fd = cio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fd;
-    int r = 0;
-    for (size_t off = 0; r == 0 && off < len;) {
-        ssize_t n = cio_write(fd, (const char *)data + off, len - off, (off_t)off);
-        r = n < 0 ? (int)n : 0;
-        off += n > 0 ? (size_t)n : 0;
-    }
+    ssize_t w = cio_write_all(fd, data, len, 0);
+    int r = w < 0 ? (int)w : (size_t)w < len ? -EIO : 0;
     if (r == 0)
         r = cio_fsync(fd); /* the data is on disk before the name points at it */
     int c = cio_close(fd);

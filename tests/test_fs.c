@@ -42,6 +42,10 @@ static void *basics(void *arg) {
     memset(buf, 0, sizeof buf);
     assert_int_equal(cio_readv(fd, iov, 2, 6), 5);
     assert_string_equal(buf, "World");
+    assert_int_equal(cio_write_all(fd, "!!", 2, 20), 2); /* past the end: a hole before it */
+    assert_int_equal(cio_read(fd, buf, sizeof buf, 20), 2);
+    assert_int_equal(cio_write_all(fd, "x", 0, 0), 0);
+    assert_int_equal(ftruncate(fd, 11), 0);
     assert_int_equal(cio_fsync(fd), 0);
     assert_int_equal(cio_fdatasync(fd), 0);
     struct statx st;

@@ -328,15 +328,11 @@ int http_get(http_conn *c, const char *path, http_body_fn fn, void *arg, size_t 
 
 int http_sink_to_file(const void *data, size_t len, void *arg) {
     http_file_sink *f = arg;
-    while (len > 0) {
-        ssize_t n = cio_write(f->fd, data, len, f->offset);
-        if (n < 0)
-            return (int)n;
-        f->offset += n;
-        data = (const char *)data + n;
-        len -= (size_t)n;
-    }
-    return 0;
+    ssize_t n = cio_write_all(f->fd, data, len, f->offset);
+    if (n < 0)
+        return (int)n;
+    f->offset += n;
+    return (size_t)n == len ? 0 : -EIO;
 }
 
 int http_sink_to_mem(const void *data, size_t len, void *arg) {

@@ -75,11 +75,8 @@ static int generate(const char *path, long mb, uint64_t seed, uint64_t *hash) {
             buf[k] = x;
         }
         *hash = fnv(*hash, buf, BLK);
-        for (size_t done = 0; r == 0 && done < BLK;) {
-            ssize_t n = cio_write(fd, (char *)buf + done, BLK - done, (off_t)(i * BLK + (long)done));
-            r = n < 0 ? (int)n : 0;
-            done += n > 0 ? (size_t)n : 0;
-        }
+        ssize_t n = cio_write_all(fd, buf, BLK, (off_t)i * BLK);
+        r = n < 0 ? (int)n : n < BLK ? -EIO : 0;
     }
     free(buf);
     int c = cio_close(fd);

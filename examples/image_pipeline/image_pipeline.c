@@ -53,12 +53,8 @@ static int write_file(const char *path, const void *data, size_t len) {
     int fd = cio_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fd;
-    int r = 0;
-    for (size_t off = 0; r == 0 && off < len;) {
-        ssize_t n = cio_write(fd, (const char *)data + off, len - off, (off_t)off);
-        r = n < 0 ? (int)n : 0;
-        off += n > 0 ? (size_t)n : 0;
-    }
+    ssize_t n = cio_write_all(fd, data, len, 0);
+    int r = n < 0 ? (int)n : (size_t)n < len ? -EIO : 0;
     int c = cio_close(fd);
     return r < 0 ? r : c;
 }
