@@ -1,6 +1,8 @@
 /* The fork server and the workers it forks (see fork_server.h). */
 #include "fork_server.h"
 
+#include "fault.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,8 +32,9 @@ static int write_all(int fd, const void *buf, size_t n) {
 /* A worker: runs the slots named on its channel, in order, and names each
  * back when done. A slot cancelled before it started is skipped. The state
  * in shared memory, not the reply, is what the pool trusts if we die. */
-static void worker_main(int ch) {
+static void worker_main(int ch, unsigned max_tasks) {
     pp_slot *in[BATCH];
+    unsigned done = 0;
     for (;;) {
         ssize_t n = read(ch, in, sizeof in);
         if (n < 0 && errno == EINTR)
@@ -51,15 +54,19 @@ static void worker_main(int ch) {
             }
             k++;
         }
-        for (size_t i = 0; i < k; i++) {
+        size_t i = 0;
+        for (; i < k && (!max_tasks || done < max_tasks); i++) {
             pp_slot *s = in[i];
             int queued = SLOT_QUEUED;
             if (atomic_compare_exchange_strong(&s->state, &queued, SLOT_RUNNING)) {
                 s->result = s->fn(s->arg);
                 atomic_store(&s->state, SLOT_DONE);
+                done++;
             }
         }
-        if (write_all(ch, in, k * sizeof in[0]) < 0)
+        /* At max_tasks the worker retires: the jobs it did not start are
+         * still QUEUED in their slots, and the pool gives them to another. */
+        if (write_all(ch, in, i * sizeof in[0]) < 0 || (max_tasks && done >= max_tasks))
             _exit(0);
     }
 }
@@ -88,25 +95,35 @@ static void reap(int ctl) {
     }
 }
 
-static void spawn(int ctl, void (*init)(void *), void *init_arg) {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+static void spawn_failed(int ctl, int err) {
+    fs_msg m = {.type = MSG_FAILED, .status = err};
+    if (send(ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
         return;
+}
+
+static void spawn(int ctl, const fs_config *cfg) {
+    int sv[2];
+    if (CIO__FAULT(CIO__FAULT_FORK) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        spawn_failed(ctl, EAGAIN);
+        return;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         close(ctl);
         close(sv[0]);
-        if (init)
-            init(init_arg);
-        worker_main(sv[1]);
+        if (cfg->init)
+            cfg->init(cfg->init_arg);
+        worker_main(sv[1], cfg->max_tasks);
     }
     if (pid > 0)
         send_spawned(ctl, pid, sv[0]);
+    else
+        spawn_failed(ctl, errno);
     close(sv[0]);
     close(sv[1]);
 }
 
-static void server_main(int ctl, void (*init)(void *), void *init_arg) {
+static void server_main(int ctl, const fs_config *cfg) {
     /* Nothing of the parent's but the control socket and the standard
      * streams: not its ring, not its sockets. */
     close_range(3, (unsigned)ctl - 1, 0);
@@ -131,7 +148,7 @@ static void server_main(int ctl, void (*init)(void *), void *init_arg) {
         if (n == 0 || (n < 0 && errno != EINTR))
             break;
         if (n == 1)
-            spawn(ctl, init, init_arg);
+            spawn(ctl, cfg);
     }
     int st;
     while (waitpid(-1, &st, 0) > 0 || errno == EINTR)
@@ -139,7 +156,9 @@ static void server_main(int ctl, void (*init)(void *), void *init_arg) {
     _exit(0);
 }
 
-pid_t cio__fork_server_start(int *ctl, void (*init)(void *), void *init_arg) {
+pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
+    if (CIO__FAULT(CIO__FAULT_FORK))
+        return -EAGAIN;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
@@ -153,7 +172,7 @@ pid_t cio__fork_server_start(int *ctl, void (*init)(void *), void *init_arg) {
     }
     if (pid == 0) {
         close(sv[0]);
-        server_main(sv[1], init, init_arg);
+        server_main(sv[1], cfg);
     }
     close(sv[1]);
     *ctl = sv[0];

@@ -21,7 +21,7 @@ typedef struct pp_slot {
 } pp_slot;
 
 /* Messages from the fork server to the pool. */
-enum { MSG_SPAWNED = 1, MSG_DIED = 2 };
+enum { MSG_SPAWNED = 1, MSG_DIED = 2, MSG_FAILED = 3 /* fork failed: ask again later */ };
 typedef struct fs_msg {
     int type;
     pid_t pid;
@@ -33,7 +33,13 @@ typedef struct fs_msg {
  * MSG_SPAWNED with the worker's channel attached (SCM_RIGHTS), and reports
  * each reaped worker with MSG_DIED. Closing ctl makes it wait for its
  * workers and exit. Returns the server's pid or -errno. */
-pid_t cio__fork_server_start(int *ctl, void (*init)(void *), void *init_arg);
+typedef struct fs_config {
+    void (*init)(void *); /* once in each worker, before its first job */
+    void *init_arg;
+    unsigned max_tasks; /* a worker exits after this many jobs (0: never) */
+} fs_config;
+
+pid_t cio__fork_server_start(int *ctl, const fs_config *cfg);
 /* Receives one message (and a worker channel for MSG_SPAWNED). 0 on EOF. */
 int cio__fork_server_recv(int ctl, fs_msg *m, int *fd);
 

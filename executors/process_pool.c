@@ -68,6 +68,8 @@ typedef struct pp_pool {
     pid_t server;
     int wake; /* eventfd: the I/O thread has news */
     double job_time; /* moving average of a job's run time, seconds */
+    unsigned respawns; /* replacements asked for again after a failed fork */
+    unsigned fork_failures; /* in a row */
     pthread_t io;
     bool shutdown, stopping, debug;
     _Atomic long refs; /* owner + live jobs + the I/O thread */
@@ -389,12 +391,32 @@ static void control_message(pp_pool *p) {
         for (unsigned i = 0; i < p->nworkers; i++)
             if (p->workers[i].fd < 0 && !p->workers[i].head) {
                 p->workers[i] = (pp_worker){.pid = m.pid, .fd = fd};
+                p->fork_failures = 0;
                 return;
             }
         close(fd);
+    } else if (m.type == MSG_FAILED) {
+        p->respawns++; /* asked again after a pause (io_main) */
+        p->fork_failures++;
     } else if (m.type == MSG_DIED && WIFSIGNALED(m.status) && p->debug) {
         cio_log(CIO_LOG_WARNING, "process pool: worker %d died from signal %d (%s)", (int)m.pid,
                 WTERMSIG(m.status), strsignal(WTERMSIG(m.status)));
+    }
+}
+
+/* No worker left and none can be forked (for ~5 s): rather than let the
+ * queue wait forever, its jobs fail with -EAGAIN. */
+static void fail_if_no_workers(pp_pool *p) {
+    if (p->fork_failures < 50)
+        return;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (p->workers[i].fd >= 0)
+            return;
+    while (p->qhead) {
+        pp_job *j = p->qhead;
+        list_unlink(&p->qhead, &p->qtail, j);
+        j->queued = false;
+        complete(j, -EAGAIN);
     }
 }
 
@@ -421,8 +443,14 @@ static void *io_main(void *arg) {
         for (unsigned i = 0; i < p->nworkers; i++)
             fds[n++] = (struct pollfd){.fd = p->workers[i].fd, .events = POLLIN};
         pthread_mutex_unlock(&p->mu);
-        int r = poll(fds, n, -1);
+        int r = poll(fds, n, p->respawns ? 100 : -1);
         pthread_mutex_lock(&p->mu);
+        fail_if_no_workers(p);
+        for (; p->respawns && p->ctl >= 0 && !p->stopping; p->respawns--) {
+            char one = 1;
+            if (send(p->ctl, &one, 1, MSG_NOSIGNAL) < 0)
+                break;
+        }
         if (r < 0)
             continue;
         if (fds[0].revents) {
@@ -536,11 +564,11 @@ static void *io_thread(void *arg) {
 }
 
 /* Fork the server and the first workers, then start the I/O thread. */
-static int start(pp_pool *p, unsigned workers, void (*init)(void *), void *init_arg) {
-    int r = cio__shm_init(); /* mapped before any fork: the same address everywhere */
+static int start(pp_pool *p, unsigned workers, const fs_config *cfg, size_t shm_size) {
+    int r = cio__shm_init(shm_size); /* mapped before any fork: the same address everywhere */
     if (r < 0)
         return r;
-    p->server = cio__fork_server_start(&p->ctl, init, init_arg);
+    p->server = cio__fork_server_start(&p->ctl, cfg);
     if (p->server < 0)
         return (int)p->server;
     p->nworkers = workers;
@@ -557,6 +585,8 @@ static int start(pp_pool *p, unsigned workers, void (*init)(void *), void *init_
             r = k < 0 ? k : -EPIPE;
         else if (m.type == MSG_SPAWNED)
             p->workers[got++] = (pp_worker){.pid = m.pid, .fd = fd};
+        else if (m.type == MSG_FAILED)
+            r = -(m.status ? m.status : EAGAIN);
     }
     atomic_fetch_add(&p->refs, 1);
     if (r == 0 && (r = -pthread_create(&p->io, NULL, io_thread, p)) == 0)
@@ -592,8 +622,10 @@ cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt) {
     pthread_mutex_init(&p->mu, NULL);
     atomic_init(&p->refs, 1);
     p->wake = eventfd(0, EFD_CLOEXEC);
-    int r = p->wake < 0 ? -errno
-                        : start(p, workers, opt ? opt->initializer : NULL, opt ? opt->initarg : NULL);
+    fs_config cfg = {0};
+    if (opt)
+        cfg = (fs_config){opt->initializer, opt->initarg, opt->max_tasks_per_child};
+    int r = p->wake < 0 ? -errno : start(p, workers, &cfg, opt ? opt->shm_size : 0);
     if (r < 0) {
         if (p->wake >= 0)
             close(p->wake);

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define REGION_SIZE ((size_t)1 << 32) /* 4 GiB of address space, reserved lazily */
+#define REGION_SIZE ((size_t)1 << 32) /* default: 4 GiB of address space, reserved lazily */
 #define MIN_SHIFT 5                   /* 32-byte blocks, header included */
 #define CLASSES 40
 #define MAGIC 0xC105A11C
@@ -39,13 +39,16 @@ static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 
 #define HEADER ((sizeof(block) + 15) & ~(size_t)15)
 
-int cio__shm_init(void) {
+static size_t region_size;
+
+int cio__shm_init(size_t size) {
     if (atomic_load(&shm))
         return 0;
     pthread_mutex_lock(&init_mu);
     int r = 0;
     if (!atomic_load(&shm)) {
-        region *rg = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE,
+        region_size = size >= ((size_t)1 << 20) ? size : REGION_SIZE;
+        region *rg = mmap(NULL, region_size, PROT_READ | PROT_WRITE,
                           MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (rg == MAP_FAILED) {
             r = -errno;
@@ -66,7 +69,7 @@ int cio__shm_init(void) {
 
 int cio__shm_contains(const void *p) {
     region *rg = atomic_load(&shm);
-    return rg && (const char *)p >= (const char *)rg && (const char *)p < (const char *)rg + REGION_SIZE;
+    return rg && (const char *)p >= (const char *)rg && (const char *)p < (const char *)rg + region_size;
 }
 
 static void lock(region *rg) {
@@ -82,7 +85,7 @@ static unsigned class_of(size_t total) {
 }
 
 void *cio_shm_alloc(size_t size) {
-    if (size == 0 || size > REGION_SIZE / 2 || cio__shm_init() < 0) {
+    if (size == 0 || cio__shm_init(0) < 0 || size > region_size / 2) {
         errno = size ? ENOMEM : EINVAL;
         return NULL;
     }
@@ -93,7 +96,7 @@ void *cio_shm_alloc(size_t size) {
     block *b = rg->free[cls];
     if (b) {
         rg->free[cls] = b->next_free;
-    } else if (rg->used + total <= REGION_SIZE) {
+    } else if (rg->used + total <= region_size) {
         b = (block *)((char *)rg + rg->used);
         rg->used += total;
     }

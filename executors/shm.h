@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 /* Maps the region if it is not yet (idempotent, thread-safe). 0 or -errno. */
-int cio__shm_init(void);
+int cio__shm_init(size_t size); /* size 0: the default (4 GiB of address space) */
 /* Whether p points into the region. */
 int cio__shm_contains(const void *p);
 

@@ -727,6 +727,9 @@ typedef struct cio_process_pool_options {
     unsigned max_workers;         /* 0: ncpu */
     void (*initializer)(void *);  /* runs once in each worker before its first job */
     void *initarg;
+    unsigned max_tasks_per_child; /* a worker is replaced after this many jobs (0: never) */
+    size_t shm_size;              /* address space of the shared region if the first
+                                     pool creates it (0: 4 GiB; pages cost only when used) */
 } cio_process_pool_options;
 CIO_API cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt);
 

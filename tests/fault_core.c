@@ -101,6 +101,50 @@ static void *spawner(void *arg) {
     return NULL;
 }
 
+/* The process pool with forks failing at random: creation fails cleanly
+ * or the pool works; every job ends with its result or an error. */
+static void *pool_jobs(void *arg) {
+    cio_executor *pool = arg;
+    enum { N = 200 };
+    cio_future *fs[N];
+    int n = 0, ok = 0;
+    for (intptr_t i = 0; i < N; i++)
+        if ((fs[n] = cio_run_in_executor(pool, plus_one, (void *)i)))
+            n++;
+    for (int i = 0; i < n; i++) {
+        void *v;
+        int r = cio_await(fs[i], &v);
+        CHECK(r <= 0);
+        ok += r == 0;
+        CHECK(cio_future_done(fs[i]));
+        cio_future_unref(fs[i]);
+    }
+    return (void *)(intptr_t)ok;
+}
+
+static void fault_process_pool(void) {
+    int made = 0, failed = 0;
+    long jobs_ok = 0;
+    for (unsigned long seed = 1; seed <= 6; seed++) {
+        cio__fault_set(CIO__FAULT_FORK, 0.3, seed);
+        cio_executor *pool = cio_process_pool_new(2);
+        if (!pool) {
+            CHECK(errno != 0);
+            failed++;
+            continue;
+        }
+        made++;
+        void *ok;
+        CHECK(cio_run(pool_jobs, pool, &ok) <= 0);
+        jobs_ok += (intptr_t)ok;
+        cio_executor_shutdown(pool, true, false);
+        cio_executor_free(pool);
+    }
+    cio__fault_set(CIO__FAULT_FORK, 0, 0);
+    printf("fault_core: process pools under fork failures: %d made, %d refused cleanly, "
+           "%ld jobs done\n", made, failed, jobs_ok);
+}
+
 int main(void) {
     long runs_ok = 0, runs_failed = 0, ok = 0, errors = 0;
     for (unsigned long seed = 1; seed <= 30; seed++) {
@@ -132,5 +176,6 @@ int main(void) {
            cio__fault_count(CIO__FAULT_SQE), cio__fault_count(CIO__FAULT_STACK),
            cio__fault_count(CIO__FAULT_THREAD));
     CHECK(errors > 0 && ok > 0); /* faults really happened, and work really ran */
+    fault_process_pool();
     return 0;
 }

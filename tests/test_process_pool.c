@@ -292,6 +292,41 @@ static void test_initializer(void **state) {
     cio_executor_free(pool);
 }
 
+/* max_tasks_per_child: workers retire and are replaced; nothing is lost. */
+static void *retiring(void *arg) {
+    cio_executor *pool = arg;
+    enum { N = 40 };
+    cio_future *fs[N];
+    for (intptr_t i = 0; i < N; i++)
+        fs[i] = cio_run_in_executor(pool, my_pid, NULL);
+    pid_t seen[N];
+    int distinct = 0;
+    for (int i = 0; i < N; i++) {
+        void *r;
+        assert_int_equal(cio_await(fs[i], &r), 0);
+        pid_t pid = (pid_t)(intptr_t)r;
+        int known = 0;
+        for (int k = 0; k < distinct; k++)
+            known |= seen[k] == pid;
+        if (!known)
+            seen[distinct++] = pid;
+        cio_future_unref(fs[i]);
+    }
+    assert_true(distinct >= N / 3); /* at most 3 jobs per worker process */
+    return NULL;
+}
+
+static void test_max_tasks_per_child(void **state) {
+    (void)state;
+    cio_process_pool_options opt = {.max_workers = 2, .max_tasks_per_child = 3};
+    cio_executor *pool = cio_process_pool_new_with(&opt);
+    assert_non_null(pool);
+    assert_int_equal(cio_run(retiring, pool, NULL), 0);
+    cio_executor_shutdown(pool, true, false);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_results_and_shm),
@@ -299,6 +334,7 @@ int main(void) {
         cmocka_unit_test(test_queued_cancel_and_shutdown),
         cmocka_unit_test(test_random_sigkills),
         cmocka_unit_test(test_initializer),
+        cmocka_unit_test(test_max_tasks_per_child),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
