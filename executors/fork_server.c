@@ -75,8 +75,8 @@ static int send_spawned(int ctl, pid_t pid, int fd) {
     fs_msg m = {.type = MSG_SPAWNED, .pid = pid};
     struct iovec iov = {&m, sizeof m};
     char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                         .msg_controllen = sizeof cbuf};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -182,8 +182,8 @@ pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
 int cio__fork_server_recv(int ctl, fs_msg *m, int *fd) {
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = {m, sizeof *m};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                         .msg_controllen = sizeof cbuf};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     ssize_t n;
     do
         n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);

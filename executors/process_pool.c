@@ -50,7 +50,7 @@ typedef struct pp_job {
 
 typedef struct pp_worker {
     pid_t pid;
-    int fd; /* -1: dead, a replacement requested */
+    int fd;              /* -1: dead, a replacement requested */
     pp_job *head, *tail; /* sent, not answered, in order */
     int nout;
     size_t partial; /* bytes of a reply pointer already read */
@@ -66,9 +66,9 @@ typedef struct pp_pool {
     unsigned nworkers;
     int ctl;
     pid_t server;
-    int wake; /* eventfd: the I/O thread has news */
-    double job_time; /* moving average of a job's run time, seconds */
-    unsigned respawns; /* replacements asked for again after a failed fork */
+    int wake;               /* eventfd: the I/O thread has news */
+    double job_time;        /* moving average of a job's run time, seconds */
+    unsigned respawns;      /* replacements asked for again after a failed fork */
     unsigned fork_failures; /* in a row */
     pthread_t io;
     bool shutdown, stopping, debug;

@@ -69,7 +69,8 @@ int cio__shm_init(size_t size) {
 
 int cio__shm_contains(const void *p) {
     region *rg = atomic_load(&shm);
-    return rg && (const char *)p >= (const char *)rg && (const char *)p < (const char *)rg + region_size;
+    return rg && (const char *)p >= (const char *)rg &&
+           (const char *)p < (const char *)rg + region_size;
 }
 
 static void lock(region *rg) {

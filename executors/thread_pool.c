@@ -28,7 +28,7 @@ enum { JOB_QUEUED, JOB_RUNNING, JOB_CANCELLED };
 typedef struct tp_job {
     cio__mpsc_node node; /* first: the completion */
     struct tp_job *prev, *next;
-    bool in_queue; /* in the shared queue (under the lock) */
+    bool in_queue;   /* in the shared queue (under the lock) */
     bool in_pending; /* in the home loop's not yet flushed batch */
     struct thread_pool *pool;
     cio_loop *loop;

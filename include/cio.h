@@ -68,7 +68,7 @@ typedef struct cio_handle {
     uint64_t gen;
 } cio_handle;
 
-typedef struct cio_options { /* zero means default */
+typedef struct cio_options {           /* zero means default */
     unsigned ring_entries;             /* default 256 */
     size_t stack_size;                 /* default 64 KiB */
     int debug;                         /* also on when env CIO_DEBUG=1 */
@@ -560,9 +560,9 @@ CIO_API int cio_getaddrinfo(const char *host, const char *service, const struct 
    may write. */
 typedef struct cio_stream cio_stream;
 
-#define CIO_STREAM_LIMIT (64 * 1024)       /* default readline/readuntil limit */
-#define CIO_STREAM_HIGH_WATER (64 * 1024)  /* default: drain waits above this... */
-#define CIO_STREAM_LOW_WATER (16 * 1024)   /* ...until the send buffer is below this */
+#define CIO_STREAM_LIMIT (64 * 1024)      /* default readline/readuntil limit */
+#define CIO_STREAM_HIGH_WATER (64 * 1024) /* default: drain waits above this... */
+#define CIO_STREAM_LOW_WATER (16 * 1024)  /* ...until the send buffer is below this */
 
 /* In a task: resolves host (a literal address resolves without a thread;
    a name goes to the default executor), connects to the first address that
@@ -671,7 +671,6 @@ CIO_API int cio_server_serve_forever(cio_server *srv);
    goes when the last connection has ended). */
 CIO_API void cio_server_free(cio_server *srv);
 
-
 /* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
@@ -724,8 +723,8 @@ CIO_API void cio_executor_free(cio_executor *ex);
    its worker (replaced too); a queued one never runs. NULL and errno. */
 CIO_API cio_executor *cio_process_pool_new(unsigned max_workers);
 typedef struct cio_process_pool_options {
-    unsigned max_workers;         /* 0: ncpu */
-    void (*initializer)(void *);  /* runs once in each worker before its first job */
+    unsigned max_workers;        /* 0: ncpu */
+    void (*initializer)(void *); /* runs once in each worker before its first job */
     void *initarg;
     unsigned max_tasks_per_child; /* a worker is replaced after this many jobs (0: never) */
     size_t shm_size;              /* address space of the shared region if the first

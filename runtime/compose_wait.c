@@ -188,7 +188,8 @@ int cio_wait(cio_future **fs, size_t n, double timeout, int return_when) {
         return -errno;
     cio_future *f;
     while ((r = cio_as_completed_next(it, &f)) == 1) {
-        if (return_when == CIO_FIRST_COMPLETED || (return_when == CIO_FIRST_EXCEPTION && is_error(f)))
+        if (return_when == CIO_FIRST_COMPLETED ||
+            (return_when == CIO_FIRST_EXCEPTION && is_error(f)))
             break;
     }
     cio_as_completed_free(it);

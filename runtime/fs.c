@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 int cio_open(const char *path, int flags, mode_t mode) {
     if (!path)
         return -EINVAL;

@@ -134,8 +134,8 @@ static void apply_options(cio_loop *loop, const cio_options *opt) {
     cio_options o = opt ? *opt : (cio_options){0};
     loop->debug = o.debug || cio__env_debug();
     loop->slow_callback = o.slow_callback_duration > 0 ? o.slow_callback_duration : 0.1;
-    loop->default_workers = o.default_executor_workers ? o.default_executor_workers
-                                                       : default_workers();
+    loop->default_workers =
+        o.default_executor_workers ? o.default_executor_workers : default_workers();
     loop->stack_size = o.stack_size;
 }
 
@@ -187,8 +187,10 @@ double cio_loop_time(cio_loop *loop) {
 void cio__loop_check_thread(const cio_loop *loop, const char *fn) {
     if (!loop->debug || !loop->running || pthread_equal(loop->thread, pthread_self()))
         return;
-    cio_log(CIO_LOG_ERROR, "%s: called from a thread that does not run this loop "
-                           "(only cio_call_soon_threadsafe may be)", fn);
+    cio_log(CIO_LOG_ERROR,
+            "%s: called from a thread that does not run this loop "
+            "(only cio_call_soon_threadsafe may be)",
+            fn);
     abort();
 }
 
@@ -330,7 +332,8 @@ static void expire_timers(cio_loop *loop) {
 
 static void warn_slow(cio_loop *loop, cio_cb cb, void *arg, double took) {
     if (cb == cio__task_step)
-        cio_log(CIO_LOG_WARNING, "Executing task '%s' took %.3f seconds (a blocking call in a task?)",
+        cio_log(CIO_LOG_WARNING,
+                "Executing task '%s' took %.3f seconds (a blocking call in a task?)",
                 cio_task_name(arg), took);
     else
         cio_log(CIO_LOG_WARNING, "Executing callback %p(%p) took %.3f seconds", (void *)cb, arg,

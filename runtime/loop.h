@@ -36,7 +36,7 @@ struct cio_loop {
     int wake_fd; /* eventfd */
     uint64_t wake_buf;
     cio__op wake_op;
-    bool wake_armed; /* the eventfd read is in the ring */
+    bool wake_armed;          /* the eventfd read is in the ring */
     _Atomic int sleeping;     /* the loop is (about to be) blocked in the kernel */
     _Atomic int wake_pending; /* an eventfd write is in flight */
     _Atomic int refs;         /* live futures + executors holding the loop + 1 while open */
@@ -49,7 +49,7 @@ struct cio_loop {
     unsigned default_workers;
     size_t stack_size;
     cio_executor *default_executor;
-    cio_future *main_task; /* cio_run's: SIGINT cancels it */
+    cio_future *main_task;     /* cio_run's: SIGINT cancels it */
     struct sig_state *signals; /* cio_add_signal_handler's (signal.c) */
     struct watcher *watchers;  /* cio_add_reader/writer's (watch.c) */
     _Atomic int sigint;

@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-
 int cio_socket(int domain, int type, int protocol) {
     /* A socket is created at once by the kernel: no reason to suspend. */
     int fd = socket(domain, type | SOCK_CLOEXEC, protocol);

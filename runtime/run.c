@@ -84,7 +84,8 @@ int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) 
     cio_loop *loop = cio_loop_new(opt);
     if (!loop)
         return -errno;
-    cio_future *task = cio_loop_create_task_with(loop, &(cio_task_options){.name = "main"}, main, arg);
+    cio_future *task =
+        cio_loop_create_task_with(loop, &(cio_task_options){.name = "main"}, main, arg);
     if (!task) {
         int e = -errno;
         cio_loop_close(loop);

@@ -17,8 +17,8 @@ typedef struct sig_state {
     cio_loop *loop;
     int fd;
     bool armed;
-    sigset_t mask;     /* the signals we handle */
-    sigset_t unblock;  /* of those, the ones that were not blocked before */
+    sigset_t mask;    /* the signals we handle */
+    sigset_t unblock; /* of those, the ones that were not blocked before */
     cio_cb cb[_NSIG];
     void *arg[_NSIG];
     struct signalfd_siginfo info;

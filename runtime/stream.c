@@ -325,9 +325,8 @@ static ssize_t find_delim(cio_stream *s, const void *delim, size_t dlen, size_t 
     for (;;) {
         size_t have = rbuffered(s);
         const char *base = s->rbuf + s->rpos;
-        const char *hit = have > *scanned
-                              ? memmem(base + *scanned, have - *scanned, delim, dlen)
-                              : NULL;
+        const char *hit =
+            have > *scanned ? memmem(base + *scanned, have - *scanned, delim, dlen) : NULL;
         if (hit) {
             *len = (size_t)(hit - base) + dlen;
             return *len > limit ? CIO_ELIMIT : 0;
@@ -366,12 +365,10 @@ static ssize_t readuntil(cio_stream *s, const void *delim, size_t dlen, char *bu
     return read_end(s, res);
 }
 
-ssize_t cio_stream_readuntil(cio_stream *s, const void *delim, size_t dlen, char *buf,
-                             size_t cap) {
+ssize_t cio_stream_readuntil(cio_stream *s, const void *delim, size_t dlen, char *buf, size_t cap) {
     return readuntil(s, delim, dlen, buf, cap, false);
 }
 
 ssize_t cio_stream_readline(cio_stream *s, char *buf, size_t cap) {
     return readuntil(s, "\n", 1, buf, cap, true);
 }
-

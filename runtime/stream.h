@@ -16,7 +16,7 @@ enum {
     CIO__RBUF_MIN = 1024,       /* first read buffer */
     CIO__RBUF_MAX = 256 * 1024, /* doubling stops here unless readuntil needs more */
     CIO__RBUF_KEEP = 16 * 1024, /* larger buffers are dropped when a connection goes quiet */
-    CIO__WBUF_MIN = 1024, /* the send buffer exists only while bytes wait */
+    CIO__WBUF_MIN = 1024,       /* the send buffer exists only while bytes wait */
 };
 
 struct cio_stream {

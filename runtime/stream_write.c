@@ -48,7 +48,7 @@ static void send_start(cio_stream *s, bool poll_first) {
     size_t n = wpending(s);
     cio__sqe_prep(sqe, IORING_OP_SEND, s->fd, s->wbuf + s->wpos, n > SEND_MAX ? SEND_MAX : n, 0);
     sqe->msg_flags = MSG_NOSIGNAL; /* a reset peer is an error, not a signal */
-    if (poll_first) /* the socket said EAGAIN: wait for room, do not spin */
+    if (poll_first)                /* the socket said EAGAIN: wait for room, do not spin */
         sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     s->send_op.done = send_done;
     s->wbuf_kernel = s->wbuf;

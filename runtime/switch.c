@@ -14,12 +14,12 @@ void *cio__ctx_make(void *lo, size_t size, void (*entry)(void *val)) {
     /* After the trampoline's address is popped rsp == top: 16-aligned at
      * its call, as the ABI wants. */
     *--sp = (uint64_t)(uintptr_t)cio__ctx_trampoline;
-    *--sp = 0;                            /* rbp: ends frame-pointer walks */
-    *--sp = 0;                            /* rbx */
-    *--sp = (uint64_t)(uintptr_t)entry;   /* r12 */
-    *--sp = 0;                            /* r13 */
-    *--sp = 0;                            /* r14 */
-    *--sp = 0;                            /* r15 */
+    *--sp = 0;                           /* rbp: ends frame-pointer walks */
+    *--sp = 0;                           /* rbx */
+    *--sp = (uint64_t)(uintptr_t)entry;  /* r12 */
+    *--sp = 0;                           /* r13 */
+    *--sp = 0;                           /* r14 */
+    *--sp = 0;                           /* r15 */
     *--sp = 0x1F80u | (0x037Full << 32); /* default MXCSR and x87 CW */
     return sp;
 }
@@ -28,7 +28,7 @@ void *cio__ctx_make(void *lo, size_t size, void (*entry)(void *val)) {
     uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
     uint64_t *frame = (uint64_t *)(top - 176);
     memset(frame, 0, 176);
-    frame[0] = (uint64_t)(uintptr_t)entry;               /* x19 */
+    frame[0] = (uint64_t)(uintptr_t)entry;                /* x19 */
     frame[11] = (uint64_t)(uintptr_t)cio__ctx_trampoline; /* x30 */
     frame[20] = 0;                                        /* FPCR: defaults */
     return frame;

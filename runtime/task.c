@@ -378,7 +378,8 @@ cio_future *cio_create_task(cio_fn fn, void *arg) {
 void cio__task_abandon(cio__task *t) {
     if (t->tstate == CIO__T_DONE)
         return;
-    CIO__DEBUG(t->fut.loop, "Task was destroyed but it is pending! task '%s'", cio_task_name(&t->fut));
+    CIO__DEBUG(t->fut.loop, "Task was destroyed but it is pending! task '%s'",
+               cio_task_name(&t->fut));
     if (t->awaiting) {
         /* The awaited future may outlive the loop: it must not wake us. */
         cio__future_remove_node(t->awaiting, &t->await_node);

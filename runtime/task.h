@@ -25,7 +25,7 @@ typedef struct cio__task {
     cio__handle step; /* the ready-queue entry that resumes the task */
     cio__cbnode await_node;
     cio_future *awaiting;
-    cio__op io_op; /* the task's one outstanding I/O request */
+    cio__op io_op;       /* the task's one outstanding I/O request */
     cio__flush io_retry; /* a cancel that found no SQE, retried each iteration */
     int io_res;
     uint32_t io_flags;

@@ -22,7 +22,7 @@ struct cio_task_group {
     member *members, *free_members;
     size_t nmembers;
     cio__task *waiter; /* the parent, parked in wait() */
-    int first_error; /* kept apart: the list may fail to grow */
+    int first_error;   /* kept apart: the list may fail to grow */
     int *errors;
     size_t nerrors, cap_errors;
     bool exiting, aborting, finished, freed;

@@ -103,8 +103,13 @@ static int add(int fd, unsigned events, cio_cb cb, void *arg) {
     w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
-    *w = (watcher){.op.done = poll_done, .loop = loop, .fd = fd, .events = events, .cb = cb,
-                   .arg = arg, .next = loop->watchers};
+    *w = (watcher){.op.done = poll_done,
+                   .loop = loop,
+                   .fd = fd,
+                   .events = events,
+                   .cb = cb,
+                   .arg = arg,
+                   .next = loop->watchers};
     loop->watchers = w;
     arm(w);
     return 0;

@@ -142,7 +142,8 @@ static void fault_process_pool(void) {
     }
     cio__fault_set(CIO__FAULT_FORK, 0, 0);
     printf("fault_core: process pools under fork failures: %d made, %d refused cleanly, "
-           "%ld jobs done\n", made, failed, jobs_ok);
+           "%ld jobs done\n",
+           made, failed, jobs_ok);
 }
 
 int main(void) {

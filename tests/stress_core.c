@@ -122,8 +122,9 @@ static void stress_tasks(void) {
         CHECK(n == 1000000 / scale);
         if (cycle == 0) {
             rss_first = rss_kib();
-            printf("tasks: %ld churned (%ld ok, %ld cancelled, %ld failed) in %.2f s: %.0f tasks/s\n",
-                   n, st.ok, st.cancelled, st.failed, dt, (double)n / dt);
+            printf(
+                "tasks: %ld churned (%ld ok, %ld cancelled, %ld failed) in %.2f s: %.0f tasks/s\n",
+                n, st.ok, st.cancelled, st.failed, dt, (double)n / dt);
         }
     }
     long rss_last = rss_kib();
@@ -165,8 +166,9 @@ static void stress_timers(void) {
     free(hs);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("timers: %ld scheduled, %ld cancelled at random, %ld fired in %.2f s; peak RSS %ld KiB\n",
-           n, cancelled, s.fired, dt, ru.ru_maxrss);
+    printf(
+        "timers: %ld scheduled, %ld cancelled at random, %ld fired in %.2f s; peak RSS %ld KiB\n",
+        n, cancelled, s.fired, dt, ru.ru_maxrss);
 }
 
 int main(void) {

@@ -109,15 +109,16 @@ static void test_values(void) {
 
 #if defined(__x86_64__)
 #define TRASH_REGS()                                                                               \
-    __asm__ volatile("mov $-1, %%rbx; mov $-1, %%r12; mov $-1, %%r13; mov $-1, %%r14;"            \
-                     "mov $-1, %%r15" ::: "rbx", "r12", "r13", "r14", "r15", "memory")
+    __asm__ volatile("mov $-1, %%rbx; mov $-1, %%r12; mov $-1, %%r13; mov $-1, %%r14;"             \
+                     "mov $-1, %%r15" ::                                                           \
+                         : "rbx", "r12", "r13", "r14", "r15", "memory")
 #elif defined(__aarch64__)
 #define TRASH_REGS()                                                                               \
-    __asm__ volatile("mov x19, #-1; mov x20, #-1; mov x21, #-1; mov x22, #-1; mov x23, #-1;"      \
-                     "mov x24, #-1; mov x25, #-1; mov x26, #-1; mov x27, #-1; mov x28, #-1;"      \
-                     "fmov d8, #-1.0; fmov d9, #-1.0; fmov d10, #-1.0; fmov d11, #-1.0;"          \
-                     "fmov d12, #-1.0; fmov d13, #-1.0; fmov d14, #-1.0; fmov d15, #-1.0" ::      \
-                         : "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",  \
+    __asm__ volatile("mov x19, #-1; mov x20, #-1; mov x21, #-1; mov x22, #-1; mov x23, #-1;"       \
+                     "mov x24, #-1; mov x25, #-1; mov x26, #-1; mov x27, #-1; mov x28, #-1;"       \
+                     "fmov d8, #-1.0; fmov d9, #-1.0; fmov d10, #-1.0; fmov d11, #-1.0;"           \
+                     "fmov d12, #-1.0; fmov d13, #-1.0; fmov d14, #-1.0; fmov d15, #-1.0" ::       \
+                         : "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",   \
                            "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "memory")
 #endif
 
@@ -152,15 +153,19 @@ static int __attribute__((noinline)) regs_survive(coro *c) {
         register double d11 __asm__("d11") = 11.5, d12 __asm__("d12") = 12.5;
         register double d13 __asm__("d13") = 13.5, d14 __asm__("d14") = 14.5;
         register double d15 __asm__("d15") = 15.5;
-        __asm__ volatile("" : "+r"(x19), "+r"(x20), "+r"(x21), "+r"(x22), "+r"(x23), "+r"(x24),
-                         "+r"(x25), "+r"(x26), "+r"(x27), "+r"(x28));
-        __asm__ volatile("" : "+w"(d8), "+w"(d9), "+w"(d10), "+w"(d11), "+w"(d12), "+w"(d13),
-                         "+w"(d14), "+w"(d15));
+        __asm__ volatile(""
+                         : "+r"(x19), "+r"(x20), "+r"(x21), "+r"(x22), "+r"(x23), "+r"(x24),
+                           "+r"(x25), "+r"(x26), "+r"(x27), "+r"(x28));
+        __asm__ volatile(""
+                         : "+w"(d8), "+w"(d9), "+w"(d10), "+w"(d11), "+w"(d12), "+w"(d13),
+                           "+w"(d14), "+w"(d15));
         to_coro(c, NULL);
-        __asm__ volatile("" : "+r"(x19), "+r"(x20), "+r"(x21), "+r"(x22), "+r"(x23), "+r"(x24),
-                         "+r"(x25), "+r"(x26), "+r"(x27), "+r"(x28));
-        __asm__ volatile("" : "+w"(d8), "+w"(d9), "+w"(d10), "+w"(d11), "+w"(d12), "+w"(d13),
-                         "+w"(d14), "+w"(d15));
+        __asm__ volatile(""
+                         : "+r"(x19), "+r"(x20), "+r"(x21), "+r"(x22), "+r"(x23), "+r"(x24),
+                           "+r"(x25), "+r"(x26), "+r"(x27), "+r"(x28));
+        __asm__ volatile(""
+                         : "+w"(d8), "+w"(d9), "+w"(d10), "+w"(d11), "+w"(d12), "+w"(d13),
+                           "+w"(d14), "+w"(d15));
         ok &= x19 == 19 && x20 == 20 && x21 == 21 && x22 == 22 && x23 == 23 && x24 == 24 &&
               x25 == 25 && x26 == 26 && x27 == 27 && x28 == 28;
         ok &= d8 == 8.5 && d9 == 9.5 && d10 == 10.5 && d11 == 11.5 && d12 == 12.5 && d13 == 13.5 &&

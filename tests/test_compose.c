@@ -28,7 +28,7 @@ static double now(void) {
 
 typedef struct job {
     double delay;
-    int err;   /* fail with this after the delay */
+    int err; /* fail with this after the delay */
     int value;
     bool ignore_cancel;
     bool cleaned_up;
@@ -54,7 +54,8 @@ static void unref_all(cio_future **fs, size_t n) {
 
 static void *gather_main(void *arg) {
     (void)arg;
-    job js[3] = {{.delay = 0.03, .value = 1}, {.delay = 0.01, .value = 2}, {.delay = 0.02, .value = 3}};
+    job js[3] = {
+        {.delay = 0.03, .value = 1}, {.delay = 0.01, .value = 2}, {.delay = 0.02, .value = 3}};
     cio_future *fs[3];
     for (int i = 0; i < 3; i++)
         fs[i] = cio_create_task(run_job, &js[i]);
@@ -177,7 +178,8 @@ static void test_gather_caller_cancelled(void **state) {
 
 static void *wait_main(void *arg) {
     (void)arg;
-    job js[3] = {{.delay = 0.01, .value = 1}, {.delay = 0.03, .err = -EIO}, {.delay = 0.3, .value = 3}};
+    job js[3] = {
+        {.delay = 0.01, .value = 1}, {.delay = 0.03, .err = -EIO}, {.delay = 0.3, .value = 3}};
     cio_future *fs[3];
     for (int i = 0; i < 3; i++)
         fs[i] = cio_create_task(run_job, &js[i]);
@@ -349,8 +351,10 @@ static void test_shield(void **state) {
 
 static void *as_completed_main(void *arg) {
     (void)arg;
-    job js[4] = {{.delay = 0.04, .value = 0}, {.delay = 0.01, .value = 1},
-                 {.delay = 0.5, .value = 2}, {.delay = 0.02, .value = 3}};
+    job js[4] = {{.delay = 0.04, .value = 0},
+                 {.delay = 0.01, .value = 1},
+                 {.delay = 0.5, .value = 2},
+                 {.delay = 0.02, .value = 3}};
     cio_future *fs[4];
     for (int i = 0; i < 4; i++)
         fs[i] = cio_create_task(run_job, &js[i]);

@@ -66,8 +66,7 @@ static void rm_rf(const char *d) {
 static void test_prime_count_all_modes(void **state) {
     (void)state;
     char cmd[1200], *out;
-    snprintf(cmd, sizeof cmd, "%s/prime_count -n 100000 -k 8 -w 2 --mode all 2>/dev/null",
-             bin_dir);
+    snprintf(cmd, sizeof cmd, "%s/prime_count -n 100000 -k 8 -w 2 --mode all 2>/dev/null", bin_dir);
     assert_int_equal(run(cmd, &out), 0);
     assert_int_equal(count_lines_with(out, " 9592 "), 4); /* seq, blocking, threads, processes */
     assert_null(strstr(out, "WRONG"));
@@ -169,7 +168,8 @@ static unsigned free_port(void) {
 
 static int port_open(unsigned port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);
@@ -208,8 +208,7 @@ static void test_download_from_nginx(void **state) {
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
-        execl("/usr/sbin/nginx", "nginx", "-c", path, "-p", dir, "-g", "daemon off;",
-              (char *)NULL);
+        execl("/usr/sbin/nginx", "nginx", "-c", path, "-p", dir, "-g", "daemon off;", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 200 && !port_open(port); i++)

@@ -268,7 +268,7 @@ static void count_init(void *arg) {
 }
 
 static void *read_inits(void *arg) {
-    return (void *)(intptr_t)*(int *)arg;
+    return (void *)(intptr_t) * (int *)arg;
 }
 
 static void *initializer(void *arg) {

@@ -238,7 +238,8 @@ enum { NFD_CLIENTS = 12, SERVER_SLOTS = 2 };
 static void *emfile_client(void *arg) {
     client *c = arg;
     cio_stream *s = cio_stream_new(c->id); /* a socket made before the limit */
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)c->port),
                             .sin_addr.s_addr = htonl(0x7f000001)};
     if (cio_connect(c->id, (struct sockaddr *)&a, sizeof a) == 0) {
         char back[32];

@@ -115,7 +115,7 @@ static void *cancel_jobs(void *arg) {
     assert_true(cio_future_cancelled(running));
     assert_int_equal(cio_await(running, NULL), -ECANCELED);
     cio_sleep(0.2);
-    assert_int_equal(atomic_load(&started), 1); /* the queued one never ran */
+    assert_int_equal(atomic_load(&started), 1);  /* the queued one never ran */
     assert_int_equal(atomic_load(&finished), 1); /* the running one did finish */
     cio_future_unref(running);
     cio_future_unref(queued);

@@ -116,7 +116,9 @@ static int serve_one(http_server *hs, cio_stream *s, char *line) {
         if (strcmp(line, "\r\n") == 0 || strcmp(line, "\n") == 0)
             break;
         if (strncasecmp(line, "Connection:", 11) == 0)
-            keep = strcasestr(line + 11, "close") ? 0 : strcasestr(line + 11, "keep-alive") ? 1 : keep;
+            keep = strcasestr(line + 11, "close")        ? 0
+                   : strcasestr(line + 11, "keep-alive") ? 1
+                                                         : keep;
     }
     int r = strcmp(method, "GET") == 0 ? send_file(hs, s, path, keep)
                                        : send_text(s, 405, "Method Not Allowed", keep);

@@ -34,7 +34,7 @@ typedef struct job {
     unsigned port;
     char path[512];
     char out[1024];
-    uint64_t hash;   /* of what arrived */
+    uint64_t hash; /* of what arrived */
     size_t bytes;
     int status;
 } job;

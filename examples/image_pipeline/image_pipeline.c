@@ -260,8 +260,8 @@ static void *main_task(void *arg) {
         goto out;
     }
     pipeline seq = {.port = http_server_port(srv), .label = "sequential"};
-    pipeline par = {.pool = pool, .port = seq.port, .label = "pipelined",
-                    .downloads = cio_semaphore_new(4)};
+    pipeline par = {
+        .pool = pool, .port = seq.port, .label = "pipelined", .downloads = cio_semaphore_new(4)};
     for (int i = 0; i < cfg.n && r == 0; i++) {
         seq.jobs[i] = cio_shm_alloc(sizeof(img_job));
         par.jobs[i] = cio_shm_alloc(sizeof(img_job));
@@ -275,8 +275,8 @@ static void *main_task(void *arg) {
     if (r == 0 && !seq.failed && !par.failed) {
         printf("\n%-12s %8s %8s\n", "run", "seconds", "speedup");
         printf("%-12s %8.2f %7.2fx\n", "sequential", ts, 1.0);
-        printf("%-12s %8.2f %7.2fx   (%u worker processes, 4 downloads at once)\n", "pipelined",
-               tp, ts / tp, cfg.workers);
+        printf("%-12s %8.2f %7.2fx   (%u worker processes, 4 downloads at once)\n", "pipelined", tp,
+               ts / tp, cfg.workers);
         r = contact_sheet(&par);
         printf("originals in %s/downloaded, edge images in %s/processed\n", cfg.dir, cfg.dir);
     } else if (r == 0) {
@@ -331,8 +331,10 @@ int main(int argc, char **argv) {
         else if (v && strcmp(a, "-d") == 0 && ++i)
             cfg.dir = v;
         else {
-            fprintf(stderr, "usage: %s [-n IMAGES] [-W WIDTH] [-H HEIGHT] [-w WORKERS] [-d DIR] "
-                            "[--check]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [-n IMAGES] [-W WIDTH] [-H HEIGHT] [-w WORKERS] [-d DIR] "
+                    "[--check]\n",
+                    argv[0]);
             return 2;
         }
     }

@@ -99,7 +99,8 @@ static void thumbnail(const unsigned char *rgb, int w, int h, unsigned char *t, 
                 for (int y = y0; y < y1; y++)
                     for (int x = x0; x < x1; x++)
                         s += rgb[3 * (y * w + x) + c];
-                t[3 * (ty * THUMB_W + tx) + c] = (unsigned char)(s / (unsigned)((x1 - x0) * (y1 - y0)));
+                t[3 * (ty * THUMB_W + tx) + c] =
+                    (unsigned char)(s / (unsigned)((x1 - x0) * (y1 - y0)));
             }
         }
 }
@@ -201,8 +202,8 @@ unsigned char *imaging_generate(int i, int w, int h, size_t *len) {
     return m.p;
 }
 
-unsigned char *imaging_contact_sheet(unsigned char *const *thumbs, const int *ths, int n,
-                                     int cols, size_t *len) {
+unsigned char *imaging_contact_sheet(unsigned char *const *thumbs, const int *ths, int n, int cols,
+                                     size_t *len) {
     int rows = (n + cols - 1) / cols, cell_h = 0;
     for (int i = 0; i < n; i++)
         cell_h = ths[i] > cell_h ? ths[i] : cell_h;

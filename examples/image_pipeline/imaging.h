@@ -36,8 +36,8 @@ unsigned char *imaging_generate(int i, int w, int h, size_t *len);
 
 /* Tiles RGB thumbnails (each THUMB_W wide, heights ths[]) into one PNG
  * (malloc'd) with `cols` columns. */
-unsigned char *imaging_contact_sheet(unsigned char *const *thumbs, const int *ths, int n,
-                                     int cols, size_t *len);
+unsigned char *imaging_contact_sheet(unsigned char *const *thumbs, const int *ths, int n, int cols,
+                                     size_t *len);
 
 /* Releases a job's shm outputs. */
 void imaging_release(img_job *job);

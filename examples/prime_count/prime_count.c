@@ -200,9 +200,10 @@ static double run_mode(const char *mode, long *total, long *ticks) {
 }
 
 static int usage(const char *argv0) {
-    fprintf(stderr,
-            "usage: %s [-n N] [-k chunks] [-w workers] [--mode all|seq|blocking|threads|processes]\n",
-            argv0);
+    fprintf(
+        stderr,
+        "usage: %s [-n N] [-k chunks] [-w workers] [--mode all|seq|blocking|threads|processes]\n",
+        argv0);
     return 2;
 }
 
