@@ -195,6 +195,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC) | $$(@D)
 ifneq ($(HAVE_SWITCH_MK),)
 include mk/switch.mk
 endif
+ifneq ($(wildcard mk/fuzz.mk),)
+include mk/fuzz.mk
+endif
 
 # ---- what people run ----
 # Each public target installs its packages first, then runs a second make so

@@ -324,7 +324,8 @@ static ssize_t find_delim(cio_stream *s, const void *delim, size_t dlen, size_t 
                           size_t *scanned, size_t *len) {
     for (;;) {
         size_t have = rbuffered(s);
-        const char *base = s->rbuf + s->rpos;
+        /* No buffer before the first data: NULL + 0 is undefined behaviour. */
+        const char *base = s->rbuf ? s->rbuf + s->rpos : NULL;
         const char *hit =
             have > *scanned ? memmem(base + *scanned, have - *scanned, delim, dlen) : NULL;
         if (hit) {

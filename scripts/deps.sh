@@ -14,7 +14,7 @@ declare -A group_pkgs=(
     [build]="gcc libc6-dev make pkg-config liburing-dev"
     [test]="libcmocka-dev libstb-dev nginx-light"
     [examples]="libstb-dev"
-    [bench]="libuv1-dev python3 python3-uvloop gnuplot-nox"
+    [bench]="libuv1-dev python3 python3-uvloop gnuplot-nox fio"
     [cross]="gcc-aarch64-linux-gnu qemu-user libc6-dev-arm64-cross"
 )
 

@@ -135,6 +135,31 @@ static void test_readline_split_and_eof_mid_line(void **state) {
     assert_int_equal(cio_run(readline_main, NULL, NULL), 0);
 }
 
+/* ---- a line asked for before any data came (no read buffer yet) ---- */
+
+static void *line_before_data_main(void *arg) {
+    (void)arg;
+    int fds[2];
+    unix_pair(fds);
+    cio_stream *s = cio_stream_new(fds[0]);
+    char buf[16];
+    /* Found by fuzz/stream_readline under clang's UBSan: the scan computed
+       rbuf + rpos while rbuf was still NULL. */
+    shutdown(fds[1], SHUT_WR);
+    assert_int_equal(cio_stream_readuntil(s, "\r\n", 2, buf, sizeof buf), 0);
+    assert_int_equal(cio_stream_readline(s, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    assert_true(cio_stream_at_eof(s));
+    assert_int_equal(cio_stream_close(s), 0);
+    close(fds[1]);
+    return NULL;
+}
+
+static void test_line_before_any_data(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(line_before_data_main, NULL, NULL), 0);
+}
+
 static void *readuntil_main(void *arg) {
     (void)arg;
     int fds[2];
@@ -664,6 +689,7 @@ int main(void) {
         cmocka_unit_test(test_readexactly_split_and_eof),
         cmocka_unit_test(test_readline_split_and_eof_mid_line),
         cmocka_unit_test(test_readuntil_straddling_delimiter),
+        cmocka_unit_test(test_line_before_any_data),
         cmocka_unit_test(test_limit_exceeded_then_data_still_readable),
         cmocka_unit_test(test_long_line_grows_buffer),
         cmocka_unit_test(test_peek_consume),
