@@ -4,6 +4,7 @@
  * Each task cleans up at the end of its body. A task cancelled before it
  * ever ran never executes its body, so a done callback does the cleanup in
  * that case; the body removes the callback when it gets to run. */
+#include "acceptor.h"
 #include "stream.h"
 
 #include "debug.h"
@@ -24,6 +25,7 @@ typedef struct conn {
 struct cio_server {
     cio_loop *loop;
     int lfd;
+    cio__acceptor *acceptor_ring; /* the multishot accept, while accepting */
     unsigned port;
     cio_stream_handler handler;
     void *arg;
@@ -134,6 +136,8 @@ static void accept_done(cio_future *f, void *arg);
 
 /* The listening socket goes, and with it the server unless connections run. */
 static void accept_over(cio_server *srv) {
+    cio__acceptor_free(srv->acceptor_ring); /* before the fd it accepts on goes */
+    srv->acceptor_ring = NULL;
     close(srv->lfd);
     srv->lfd = -1;
     cio_future_unref(srv->acceptor);
@@ -147,8 +151,12 @@ static void *accept_main(void *arg) {
     cio_server *srv = arg;
     cio_future_remove_done_callback(srv->acceptor, accept_done, srv);
     double backoff = BACKOFF_MIN;
+    /* One multishot request accepts for the server's whole life; plain
+     * accepts if there is no memory for it. */
+    srv->acceptor_ring = cio__acceptor_new(srv->loop, srv->lfd);
     while (!srv->closing) {
-        int fd = cio_accept(srv->lfd, NULL, NULL);
+        int fd = srv->acceptor_ring ? cio__acceptor_next(srv->acceptor_ring)
+                                    : cio_accept(srv->lfd, NULL, NULL);
         if (fd >= 0) {
             backoff = BACKOFF_MIN;
             conn_start(srv, fd);

@@ -1,0 +1,141 @@
+/* Multishot accept: one request in the ring accepts connection after
+ * connection; the accepted fds queue here until the server's task takes
+ * them. A terminating CQE (EMFILE, an error, a cancel) ends the request; the
+ * next cio__acceptor_next reports the error once and then arms it again. */
+#include "acceptor.h"
+
+#include "loop.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct cio__acceptor {
+    cio__op op;
+    cio_loop *loop;
+    int lfd;
+    int *fds; /* a ring of accepted fds */
+    size_t head, count, cap;
+    int error;  /* from the CQE that ended the request; reported once */
+    bool armed; /* the multishot request is in the ring */
+    bool freed; /* free the struct when the request comes back */
+    cio__task *waiter;
+};
+
+static void release(cio__acceptor *a) {
+    while (a->count) {
+        close(a->fds[a->head]);
+        a->head = (a->head + 1) % a->cap;
+        a->count--;
+    }
+    free(a->fds);
+    free(a);
+}
+
+static int push(cio__acceptor *a, int fd) {
+    if (a->count == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        int *n = malloc(cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        for (size_t i = 0; i < a->count; i++)
+            n[i] = a->fds[(a->head + i) % a->cap];
+        free(a->fds);
+        a->fds = n;
+        a->cap = cap;
+        a->head = 0;
+    }
+    a->fds[(a->head + a->count++) % a->cap] = fd;
+    return 0;
+}
+
+static void accepted(cio__op *op, int res, uint32_t flags) {
+    cio__acceptor *a = (cio__acceptor *)op;
+    if (!(flags & IORING_CQE_F_MORE))
+        a->armed = false;
+    if (a->freed) {
+        if (res >= 0)
+            close(res);
+        if (!a->armed)
+            release(a);
+        return;
+    }
+    if (res >= 0 && push(a, res) < 0) {
+        close(res); /* no memory to queue it: the peer sees a reset */
+        res = -ENOMEM;
+    }
+    if (res < 0 && !a->armed)
+        a->error = res;
+    if (a->waiter && (a->count || a->error)) {
+        cio__task *t = a->waiter;
+        a->waiter = NULL;
+        cio__task_wake(t, 0);
+    }
+}
+
+cio__acceptor *cio__acceptor_new(cio_loop *loop, int lfd) {
+    cio__acceptor *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->op.done = accepted;
+    a->loop = loop;
+    a->lfd = lfd;
+    return a;
+}
+
+static int arm(cio__acceptor *a) {
+    struct io_uring_sqe *sqe = cio__uring_sqe(a->loop->ring, &a->op);
+    if (!sqe)
+        return -errno;
+    uint64_t data = sqe->user_data;
+    io_uring_prep_multishot_accept(sqe, a->lfd, NULL, NULL, SOCK_CLOEXEC);
+    sqe->user_data = data;
+    a->armed = true;
+    return 0;
+}
+
+static void forget_waiter(cio__task *t, void *ctx) {
+    ((cio__acceptor *)ctx)->waiter = NULL;
+    cio__task_wake(t, -ECANCELED);
+}
+
+int cio__acceptor_next(cio__acceptor *a) {
+    for (;;) {
+        if (a->count) {
+            int fd = a->fds[a->head];
+            a->head = (a->head + 1) % a->cap;
+            a->count--;
+            return fd;
+        }
+        if (a->error) {
+            int e = a->error;
+            a->error = 0;
+            return e;
+        }
+        if (!a->armed) {
+            int r = arm(a);
+            if (r < 0)
+                return r;
+        }
+        a->waiter = cio__task_current();
+        int r = cio__task_park(forget_waiter, a);
+        a->waiter = NULL;
+        if (r < 0)
+            return r;
+    }
+}
+
+void cio__acceptor_free(cio__acceptor *a) {
+    if (!a)
+        return;
+    a->freed = true;
+    a->waiter = NULL;
+    if (!a->armed) {
+        release(a);
+        return;
+    }
+    if (cio__uring_cancel(a->loop->ring, &a->op) < 0) {
+        /* no SQE for the cancel: closing the listener ends the request too */
+    }
+}
