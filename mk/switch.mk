@@ -9,7 +9,7 @@ SWITCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime
 
 $(BUILD)/tests/switch_test: $(SWITCH_SRCS) runtime/switch.h runtime/stack.h
 	@mkdir -p $(dir $@)
-	$(CC) $(SWITCH_CFLAGS) $(SAN_CFLAGS) -o $@ $(SWITCH_SRCS) -lm $(SAN_LDFLAGS)
+	$(CC) $(SWITCH_CFLAGS) $(SAN_CFLAGS) -UCIO_FAULT_INJECTION -o $@ $(SWITCH_SRCS) -lm $(SAN_LDFLAGS)
 
 switch-test: $(BUILD)/tests/switch_test
 	$(BUILD)/tests/switch_test

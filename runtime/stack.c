@@ -8,13 +8,17 @@
 #include "fault.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13; glibc 2.36 headers lack it */
 #endif
 
 #ifndef __has_feature
@@ -34,17 +38,21 @@
 #endif
 #endif
 
-#define GUARD 4096
 #define DEFAULT_SIZE (64 * 1024)
 #define FIRST_ARENA_SLOTS 16
 #define MAX_ARENA_SLOTS 1024
+/* Caps an arena of rare big stacks; the default size stays at 1024 slots. */
+#define MAX_ARENA_BYTES ((size_t)128 << 20)
+/* Beyond this a size is a caller's bug (or an overflow), not a stack. */
+#define MAX_STACK_SIZE ((size_t)1 << 32)
 
 struct cio__arena {
     cio__arena *next;
     void *base;
     size_t len;
-    cio__stack *slots;
+    cio__stack *slots; /* descriptors live off the stacks: an overflow can't smash them */
     size_t carved;
+    size_t mprotected; /* guards paid from the VMA budget, returned at munmap */
 };
 
 struct cio__stack_class {
@@ -55,58 +63,108 @@ struct cio__stack_class {
     size_t carved, nslots;
 };
 
-/* 0 untried, 1 MADV_GUARD_INSTALL works, -1 it does not (mprotect budget). */
-static int guard_mode;
-static long vma_budget = -1;
+/* Process-wide (the kernel and the VMA limit are), while pools are per loop
+ * and loops may run on several threads: hence atomics. */
+enum { GUARD_UNTRIED, GUARD_PTE, GUARD_MPROTECT };
+static _Atomic int guard_mode;
+static _Atomic long vma_budget = -1; /* mprotect guards still allowed; -1 unread */
+static _Atomic size_t page_size;
+
+static size_t page(void) {
+    size_t p = atomic_load_explicit(&page_size, memory_order_relaxed);
+    if (p == 0) {
+        long v = sysconf(_SC_PAGESIZE);
+        p = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&page_size, p, memory_order_relaxed);
+    }
+    return p;
+}
 
 size_t cio__stack_guard_size(void) {
-    return GUARD;
+    return page();
+}
+
+/* 0 when the size is absurd, so the caller fails with ENOMEM. */
+static size_t round_size(size_t size) {
+    size_t pg = page();
+    if (size > MAX_STACK_SIZE)
+        return 0;
+    return (size + pg - 1) & ~(pg - 1);
 }
 
 void cio__stacks_init(cio__stacks *s, size_t default_size) {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t sz = default_size ? default_size : DEFAULT_SIZE;
-    sz = (sz + (size_t)page - 1) & ~((size_t)page - 1);
-    *s = (cio__stacks){.default_size = sz};
+    size_t sz = round_size(default_size ? default_size : DEFAULT_SIZE);
+    *s = (cio__stacks){.default_size = sz ? sz : DEFAULT_SIZE};
 }
 
 static long read_vma_budget(void) {
     long max = 65530;
-    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
     if (f) {
-        if (fscanf(f, "%ld", &max) != 1)
+        if (fscanf(f, "%ld", &max) != 1 || max < 0)
             max = 65530;
         fclose(f);
     }
-    return max / 4; /* half the limit, two VMAs per mprotect guard */
+    return max / 4; /* half the limit, at two VMAs per mprotect guard */
+}
+
+static bool take_vma_budget(void) {
+    long b = atomic_load(&vma_budget);
+    if (b < 0) {
+        long fresh = read_vma_budget();
+        if (atomic_compare_exchange_strong(&vma_budget, &b, fresh))
+            b = fresh; /* on failure b already holds another thread's value */
+    }
+    while (b > 0)
+        if (atomic_compare_exchange_weak(&vma_budget, &b, b - 1))
+            return true;
+    return false;
 }
 
 /* Emulators (qemu-user) accept unknown madvise advice as a no-op, so a zero
  * return proves nothing: have the kernel read a guarded page and expect EFAULT. */
 static int probe_guard_install(void) {
-    char *p = mmap(NULL, GUARD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t pg = page();
+    char *p = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
-        return -1;
-    int fds[2], works = -1;
-    if (madvise(p, GUARD, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
-        if (write(fds[1], p, 1) < 0 && errno == EFAULT)
-            works = 1;
-        close(fds[0]);
-        close(fds[1]);
+        return GUARD_UNTRIED; /* transient: ask again at the next slot */
+    int fds[2], mode = GUARD_MPROTECT;
+    if (madvise(p, pg, MADV_GUARD_INSTALL) == 0) {
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+            mode = GUARD_UNTRIED;
+        } else {
+            if (write(fds[1], p, 1) < 0 && errno == EFAULT)
+                mode = GUARD_PTE;
+            close(fds[0]);
+            close(fds[1]);
+        }
     }
-    munmap(p, GUARD);
-    return works;
+    munmap(p, pg);
+    return mode;
 }
 
-static void install_guard(void *p) {
-    if (guard_mode == 0)
-        guard_mode = probe_guard_install();
-    if (guard_mode > 0 && madvise(p, GUARD, MADV_GUARD_INSTALL) == 0)
-        return;
-    if (vma_budget < 0)
-        vma_budget = read_vma_budget();
-    if (vma_budget > 0 && mprotect(p, GUARD, PROT_NONE) == 0)
-        vma_budget--;
+static int guard_kind(void) {
+    int m = atomic_load_explicit(&guard_mode, memory_order_relaxed);
+    if (m == GUARD_UNTRIED) {
+        m = probe_guard_install();
+        atomic_store_explicit(&guard_mode, m, memory_order_relaxed);
+    }
+    return m;
+}
+
+/* Returns whether the guard was paid from the VMA budget. Past the budget
+ * the slot goes unguarded rather than failing: W4 needs 100k stacks even on
+ * kernels without page-table guards. */
+static bool install_guard(void *p) {
+    size_t pg = page();
+    if (guard_kind() == GUARD_PTE && madvise(p, pg, MADV_GUARD_INSTALL) == 0)
+        return false;
+    if (!take_vma_budget())
+        return false;
+    if (mprotect(p, pg, PROT_NONE) == 0)
+        return true;
+    atomic_fetch_add(&vma_budget, 1);
+    return false;
 }
 
 static cio__stack_class *class_for(cio__stacks *s, size_t size) {
@@ -122,17 +180,29 @@ static cio__stack_class *class_for(cio__stacks *s, size_t size) {
     return c;
 }
 
-static int new_arena(cio__stacks *s, cio__stack_class *c) {
+/* Arenas double from a few slots (a loop with ten tasks should not reserve
+ * 68 MiB) up to MAX_ARENA_SLOTS; each one is a single VMA. */
+static size_t arena_slots(const cio__stack_class *c, size_t slot) {
     size_t n = c->nslots ? c->nslots * 2 : FIRST_ARENA_SLOTS;
     if (n > MAX_ARENA_SLOTS)
         n = MAX_ARENA_SLOTS;
-    size_t len = n * (c->size + GUARD);
+    size_t fit = MAX_ARENA_BYTES / slot;
+    if (n > fit)
+        n = fit ? fit : 1;
+    return n;
+}
+
+static int new_arena(cio__stacks *s, cio__stack_class *c) {
+    size_t slot = c->size + page();
+    size_t n = arena_slots(c, slot);
+    size_t len = n * slot;
     void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED)
         return -ENOMEM;
-    /* With THP a touched stack would become 64 KiB resident, not 4 KiB. */
-    madvise(base, len, MADV_NOHUGEPAGE);
+    /* With THP a touched stack would become 64 KiB resident, not 4 KiB. It
+     * fails (EINVAL) only on kernels without THP, where nothing is lost. */
+    (void)madvise(base, len, MADV_NOHUGEPAGE);
     cio__arena *a = malloc(sizeof *a);
     cio__stack *slots = calloc(n, sizeof *slots);
     if (!a || !slots) {
@@ -154,13 +224,15 @@ static cio__stack *carve(cio__stacks *s, cio__stack_class *c) {
         return NULL;
     if ((!c->current || c->carved == c->nslots) && new_arena(s, c) < 0)
         return NULL;
-    cio__stack *st = &c->current->slots[c->carved];
-    char *slot = (char *)c->current->base + c->carved * (c->size + GUARD);
+    size_t guard = page();
+    cio__arena *a = c->current;
+    cio__stack *st = &a->slots[c->carved];
+    char *slot = (char *)a->base + c->carved * (c->size + guard);
     c->carved++;
-    c->current->carved++;
+    a->carved++;
+    a->mprotected += install_guard(slot);
     st->cls = c;
-    install_guard(slot);
-    st->lo = slot + GUARD;
+    st->lo = slot + guard;
     st->size = c->size;
 #ifdef CIO_VALGRIND
     st->valgrind_id = VALGRIND_STACK_REGISTER(st->lo, (char *)st->lo + st->size);
@@ -169,10 +241,8 @@ static cio__stack *carve(cio__stacks *s, cio__stack_class *c) {
 }
 
 cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
-    if (size == 0)
-        size = s->default_size;
-    size = (size + GUARD - 1) & ~(size_t)(GUARD - 1);
-    cio__stack_class *c = class_for(s, size);
+    size = size ? round_size(size) : s->default_size;
+    cio__stack_class *c = size ? class_for(s, size) : NULL;
     cio__stack *st = NULL;
     if (c && c->free) {
         st = c->free;
@@ -187,6 +257,7 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
     /* Redzones of an earlier frame (this task's or, after munmap, another
      * mapping's at the same address) must not survive into a new task. */
     UNPOISON(st->lo, st->size);
+    st->next = NULL;
     return st;
 }
 
@@ -205,7 +276,13 @@ void cio__stacks_destroy(cio__stacks *s) {
         for (size_t i = 0; i < a->carved; i++)
             VALGRIND_STACK_DEREGISTER(a->slots[i].valgrind_id);
 #endif
-        munmap(a->base, a->len);
+        /* Frames of tasks that never finished leave poisoned shadow behind,
+         * which would hit whatever is mapped here next. */
+        UNPOISON(a->base, a->len);
+        /* Fails only for a range we did not map: nothing to recover. */
+        (void)munmap(a->base, a->len);
+        if (a->mprotected)
+            atomic_fetch_add(&vma_budget, (long)a->mprotected);
         free(a->slots);
         free(a);
     }

@@ -28,8 +28,10 @@ void cio__stacks_init(cio__stacks *s, size_t default_size); /* 0: 64 KiB */
 cio__stack *cio__stack_get(cio__stacks *s, size_t size);
 void cio__stack_put(cio__stacks *s, cio__stack *st);
 void cio__stacks_destroy(cio__stacks *s);
-/* Bytes of guard just below every stack's lo (0 for unguarded stacks is not
- * distinguished: the overflow reporter only names what it can prove). */
+/* Bytes of guard just below every stack's lo: one page. Unguarded stacks
+ * (past the mprotect fallback's VMA budget) are not told apart: their guard
+ * range is mapped, so it never faults and the overflow reporter stays quiet.
+ * Safe to call from a signal handler once a stack exists. */
 size_t cio__stack_guard_size(void);
 
 #endif
