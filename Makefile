@@ -214,7 +214,7 @@ test:
 check: lib $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES)
 	@rc=0; \
 	if [ -z "$(SAN)" ]; then $(MAKE) check-exports || rc=1; fi; \
-	if [ -n "$(HAVE_SWITCH_MK)" ] && [ "$(SAN)" != tsan ]; then \
+	if [ -n "$(HAVE_SWITCH_MK)" ]; then \
 	    $(MAKE) switch-test || { rc=1; echo "switch-test FAILED"; }; \
 	    if [ -z "$(SAN)" ]; then \
 	        if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \
@@ -226,8 +226,6 @@ check: lib $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES)
 	if [ $$rc -ne 0 ]; then echo "make check ($(BUILD)): FAILED"; fi; \
 	exit $$rc
 
-# The switch-level test is left out under TSan: it switches stacks with no loop
-# and no fiber annotations; the loop's own tests cover the annotated switch.
 asan:
 	@$(DEPS) build test
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
