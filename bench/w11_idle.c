@@ -5,39 +5,7 @@
  *
  *   w11_idle [-q]                      the cio server in a child, the client here
  *   w11_idle client PORT PID IMPL [-q] only the client, against a peer's server */
-#include "echo_client.h"
-
-#include <cio.h>
-
-static void echo(cio_stream *s, void *arg) {
-    (void)arg;
-    const void *data;
-    ssize_t n;
-    while ((n = cio_stream_peek(s, &data)) > 0) {
-        if (cio_stream_write(s, data, (size_t)n) < 0)
-            break;
-        cio_stream_consume(s, (size_t)n);
-        if (cio_stream_drain(s) < 0)
-            break;
-    }
-}
-
-static void *server_main(void *arg) {
-    int port_fd = *(int *)arg;
-    cio_server *srv = cio_start_server("127.0.0.1", 0, echo, NULL);
-    if (!srv)
-        ec_die("cio_start_server");
-    unsigned port = cio_server_port(srv);
-    if (write(port_fd, &port, sizeof port) != sizeof port)
-        ec_die("write port");
-    cio_server_serve_forever(srv);
-    cio_server_free(srv);
-    return NULL;
-}
-
-static void serve(int port_fd) {
-    cio_run(server_main, &port_fd, NULL);
-}
+#include "cio_echo_server.h"
 
 int main(int argc, char **argv) {
     long n = bench_scale(argc, argv, 10000);

@@ -228,7 +228,7 @@ CIO_API void cio_log(int level, const char *fmt, ...) __attribute__((format(prin
 
 /* The seeds' async_timed decorator: runs fn(arg) in the current context
    (a task, an executor job, plain code) and logs "<name> started", "<name>
-   finished in X.XXX s" at INFO. Returns fn's result. */
+   finished in N.NNN s" at INFO. Returns fn's result. */
 CIO_API void *cio_timed(const char *name, cio_fn fn, void *arg);
 
 /* ===================================================================== */

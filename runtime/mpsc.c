@@ -3,9 +3,9 @@
 #include <stddef.h>
 
 void cio__mpsc_init(cio__mpsc *q) {
-    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
-    atomic_store_explicit(&q->head, &q->stub, memory_order_relaxed);
-    q->tail = &q->stub;
+    atomic_store_explicit(&q->sentinel.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&q->head, &q->sentinel, memory_order_relaxed);
+    q->tail = &q->sentinel;
 }
 
 void cio__mpsc_push(cio__mpsc *q, cio__mpsc_node *n) {
@@ -18,7 +18,7 @@ void cio__mpsc_push(cio__mpsc *q, cio__mpsc_node *n) {
 cio__mpsc_node *cio__mpsc_pop(cio__mpsc *q) {
     cio__mpsc_node *tail = q->tail;
     cio__mpsc_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    if (tail == &q->stub) {
+    if (tail == &q->sentinel) {
         if (!next)
             return NULL;
         q->tail = tail = next;
@@ -31,7 +31,7 @@ cio__mpsc_node *cio__mpsc_pop(cio__mpsc *q) {
     /* tail is the last node: a producer may be between exchange and link. */
     if (tail != atomic_load(&q->head))
         return NULL;
-    cio__mpsc_push(q, &q->stub);
+    cio__mpsc_push(q, &q->sentinel);
     next = atomic_load_explicit(&tail->next, memory_order_acquire);
     if (!next)
         return NULL;
@@ -40,5 +40,5 @@ cio__mpsc_node *cio__mpsc_pop(cio__mpsc *q) {
 }
 
 bool cio__mpsc_empty(cio__mpsc *q) {
-    return q->tail == &q->stub && atomic_load(&q->head) == &q->stub;
+    return q->tail == &q->sentinel && atomic_load(&q->head) == &q->sentinel;
 }

@@ -16,7 +16,7 @@ typedef struct cio__mpsc_node {
 typedef struct cio__mpsc {
     _Atomic(cio__mpsc_node *) head; /* producers' end */
     cio__mpsc_node *tail;           /* consumer's end */
-    cio__mpsc_node stub;
+    cio__mpsc_node sentinel;
 } cio__mpsc;
 
 void cio__mpsc_init(cio__mpsc *q);
