@@ -4,6 +4,8 @@
  * CIO_STRESS_SHORT=1 runs a tenth of the counts (CI, sanitizers). */
 #include <cio.h>
 
+#include "stress.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,31 +13,15 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static long scale = 1;
 
 static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return stress_now();
 }
 
 static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long a = 0, b = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &a, &b) != 2)
-            b = 0;
-        fclose(f);
-    }
-    return b * 4;
+    return stress_rss_kib();
 }
 
 static uint64_t rng = 88172645463325252ull;
