@@ -703,8 +703,33 @@ CIO_API cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg);
 /* In a task: asyncio.to_thread. 0 and *result, or the job's error. Cancelling
    the caller does not stop the thread. */
 CIO_API int cio_to_thread(cio_fn fn, void *arg, void **result);
+/* A pool of up to max_workers threads (0: min(32, ncpu + 4), as
+   concurrent.futures). Threads start on demand (an idle one is reused
+   first) and exit after 60 s without work. Cancelling a queued job removes
+   it (it never runs); a running job cannot be stopped: its future ends
+   cancelled at once and the result is dropped. NULL and errno (ENOMEM). */
 CIO_API cio_executor *cio_thread_pool_new(unsigned max_workers);
+typedef struct cio_thread_pool_options { /* zero means default */
+    unsigned max_workers;           /* 0: min(32, ncpu + 4) */
+    const char *thread_name_prefix; /* threads are named <prefix>_<n> (15 bytes at most);
+                                       NULL: "cio-thread" */
+    void (*initializer)(void *);    /* runs once in each thread before its first job */
+    void *initarg;
+    double idle_timeout;            /* seconds a thread waits for work before it exits;
+                                       0: 60 */
+} cio_thread_pool_options;
+/* cio_thread_pool_new with options (NULL: all defaults). NULL and errno
+   (EINVAL: a negative or NaN idle_timeout; ENOMEM). */
+CIO_API cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt);
+/* concurrent.futures' shutdown: later submissions fail (cio_run_in_executor
+   returns NULL, errno ESHUTDOWN); cancel_futures cancels the jobs that have
+   not started; wait waits until every thread has finished its jobs and
+   exited. Waiting in a task suspends only that task; outside a loop it
+   blocks. May be called again. 0, or -EINVAL when ex is NULL. */
 CIO_API int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_futures);
+/* Shuts ex down without waiting (if not done yet) and releases it. Jobs
+   still running finish on their threads; their futures are still completed
+   while their loop is open. NULL is a no-op. */
 CIO_API void cio_executor_free(cio_executor *ex);
 
 /* ===================================================================== */
