@@ -154,12 +154,12 @@ static cio__tp_job *job_alloc(cio__thread_pool *p, cio_loop *loop) {
 static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
     cio__thread_pool *p = (cio__thread_pool *)ex;
     cio_loop *loop = cio__loop_running();
-    if (p->shutdown) { /* racy read is fine: rechecked under the lock */
+    if (p->shutdown) { /* rechecked under the lock */
         errno = ESHUTDOWN;
         return NULL;
     }
-    if (!p->home)
-        p->home = loop;
+    cio_loop *none = NULL;
+    atomic_compare_exchange_strong(&p->home, &none, loop);
     cio__tp_job *j = job_alloc(p, loop);
     cio_future *f = j ? cio_loop_future_new(loop) : NULL;
     if (!f) {
@@ -290,8 +290,9 @@ static void reap_closed(cio__thread_pool *p, cio__tp_list *out) {
 static void tp_destroy(cio_executor *ex) {
     cio__thread_pool *p = (cio__thread_pool *)ex;
     tp_shutdown(ex, false, false); /* flushes what is pending */
-    if (p->flush.queued && p->home)
-        cio__loop_cancel_flush(p->home, &p->flush);
+    cio_loop *home = p->home;
+    if (home && p->flush.queued)
+        cio__loop_cancel_flush(home, &p->flush);
     cio__tp_list out = {0};
     pthread_mutex_lock(&p->mu);
     p->destroyed = true;

@@ -47,15 +47,18 @@ typedef struct cio__thread_pool {
     pthread_cond_t gone; /* a worker exited */
     cio__tp_list queue, running, dead;
     unsigned max_workers, nworkers, idle, started;
-    bool shutdown, destroyed;
+    unsigned returning; /* workers delivering a completion, then back to the queue */
+    _Atomic bool shutdown; /* read without the lock by submit's early check */
+    bool destroyed;
     _Atomic long refs;         /* owner + workers + live jobs */
     _Atomic unsigned transit;  /* completions between a worker and its loop */
     double idle_timeout;
     char name_prefix[16];
     void (*initializer)(void *);
     void *initarg;
-    /* Home loop only, no lock: the iteration's submissions, recycled jobs. */
-    cio_loop *home;
+    /* The first loop to submit; set once. Only its thread touches the
+     * fields below, without the lock: the iteration's submissions, recycled jobs. */
+    _Atomic(cio_loop *) home;
     cio__flush flush;
     cio__tp_list pending;
     unsigned npend, nfree;

@@ -120,6 +120,10 @@ static void *worker(void *arg) {
                 break;
             continue;
         }
+        /* With nothing to run next, this worker looks at the queue again
+         * right after its post: a submission meanwhile needs no new thread. */
+        bool returning = !next;
+        p->returning += returning;
         pthread_mutex_unlock(&p->mu);
         if (done)
             deliver(p, done, orphaned);
@@ -127,6 +131,7 @@ static void *worker(void *arg) {
             run(next);
         done = next;
         pthread_mutex_lock(&p->mu);
+        p->returning -= returning;
     }
     p->nworkers--;
     pthread_cond_broadcast(&p->gone);
@@ -161,7 +166,8 @@ static int spawn_worker(cio__thread_pool *p) {
 int cio__tp_wake_workers(cio__thread_pool *p, unsigned n) {
     for (unsigned woken = 0; woken < n && woken < p->idle; woken++)
         pthread_cond_signal(&p->work);
-    unsigned want = n > p->idle ? n - p->idle : 0;
+    unsigned spare = p->idle + p->returning;
+    unsigned want = n > spare ? n - spare : 0;
     int r = 0;
     while (want-- > 0 && p->nworkers < p->max_workers)
         if ((r = spawn_worker(p)) < 0)

@@ -1,5 +1,7 @@
-/* The thread pool and the executor interface: results, concurrency with the
- * loop, cancellation of queued and running jobs, shutdown both ways. */
+/* The thread pool: results, cancellation of queued and running jobs,
+ * shutdown both ways, its options (names, initializer, idle exit), one pool
+ * shared by two loops, and the pool outliving its loop. The executor
+ * interface and the default pool are tested in test_executor.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,41 +25,6 @@ static void *plus_one(void *arg) {
 static void nap(double s) {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     nanosleep(&ts, NULL);
-}
-
-/* ---- a blocking job does not block the loop (the seeds' point) ---- */
-
-static void *blocking_sleep(void *arg) {
-    nap(0.3);
-    return arg;
-}
-
-static void *ticker(void *arg) {
-    int *ticks = arg;
-    for (int i = 0; i < 10; i++) {
-        cio_sleep(0.01);
-        ++*ticks;
-    }
-    return NULL;
-}
-
-static void *blocking_while_ticking(void *arg) {
-    (void)arg;
-    int ticks = 0;
-    cio_future *t = cio_create_task(ticker, &ticks);
-    void *r;
-    assert_int_equal(cio_to_thread(blocking_sleep, (void *)7, &r), 0);
-    assert_ptr_equal(r, (void *)7);
-    assert_int_equal(ticks, 10); /* the loop ran on while the thread slept */
-    cio_await(t, NULL);
-    cio_future_unref(t);
-    return NULL;
-}
-
-static void test_to_thread_keeps_loop_running(void **state) {
-    (void)state;
-    assert_int_equal(cio_run(blocking_while_ticking, NULL, NULL), 0);
-    assert_int_equal(cio_to_thread(plus_one, NULL, NULL), -EPERM);
 }
 
 /* ---- many jobs, nothing lost ---- */
@@ -87,7 +55,7 @@ static void test_ten_thousand_jobs(void **state) {
     assert_int_equal(cio_run(many_jobs, ex, NULL), 0);
     assert_int_equal(cio_executor_shutdown(ex, true, false), 0);
     cio_executor_free(ex);
-    /* the default pool, from tasks at once */
+    /* and the default pool */
     assert_int_equal(cio_run(many_jobs, NULL, NULL), 0);
 }
 
@@ -129,32 +97,6 @@ static void test_cancel_queued_and_running(void **state) {
     atomic_store(&started, 0);
     atomic_store(&finished, 0);
     assert_int_equal(cio_run(cancel_jobs, NULL, NULL), 0);
-}
-
-static void *awaits_to_thread(void *arg) {
-    (void)arg;
-    return (void *)(intptr_t)cio_to_thread(counted_sleep, (void *)3, NULL);
-}
-
-static void *cancel_awaiter(void *arg) {
-    (void)arg;
-    cio_future *t = cio_create_task(awaits_to_thread, NULL);
-    cio_sleep(0.03);
-    cio_cancel(t);
-    void *r;
-    assert_int_equal(cio_await(t, &r), 0);
-    assert_int_equal((intptr_t)r, -ECANCELED);
-    cio_future_unref(t);
-    return NULL;
-}
-
-static void test_cancel_awaiting_task_leaves_thread(void **state) {
-    (void)state;
-    atomic_store(&started, 0);
-    atomic_store(&finished, 0);
-    assert_int_equal(cio_run(cancel_awaiter, NULL, NULL), 0);
-    /* cio_run waited for the default pool: the thread finished its job */
-    assert_int_equal(atomic_load(&finished), 1);
 }
 
 /* ---- shutdown ---- */
@@ -223,67 +165,224 @@ static void test_free_with_jobs_running(void **state) {
     assert_int_equal(cio_run(free_while_running, NULL, NULL), 0);
 }
 
-/* ---- a user-defined executor through the same interface ---- */
+/* ---- shutdown(wait) outside any running loop blocks ---- */
 
-typedef struct inline_executor {
-    cio_executor base;
-    int submitted;
-    bool down;
-} inline_executor;
+static cio_future *kept[2];
 
-static cio_future *inline_submit(cio_executor *ex, cio_fn fn, void *arg) {
-    inline_executor *ie = (inline_executor *)ex;
-    if (ie->down) {
-        errno = ESHUTDOWN;
-        return NULL;
-    }
-    ie->submitted++;
-    cio_future *f = cio_future_new();
-    cio_future_set_result(f, fn(arg)); /* runs it right here: a toy */
-    return f;
-}
-
-static int inline_shutdown(cio_executor *ex, bool wait, bool cancel) {
-    (void)wait, (void)cancel;
-    ((inline_executor *)ex)->down = true;
-    return 0;
-}
-
-static void inline_destroy(cio_executor *ex) {
-    (void)ex;
-}
-
-static const cio_executor_ops inline_ops = {"inline", inline_submit, inline_shutdown,
-                                            inline_destroy};
-
-static void *use_inline(void *arg) {
-    inline_executor *ie = arg;
-    cio_future *f = cio_run_in_executor(&ie->base, plus_one, (void *)41);
-    void *r;
-    assert_int_equal(cio_await(f, &r), 0);
-    assert_int_equal((intptr_t)r, 42);
-    cio_future_unref(f);
+static void *submit_two(void *arg) {
+    for (int i = 0; i < 2; i++)
+        assert_non_null(kept[i] = cio_run_in_executor(arg, counted_sleep, (void *)(intptr_t)i));
     return NULL;
 }
 
-static void test_user_executor(void **state) {
+static void *collect_two(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        assert_int_equal(cio_await(kept[i], &r), 0);
+        assert_ptr_equal(r, (void *)(intptr_t)i);
+        cio_future_unref(kept[i]);
+    }
+    return NULL;
+}
+
+static void run_task(cio_loop *loop, cio_fn fn, void *arg) {
+    cio_future *t = cio_loop_create_task(loop, fn, arg);
+    assert_non_null(t);
+    assert_int_equal(cio_loop_run_until_complete(loop, t), 0);
+    cio_future_unref(t);
+}
+
+static void test_shutdown_outside_loop_blocks(void **state) {
     (void)state;
-    inline_executor ie = {.base.ops = &inline_ops};
-    assert_int_equal(cio_run(use_inline, &ie, NULL), 0);
-    assert_int_equal(ie.submitted, 1);
-    cio_executor_shutdown(&ie.base, true, false);
-    assert_true(ie.down);
+    atomic_store(&started, 0);
+    atomic_store(&finished, 0);
+    cio_executor *ex = cio_thread_pool_new(1);
+    cio_loop *loop = cio_loop_new(NULL);
+    run_task(loop, submit_two, ex);
+    assert_int_equal(cio_executor_shutdown(ex, true, false), 0); /* no loop runs here */
+    assert_int_equal(atomic_load(&finished), 2);
+    run_task(loop, collect_two, NULL); /* the completions waited in the loop's inbox */
+    assert_int_equal(cio_loop_close(loop), 0);
+    cio_executor_free(ex);
+}
+
+/* ---- options: thread names, initializer, bad values ---- */
+
+static atomic_int inits;
+
+static void count_init(void *arg) {
+    assert_ptr_equal(arg, &inits);
+    atomic_fetch_add(&inits, 1);
+}
+
+typedef struct named_job {
+    char name[32];
+    atomic_int *together; /* how many jobs wait for each other */
+} named_job;
+
+static void *record_name(void *arg) {
+    named_job *j = arg;
+    pthread_getname_np(pthread_self(), j->name, sizeof j->name);
+    if (j->together) { /* both jobs in flight at once: two threads */
+        atomic_fetch_add(j->together, 1);
+        for (int i = 0; i < 2000 && atomic_load(j->together) < 2; i++)
+            nap(0.001);
+    }
+    return NULL;
+}
+
+static void *named_threads(void *arg) {
+    cio_executor *ex = arg;
+    atomic_int together = 0;
+    named_job jobs[2] = {{.together = &together}, {.together = &together}};
+    cio_future *fs[2];
+    for (int i = 0; i < 2; i++)
+        assert_non_null(fs[i] = cio_run_in_executor(ex, record_name, &jobs[i]));
+    assert_int_equal(cio_gather(fs, 2, 0), 0);
+    for (int i = 0; i < 2; i++)
+        cio_future_unref(fs[i]);
+    bool in_order = strcmp(jobs[0].name, "resizer_0") == 0;
+    assert_string_equal(jobs[in_order ? 0 : 1].name, "resizer_0");
+    assert_string_equal(jobs[in_order ? 1 : 0].name, "resizer_1");
+    assert_int_equal(atomic_load(&inits), 2); /* once per thread, before its first job */
+    return NULL;
+}
+
+static void *long_prefix(void *arg) {
+    named_job job = {{0}, NULL};
+    cio_future *f = cio_run_in_executor(arg, record_name, &job);
+    assert_int_equal(cio_await(f, NULL), 0);
+    cio_future_unref(f);
+    assert_string_equal(job.name, "a_prefix_longer"); /* the kernel keeps 15 bytes */
+    return NULL;
+}
+
+static void test_options(void **state) {
+    (void)state;
+    errno = 0;
+    assert_null(cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = -1}));
+    assert_int_equal(errno, EINVAL);
+    atomic_store(&inits, 0);
+    cio_thread_pool_options opt = {.max_workers = 2, .thread_name_prefix = "resizer",
+                                   .initializer = count_init, .initarg = &inits};
+    cio_executor *ex = cio_thread_pool_new_with(&opt);
+    assert_non_null(ex);
+    assert_int_equal(cio_run(named_threads, ex, NULL), 0);
+    cio_executor_free(ex);
+    ex = cio_thread_pool_new_with(&(cio_thread_pool_options){.thread_name_prefix =
+                                                                 "a_prefix_longer_than_15"});
+    assert_int_equal(cio_run(long_prefix, ex, NULL), 0);
+    cio_executor_free(ex);
+    ex = cio_thread_pool_new_with(NULL); /* all defaults */
+    assert_int_equal(cio_run(many_jobs, ex, NULL), 0);
+    cio_executor_free(ex);
+}
+
+/* ---- an idle thread is reused; an idle one exits after idle_timeout ---- */
+
+static void *sequential_jobs(void *arg) {
+    for (intptr_t i = 0; i < 200; i++) {
+        cio_future *f = cio_run_in_executor(arg, plus_one, (void *)i);
+        void *r;
+        assert_int_equal(cio_await(f, &r), 0);
+        assert_int_equal((intptr_t)r, i + 1);
+        cio_future_unref(f);
+    }
+    return NULL;
+}
+
+static void *reuse_then_exit(void *arg) {
+    sequential_jobs(arg);
+    assert_int_equal(atomic_load(&inits), 1); /* one thread did all of them */
+    cio_sleep(0.3);                           /* it exits after 0.1 s idle */
+    sequential_jobs(arg);
+    assert_int_equal(atomic_load(&inits), 2);
+    return NULL;
+}
+
+static void test_idle_threads_reused_then_exit(void **state) {
+    (void)state;
+    atomic_store(&inits, 0);
+    cio_thread_pool_options opt = {.max_workers = 4, .initializer = count_init,
+                                   .initarg = &inits, .idle_timeout = 0.1};
+    cio_executor *ex = cio_thread_pool_new_with(&opt);
+    assert_int_equal(cio_run(reuse_then_exit, ex, NULL), 0);
+    assert_int_equal(cio_executor_shutdown(ex, true, false), 0);
+    cio_executor_free(ex);
+}
+
+/* ---- one pool, two loops on two threads ---- */
+
+static void *loop_thread(void *arg) {
+    return (void *)(intptr_t)cio_run(many_jobs, arg, NULL);
+}
+
+static void test_two_loops_share_a_pool(void **state) {
+    (void)state;
+    cio_executor *ex = cio_thread_pool_new(3);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, loop_thread, ex), 0);
+    for (int i = 0; i < 2; i++) {
+        void *rc;
+        pthread_join(th[i], &rc);
+        assert_int_equal((intptr_t)rc, 0);
+    }
+    assert_int_equal(cio_executor_shutdown(ex, true, true), 0);
+    cio_executor_free(ex);
+}
+
+/* ---- the pool outlives its loop: nothing leaks, either way ---- */
+
+static void *submit_two_and_leave(void *arg) {
+    for (int i = 0; i < 2; i++) {
+        cio_future *f = cio_run_in_executor(arg, counted_sleep, NULL);
+        assert_non_null(f);
+        cio_future_unref(f);
+    }
+    cio_sleep(0.02); /* the first one runs, the second waits for the only thread */
+    return NULL;
+}
+
+static void closed_loop_with_jobs(bool wait) {
+    atomic_store(&started, 0);
+    atomic_store(&finished, 0);
+    cio_executor *ex = cio_thread_pool_new(1);
+    cio_loop *loop = cio_loop_new(NULL);
+    run_task(loop, submit_two_and_leave, ex);
+    assert_int_equal(cio_loop_close(loop), 0);
+    if (wait) { /* both run; their completions find the loop closed */
+        assert_int_equal(cio_executor_shutdown(ex, true, false), 0);
+        assert_int_equal(atomic_load(&finished), 2);
+        cio_executor_free(ex);
+        return;
+    }
+    cio_executor_free(ex); /* the queued job is dropped, the running one orphaned */
+    for (int i = 0; i < 100 && atomic_load(&finished) < 1; i++)
+        nap(0.01);
+    nap(0.15);
+    assert_int_equal(atomic_load(&started), 1);
+    assert_int_equal(atomic_load(&finished), 1);
+}
+
+static void test_pool_outlives_its_loop(void **state) {
+    (void)state;
+    closed_loop_with_jobs(true);
+    closed_loop_with_jobs(false);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_to_thread_keeps_loop_running),
         cmocka_unit_test(test_ten_thousand_jobs),
         cmocka_unit_test(test_cancel_queued_and_running),
-        cmocka_unit_test(test_cancel_awaiting_task_leaves_thread),
         cmocka_unit_test(test_shutdown_modes),
         cmocka_unit_test(test_free_with_jobs_running),
-        cmocka_unit_test(test_user_executor),
+        cmocka_unit_test(test_shutdown_outside_loop_blocks),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_idle_threads_reused_then_exit),
+        cmocka_unit_test(test_two_loops_share_a_pool),
+        cmocka_unit_test(test_pool_outlives_its_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
