@@ -167,7 +167,8 @@ static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
         errno = ENOMEM;
         return NULL;
     }
-    *j = (cio__tp_job){.node.fn = job_done, .pool = p, .loop = loop, .fut = f, .fn = fn, .arg = arg};
+    *j =
+        (cio__tp_job){.node.fn = job_done, .pool = p, .loop = loop, .fut = f, .fn = fn, .arg = arg};
     atomic_init(&j->state, CIO__TP_QUEUED);
     cio_future_ref(f); /* the job's own */
     cio__future_set_cancel(f, job_cancel, j);

@@ -709,14 +709,14 @@ CIO_API int cio_to_thread(cio_fn fn, void *arg, void **result);
    it (it never runs); a running job cannot be stopped: its future ends
    cancelled at once and the result is dropped. NULL and errno (ENOMEM). */
 CIO_API cio_executor *cio_thread_pool_new(unsigned max_workers);
-typedef struct cio_thread_pool_options { /* zero means default */
-    unsigned max_workers;           /* 0: min(32, ncpu + 4) */
-    const char *thread_name_prefix; /* threads are named <prefix>_<n> (15 bytes at most);
-                                       NULL: "cio-thread" */
-    void (*initializer)(void *);    /* runs once in each thread before its first job */
+/* Zero means default. */
+typedef struct cio_thread_pool_options {
+    unsigned max_workers; /* 0: min(32, ncpu + 4) */
+    /* Threads are named <prefix>_<n>, cut to 15 bytes (NULL: "cio-thread"). */
+    const char *thread_name_prefix;
+    void (*initializer)(void *); /* runs once in each thread before its first job */
     void *initarg;
-    double idle_timeout;            /* seconds a thread waits for work before it exits;
-                                       0: 60 */
+    double idle_timeout; /* seconds a thread waits for work before it exits (0: 60) */
 } cio_thread_pool_options;
 /* cio_thread_pool_new with options (NULL: all defaults). NULL and errno
    (EINVAL: a negative or NaN idle_timeout; ENOMEM). */

@@ -264,14 +264,16 @@ static void test_options(void **state) {
     assert_null(cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = -1}));
     assert_int_equal(errno, EINVAL);
     atomic_store(&inits, 0);
-    cio_thread_pool_options opt = {.max_workers = 2, .thread_name_prefix = "resizer",
-                                   .initializer = count_init, .initarg = &inits};
+    cio_thread_pool_options opt = {.max_workers = 2,
+                                   .thread_name_prefix = "resizer",
+                                   .initializer = count_init,
+                                   .initarg = &inits};
     cio_executor *ex = cio_thread_pool_new_with(&opt);
     assert_non_null(ex);
     assert_int_equal(cio_run(named_threads, ex, NULL), 0);
     cio_executor_free(ex);
-    ex = cio_thread_pool_new_with(&(cio_thread_pool_options){.thread_name_prefix =
-                                                                 "a_prefix_longer_than_15"});
+    ex = cio_thread_pool_new_with(
+        &(cio_thread_pool_options){.thread_name_prefix = "a_prefix_longer_than_15"});
     assert_int_equal(cio_run(long_prefix, ex, NULL), 0);
     cio_executor_free(ex);
     ex = cio_thread_pool_new_with(NULL); /* all defaults */
@@ -304,8 +306,8 @@ static void *reuse_then_exit(void *arg) {
 static void test_idle_threads_reused_then_exit(void **state) {
     (void)state;
     atomic_store(&inits, 0);
-    cio_thread_pool_options opt = {.max_workers = 4, .initializer = count_init,
-                                   .initarg = &inits, .idle_timeout = 0.1};
+    cio_thread_pool_options opt = {
+        .max_workers = 4, .initializer = count_init, .initarg = &inits, .idle_timeout = 0.1};
     cio_executor *ex = cio_thread_pool_new_with(&opt);
     assert_int_equal(cio_run(reuse_then_exit, ex, NULL), 0);
     assert_int_equal(cio_executor_shutdown(ex, true, false), 0);
