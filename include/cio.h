@@ -725,7 +725,8 @@ CIO_API cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *op
    returns NULL, errno ESHUTDOWN); cancel_futures cancels the jobs that have
    not started; wait waits until every thread has finished its jobs and
    exited. Waiting in a task suspends only that task; outside a loop it
-   blocks. May be called again. 0, or -EINVAL when ex is NULL. */
+   blocks. May be called again. 0; -EINVAL when ex is NULL; -ECANCELED when
+   the waiting task was cancelled (the shutdown itself stands). */
 CIO_API int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_futures);
 /* Shuts ex down without waiting (if not done yet) and releases it. Jobs
    still running finish on their threads; their futures are still completed

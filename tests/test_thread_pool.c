@@ -145,6 +145,43 @@ static void test_shutdown_modes(void **state) {
     assert_int_equal(cio_run(shutdown_modes, NULL, NULL), 0);
 }
 
+/* ---- a task waiting in shutdown(wait) can be cancelled ---- */
+
+static void *shutdown_waiting(void *arg) {
+    return (void *)(intptr_t)cio_executor_shutdown(arg, true, false);
+}
+
+static void *cancel_shutdown_waiter(void *arg) {
+    (void)arg;
+    cio_executor *ex = cio_thread_pool_new(1);
+    cio_future *job = cio_run_in_executor(ex, counted_sleep, (void *)4);
+    cio_future *waiter = cio_create_task(shutdown_waiting, ex);
+    cio_sleep(0.03);
+    assert_false(cio_future_done(waiter));
+    assert_true(cio_cancel(waiter));
+    void *r;
+    assert_int_equal(cio_await(waiter, &r), 0);
+    assert_int_equal((intptr_t)r, -ECANCELED);
+    assert_int_equal(atomic_load(&finished), 0); /* returned before the job ended */
+    errno = 0;
+    assert_null(cio_run_in_executor(ex, plus_one, NULL)); /* the shutdown stands */
+    assert_int_equal(errno, ESHUTDOWN);
+    assert_int_equal(cio_await(job, &r), 0);
+    assert_ptr_equal(r, (void *)4);
+    assert_int_equal(cio_executor_shutdown(ex, true, false), 0);
+    cio_executor_free(ex);
+    cio_future_unref(job);
+    cio_future_unref(waiter);
+    return NULL;
+}
+
+static void test_cancel_shutdown_waiter(void **state) {
+    (void)state;
+    atomic_store(&started, 0);
+    atomic_store(&finished, 0);
+    assert_int_equal(cio_run(cancel_shutdown_waiter, NULL, NULL), 0);
+}
+
 /* The owner frees the pool with jobs still running: they finish, nothing leaks. */
 static void *free_while_running(void *arg) {
     (void)arg;
@@ -380,6 +417,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_queued_and_running),
         cmocka_unit_test(test_shutdown_modes),
         cmocka_unit_test(test_free_with_jobs_running),
+        cmocka_unit_test(test_cancel_shutdown_waiter),
         cmocka_unit_test(test_shutdown_outside_loop_blocks),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_idle_threads_reused_then_exit),
