@@ -22,7 +22,8 @@
 #include <unistd.h>
 
 #define IDLE_EXIT_SECONDS 60.0
-#define FREE_JOBS_MAX 1024 /* recycled jobs kept by the home loop */
+#define IDLE_MAX_SECONDS 1e9 /* about 31 years: "never" */
+#define FREE_JOBS_MAX 1024   /* recycled jobs kept by the home loop */
 
 /* ---- a job's end ---- */
 
@@ -356,7 +357,6 @@ static void tp_destroy(cio_executor *ex) {
         cio__loop_cancel_flush(home, &p->flush);
     cio__tp_list out = {0};
     pthread_mutex_lock(&p->mu);
-    p->destroyed = true;
     reap_closed(p, &out);
     pthread_mutex_unlock(&p->mu);
     /* A completion in flight may be about to land on the dead list. */
@@ -389,7 +389,7 @@ static unsigned default_max_workers(void) {
 
 cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt) {
     cio_thread_pool_options o = opt ? *opt : (cio_thread_pool_options){0};
-    if (o.idle_timeout < 0 || o.idle_timeout != o.idle_timeout) {
+    if (!(o.idle_timeout >= 0)) { /* negative or NaN */
         errno = EINVAL;
         return NULL;
     }
@@ -405,6 +405,8 @@ cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt) {
     p->flush.fn = on_flush;
     p->max_workers = o.max_workers ? o.max_workers : default_max_workers();
     p->idle_timeout = o.idle_timeout > 0 ? o.idle_timeout : IDLE_EXIT_SECONDS;
+    if (p->idle_timeout > IDLE_MAX_SECONDS) /* keeps the deadline within time_t */
+        p->idle_timeout = IDLE_MAX_SECONDS;
     strncpy(p->name_prefix, o.thread_name_prefix ? o.thread_name_prefix : "cio-thread",
             sizeof p->name_prefix - 1);
     p->initializer = o.initializer;

@@ -47,9 +47,8 @@ typedef struct cio__thread_pool {
     pthread_cond_t gone; /* a worker exited */
     cio__tp_list queue, running, dead;
     unsigned max_workers, nworkers, idle, started;
-    unsigned returning;    /* workers delivering a completion, then back to the queue */
-    _Atomic bool shutdown; /* read without the lock by submit's early check */
-    bool destroyed;
+    unsigned returning;       /* workers delivering a completion, then back to the queue */
+    _Atomic bool shutdown;    /* read without the lock by submit's early check */
     _Atomic long refs;        /* owner + workers + live jobs */
     _Atomic unsigned transit; /* completions between a worker and its loop */
     double idle_timeout;

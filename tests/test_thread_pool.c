@@ -11,6 +11,7 @@
 #include <cio.h>
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -244,6 +245,19 @@ static void test_shutdown_outside_loop_blocks(void **state) {
     cio_executor_free(ex);
 }
 
+/* ---- an idle thread is reused; an idle one exits after idle_timeout ---- */
+
+static void *sequential_jobs(void *arg) {
+    for (intptr_t i = 0; i < 200; i++) {
+        cio_future *f = cio_run_in_executor(arg, plus_one, (void *)i);
+        void *r;
+        assert_int_equal(cio_await(f, &r), 0);
+        assert_int_equal((intptr_t)r, i + 1);
+        cio_future_unref(f);
+    }
+    return NULL;
+}
+
 /* ---- options: thread names, initializer, bad values ---- */
 
 static atomic_int inits;
@@ -300,6 +314,13 @@ static void test_options(void **state) {
     errno = 0;
     assert_null(cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = -1}));
     assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_null(cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = NAN}));
+    assert_int_equal(errno, EINVAL);
+    cio_executor *forever =
+        cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = 1e300});
+    assert_int_equal(cio_run(sequential_jobs, forever, NULL), 0);
+    cio_executor_free(forever);
     atomic_store(&inits, 0);
     cio_thread_pool_options opt = {.max_workers = 2,
                                    .thread_name_prefix = "resizer",
@@ -316,19 +337,6 @@ static void test_options(void **state) {
     ex = cio_thread_pool_new_with(NULL); /* all defaults */
     assert_int_equal(cio_run(many_jobs, ex, NULL), 0);
     cio_executor_free(ex);
-}
-
-/* ---- an idle thread is reused; an idle one exits after idle_timeout ---- */
-
-static void *sequential_jobs(void *arg) {
-    for (intptr_t i = 0; i < 200; i++) {
-        cio_future *f = cio_run_in_executor(arg, plus_one, (void *)i);
-        void *r;
-        assert_int_equal(cio_await(f, &r), 0);
-        assert_int_equal((intptr_t)r, i + 1);
-        cio_future_unref(f);
-    }
-    return NULL;
 }
 
 static void *reuse_then_exit(void *arg) {
