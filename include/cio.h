@@ -490,7 +490,9 @@ CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t of
 /* Writes everything (short writes continue); on error returns what was
    written if anything was, else the error. */
 CIO_API ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset);
-/* Outside a task: a plain close(2). */
+/* Outside a task: a plain close(2). The fd is closed on every path: a task
+   being cancelled still closes it (the cancellation is seen at its next
+   suspension point). -EBADF for a negative fd. */
 CIO_API int cio_close(int fd);
 CIO_API int cio_fsync(int fd);
 CIO_API int cio_fdatasync(int fd);
@@ -502,17 +504,22 @@ CIO_API int cio_rmdir(const char *path);
 CIO_API int cio_rename(const char *from, const char *to);
 CIO_API int cio_mkdir(const char *path, mode_t mode);
 /* The whole file into *data (malloc'd, NUL-terminated beyond the count; free
-   it). Big files are read in parts, several in flight. Returns the size. */
+   it), read until EOF, so files whose size stat does not know (/proc, FIFOs)
+   work too. Big files are read in parts, several in flight. Returns the
+   size; on error *data is NULL. */
 CIO_API ssize_t cio_read_file(const char *path, void **data);
-/* Atomic replace: a temporary file beside path, written, fsync'ed, renamed
-   over path. Readers see the old or the new content, never a mix. */
+/* Atomic replace: a temporary file beside path (a unique name, so that
+   concurrent writers do not share one), written, fsync'ed, renamed over
+   path, then the directory fsync'ed. Readers see the old or the new
+   content, never a mix. On error the temporary file is removed. */
 CIO_API int cio_write_file(const char *path, const void *data, size_t len);
 
 /* socket(2) with SOCK_CLOEXEC; works outside a task too. */
 CIO_API int cio_socket(int domain, int type, int protocol);
 CIO_API int cio_connect(int fd, const struct sockaddr *addr, socklen_t len);
 CIO_API int cio_accept(int fd, struct sockaddr *addr, socklen_t *len);
-/* May return fewer bytes than asked; 0 at EOF. */
+/* May return fewer bytes than asked; 0 at EOF. An fd made non-blocking
+   elsewhere still waits (unless flags has MSG_DONTWAIT). */
 CIO_API ssize_t cio_recv(int fd, void *buf, size_t len, int flags);
 /* May send fewer bytes than asked. Never raises SIGPIPE (-EPIPE instead). */
 CIO_API ssize_t cio_send(int fd, const void *buf, size_t len, int flags);
@@ -522,8 +529,10 @@ CIO_API ssize_t cio_recvmsg(int fd, struct msghdr *msg, int flags);
 CIO_API ssize_t cio_sendmsg(int fd, const struct msghdr *msg, int flags);
 CIO_API int cio_shutdown(int fd, int how);
 /* Waits until fd is ready for events (POLLIN, POLLOUT...) so that other
-   libraries' sockets can be driven from a task. Returns the ready events,
-   or 0 when timeout seconds (< 0: none) passed first. */
+   libraries' sockets can be driven from a task. Returns the ready events
+   (POLLHUP/POLLERR included), or 0 when timeout seconds (< 0: none) passed
+   first; timeout 0 checks without suspending. -EINVAL for fd < 0 or no
+   events, -EBADF, -ECANCELED. */
 CIO_API int cio_poll(int fd, int events, double timeout);
 /* asyncio's add_reader / add_writer: cb(arg) runs from the loop once per
    iteration while fd is readable / writable (level-triggered, like an
@@ -544,7 +553,10 @@ CIO_API int cio_add_signal_handler(int sig, cio_cb cb, void *arg);
 /* 1 if a handler was removed, 0 if there was none. */
 CIO_API int cio_remove_signal_handler(int sig);
 /* getaddrinfo in the loop's default executor (as asyncio does). 0 and *res
-   (freeaddrinfo it), CIO_EGAI + EAI_x, or a negative errno. */
+   (freeaddrinfo it), CIO_EGAI + EAI_x (e.g. CIO_EGAI + EAI_NONAME), or a
+   negative errno (EAI_SYSTEM's errno, -ENOMEM, -ECANCELED: a cancelled call
+   returns at once and the lookup's result is freed when it ends). *res is
+   NULL on error. */
 CIO_API int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
                             struct addrinfo **res);
 

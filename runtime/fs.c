@@ -6,11 +6,29 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+/* The CQE's result is an int: longer requests become short ones, as read(2)
+ * itself may return fewer bytes than asked. */
+#define MAX_IO INT32_MAX
+
+static uint64_t io_offset(off_t offset) {
+    return offset < 0 ? (uint64_t)-1 : (uint64_t)offset; /* -1: the file position */
+}
+
+/* A pipe or socket made non-blocking by someone else answers -EAGAIN on
+ * kernels that honour O_NONBLOCK in io_uring: wait for it, then repeat. */
+static bool again(int fd, ssize_t r, int events) {
+    return r == -EAGAIN && cio_poll(fd, events, -1) > 0;
+}
 
 int cio_open(const char *path, int flags, mode_t mode) {
     if (!path)
@@ -21,42 +39,91 @@ int cio_open(const char *path, int flags, mode_t mode) {
     return CIO__IO_END(sqe);
 }
 
-ssize_t cio_read(int fd, void *buf, size_t len, off_t offset) {
-    if (len > UINT32_MAX)
-        len = UINT32_MAX; /* a short read, as read(2) may give */
+static ssize_t read_once(int fd, void *buf, size_t len, off_t offset) {
     CIO__IO_BEGIN(sqe);
-    io_uring_prep_read(sqe, fd, buf, (unsigned)len, offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
+    io_uring_prep_read(sqe, fd, buf, (unsigned)len, io_offset(offset));
+    return CIO__IO_END(sqe);
+}
+
+ssize_t cio_read(int fd, void *buf, size_t len, off_t offset) {
+    if (offset < -1 || (!buf && len))
+        return -EINVAL;
+    ssize_t r;
+    while (again(fd, r = read_once(fd, buf, len > MAX_IO ? MAX_IO : len, offset), POLLIN))
+        ;
+    return r;
+}
+
+static ssize_t write_once(int fd, const void *buf, size_t len, off_t offset) {
+    CIO__IO_BEGIN(sqe);
+    io_uring_prep_write(sqe, fd, buf, (unsigned)len, io_offset(offset));
     return CIO__IO_END(sqe);
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset) {
-    if (len > UINT32_MAX)
-        len = UINT32_MAX;
+    if (offset < -1 || (!buf && len))
+        return -EINVAL;
+    ssize_t r;
+    while (again(fd, r = write_once(fd, buf, len > MAX_IO ? MAX_IO : len, offset), POLLOUT))
+        ;
+    return r;
+}
+
+static ssize_t readv_once(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
     CIO__IO_BEGIN(sqe);
-    io_uring_prep_write(sqe, fd, buf, (unsigned)len, offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
+    io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, io_offset(offset));
     return CIO__IO_END(sqe);
 }
 
 ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
+    if (offset < -1 || iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt))
+        return -EINVAL;
+    ssize_t r;
+    while (again(fd, r = readv_once(fd, iov, iovcnt, offset), POLLIN))
+        ;
+    return r;
+}
+
+static ssize_t writev_once(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
     CIO__IO_BEGIN(sqe);
-    io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt,
-                        offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
+    io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, io_offset(offset));
     return CIO__IO_END(sqe);
 }
 
 ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt,
-                         offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
-    return CIO__IO_END(sqe);
+    if (offset < -1 || iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt))
+        return -EINVAL;
+    ssize_t r;
+    while (again(fd, r = writev_once(fd, iov, iovcnt, offset), POLLOUT))
+        ;
+    return r;
 }
 
+/* A close never fails for want of an SQE or because the task is being
+ * cancelled: a leaked fd is worse than one synchronous close. The close
+ * happens and the cancellation is kept for the task's next suspension
+ * point, as for any request that completed anyway. A kernel -ECANCELED
+ * means the request was dropped before it ran, so the fd is still ours. */
 int cio_close(int fd) {
-    if (!cio__task_current()) /* outside a task a plain close is the useful thing */
-        return close(fd) < 0 ? -errno : 0;
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_close(sqe, fd);
-    return CIO__IO_END(sqe);
+    if (fd < 0)
+        return -EBADF;
+    cio__task *t = cio__task_current();
+    int asked = t ? t->cancel_requests : 0;
+    struct io_uring_sqe *sqe = t ? cio__io_sqe() : NULL;
+    bool cancelled = t && !sqe && errno == ECANCELED;
+    int r = -ECANCELED;
+    if (sqe) {
+        uint64_t keep = sqe->user_data;
+        io_uring_prep_close(sqe, fd);
+        sqe->user_data = keep;
+        r = cio__io_wait(NULL);
+        cancelled = t->cancel_requests != asked;
+    }
+    if (!sqe || r == -ECANCELED)
+        r = close(fd) < 0 ? -errno : 0;
+    if (cancelled)
+        t->must_cancel = true;
+    return r;
 }
 
 int cio_fsync(int fd) {
@@ -88,24 +155,32 @@ int cio_fstat(int fd, struct statx *st) {
 }
 
 int cio_unlink(const char *path) {
+    if (!path)
+        return -EINVAL;
     CIO__IO_BEGIN(sqe);
     io_uring_prep_unlinkat(sqe, AT_FDCWD, path, 0);
     return CIO__IO_END(sqe);
 }
 
 int cio_rmdir(const char *path) {
+    if (!path)
+        return -EINVAL;
     CIO__IO_BEGIN(sqe);
     io_uring_prep_unlinkat(sqe, AT_FDCWD, path, AT_REMOVEDIR);
     return CIO__IO_END(sqe);
 }
 
 int cio_rename(const char *from, const char *to) {
+    if (!from || !to)
+        return -EINVAL;
     CIO__IO_BEGIN(sqe);
     io_uring_prep_renameat(sqe, AT_FDCWD, from, AT_FDCWD, to, 0);
     return CIO__IO_END(sqe);
 }
 
 int cio_mkdir(const char *path, mode_t mode) {
+    if (!path)
+        return -EINVAL;
     CIO__IO_BEGIN(sqe);
     io_uring_prep_mkdirat(sqe, AT_FDCWD, path, mode);
     return CIO__IO_END(sqe);
@@ -142,62 +217,126 @@ static void *read_part(void *arg) {
 
 #define PART (1 << 20)
 #define MAX_PARTS 8
+#define TAIL 4096 /* room past the stat'ed size to see EOF, or growth */
+
+/* Every part writes into the caller's buffer, so none may outlive this call:
+ * a cancelled caller (or a failed part) cancels the rest and still waits for
+ * them to end. Returns the bytes read by part 0 .. n-1, or the first error. */
+static void cancel_from(cio_future **fs, size_t i, size_t n) {
+    for (; i < n; i++)
+        cio_cancel(fs[i]);
+}
+
+static ssize_t join_parts(cio_future **fs, size_t n, const part *parts) {
+    ssize_t total = 0;
+    int err = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        int e;
+        while ((e = cio_await(fs[i], &r)) < 0 && !cio_future_done(fs[i]))
+            if (!err) { /* we were cancelled: stop the parts, but wait for them */
+                err = e;
+                cancel_from(fs, i, n);
+            }
+        if (e < 0 && !err) {
+            err = e;
+            cancel_from(fs, i + 1, n);
+        }
+        /* a short part (the file shrank) ends the contiguous data there */
+        if (!err && total == parts[i].off)
+            total += (ssize_t)(intptr_t)r;
+        cio_future_unref(fs[i]);
+    }
+    return err ? err : total;
+}
 
 /* Large files are read by up to MAX_PARTS tasks at once, each with its own
- * request in the ring, so the kernel works on several parts together. */
+ * request in the ring, so that reads which miss the page cache proceed in
+ * parallel in the kernel. */
 static ssize_t read_parallel(int fd, char *buf, size_t size) {
     size_t nparts = (size + PART - 1) / PART;
     size_t per = (nparts + MAX_PARTS - 1) / MAX_PARTS * PART;
     part parts[MAX_PARTS];
     cio_future *fs[MAX_PARTS];
     size_t n = 0;
-    int err = 0;
-    for (size_t off = 0; off < size; off += per) {
+    bool all = true;
+    for (size_t off = 0; off < size && all; off += per) {
         parts[n] = (part){fd, buf + off, size - off < per ? size - off : per, (off_t)off};
-        if (!(fs[n] = cio_create_task(read_part, &parts[n]))) {
-            err = -ENOMEM; /* the parts already started still finish below */
-            break;
+        fs[n] = cio_create_task(read_part, &parts[n]);
+        all = fs[n] != NULL;
+        n += all;
+    }
+    ssize_t r = join_parts(fs, n, parts); /* the parts started still end first */
+    return r >= 0 && !all ? -ENOMEM : r;
+}
+
+/* Reads on from have until EOF, growing the buffer: files whose size stat
+ * does not tell (procfs, pipes) or that grew since. */
+static ssize_t read_rest(int fd, char **buf, size_t *cap, size_t have, bool seekable) {
+    for (;;) {
+        if (have + 1 >= *cap) {
+            size_t ncap = *cap * 2;
+            char *nb = ncap > *cap ? realloc(*buf, ncap) : NULL;
+            if (!nb)
+                return -ENOMEM;
+            *buf = nb;
+            *cap = ncap;
         }
-        n++;
+        ssize_t n = cio_read(fd, *buf + have, *cap - 1 - have, seekable ? (off_t)have : -1);
+        if (n <= 0)
+            return n < 0 ? n : (ssize_t)have;
+        have += (size_t)n;
     }
-    ssize_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        void *r;
-        int e = cio_await(fs[i], &r);
-        if (e < 0 && !err)
-            err = e;
-        total += e < 0 ? 0 : (ssize_t)(intptr_t)r;
-        cio_future_unref(fs[i]);
+}
+
+static ssize_t read_whole(int fd, const struct statx *st, char **out) {
+    bool regular = S_ISREG(st->stx_mode);
+    uint64_t size = regular ? st->stx_size : 0;
+    if (size > (uint64_t)(SSIZE_MAX - 2 * TAIL))
+        return -EFBIG;
+    size_t cap = (size_t)size + TAIL;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -ENOMEM;
+    ssize_t have = 0;
+    if (size > 2 * PART)
+        have = read_parallel(fd, buf, (size_t)size);
+    else if (size)
+        have = read_full(fd, buf, (size_t)size, 0);
+    if (have >= 0 && (uint64_t)have == size)
+        have = read_rest(fd, &buf, &cap, (size_t)have, regular);
+    if (have < 0) {
+        free(buf);
+        return have;
     }
-    return err ? err : total;
+    buf[have] = 0; /* a terminator for text files; not counted */
+    *out = buf;
+    return have;
 }
 
 ssize_t cio_read_file(const char *path, void **data) {
     if (!data)
         return -EINVAL;
     *data = NULL;
+    if (!path)
+        return -EINVAL;
     int fd = cio_open(path, O_RDONLY, 0);
     if (fd < 0)
         return fd;
     struct statx st;
+    char *buf = NULL;
     ssize_t r = cio_fstat(fd, &st);
-    size_t size = r == 0 ? st.stx_size : 0;
-    char *buf = r == 0 ? malloc(size + 1) : NULL;
-    if (r == 0 && !buf)
-        r = -ENOMEM;
     if (r == 0)
-        r = size > 2 * PART ? read_parallel(fd, buf, size) : read_full(fd, buf, size, 0);
+        r = read_whole(fd, &st, &buf);
     cio_close(fd);
-    if (r < 0) {
-        free(buf);
-        return r;
-    }
-    buf[r] = 0; /* a terminator for text files; not counted */
-    *data = buf;
+    if (r >= 0)
+        *data = buf;
     return r;
 }
 
 ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset) {
+    if (offset < -1 || (!buf && len))
+        return -EINVAL;
     size_t done = 0;
     while (done < len) {
         ssize_t n = cio_write(fd, (const char *)buf + done, len - done,
@@ -205,28 +344,57 @@ ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset) {
         if (n < 0)
             return done ? (ssize_t)done : n;
         if (n == 0)
-            return -EIO; /* a file system that takes nothing: do not spin */
+            return done ? (ssize_t)done : -EIO; /* a file system that takes nothing: do not spin */
         done += (size_t)n;
     }
     return (ssize_t)done;
 }
 
-int cio_write_file(const char *path, const void *data, size_t len) {
-    char tmp[4096];
-    if (!path || snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, getpid()) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    int fd = cio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+/* Makes a rename in path's directory durable. Only a cancellation is
+ * reported: the new content is in place either way. */
+static int sync_dir(const char *path) {
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof dir)
+        return 0;
+    memcpy(dir, n ? path : ".", n ? n : 1);
+    dir[n ? n : 1] = 0;
+    int fd = cio_open(dir, O_RDONLY | O_DIRECTORY, 0);
     if (fd < 0)
-        return fd;
+        return fd == -ECANCELED ? fd : 0;
+    int r = cio_fsync(fd);
+    cio_close(fd);
+    return r == -ECANCELED ? r : 0;
+}
+
+/* Writes the temporary file completely and fsyncs it; closes it always. */
+static int write_tmp(int fd, const void *data, size_t len) {
     ssize_t w = cio_write_all(fd, data, len, 0);
     int r = w < 0 ? (int)w : (size_t)w < len ? -EIO : 0;
     if (r == 0)
         r = cio_fsync(fd); /* the data is on disk before the name points at it */
     int c = cio_close(fd);
-    r = r ? r : c;
+    return r ? r : c;
+}
+
+int cio_write_file(const char *path, const void *data, size_t len) {
+    static _Atomic unsigned seq; /* concurrent writers of one path get their own temp files */
+    if (!path || (!data && len))
+        return -EINVAL;
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%d-%u", path, (int)getpid(), atomic_fetch_add(&seq, 1)) >=
+        (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    int fd = cio_open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd < 0)
+        return fd;
+    int r = write_tmp(fd, data, len);
     if (r == 0)
         r = cio_rename(tmp, path);
-    if (r < 0)
-        unlink(tmp);
-    return r;
+    if (r < 0) {
+        unlink(tmp); /* synchronous: a cancelled task must not leave it behind */
+        return r;
+    }
+    return sync_dir(path);
 }

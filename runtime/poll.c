@@ -1,13 +1,81 @@
-/* asyncio's add_reader / add_writer: a callback each loop iteration while an
- * fd is ready (level-triggered, as epoll-based loops behave). A one-shot
- * poll request is re-armed after each callback, so an fd the callback does
- * not drain fires again, and one that stays ready costs one CQE per
- * iteration, never a flood. */
+/* Readiness: cio_poll waits in a task until an fd is ready, so that other
+ * libraries' sockets can be driven from a task; add_reader / add_writer
+ * are asyncio's fd callbacks.
+ *
+ * add_reader / add_writer are level-triggered, as epoll-based loops behave:
+ * a one-shot poll request is re-armed after each callback, so an fd the
+ * callback does not drain fires again, and one that stays ready costs one
+ * CQE per iteration, never a flood. (A multishot poll reports wake-ups, not
+ * states: an fd left undrained would go quiet and the callback never come.) */
 #include "loop.h"
+#include "task.h"
 
 #include <errno.h>
+#include <liburing.h>
 #include <poll.h>
 #include <stdlib.h>
+
+/* ---- cio_poll ---- */
+
+/* The deadline is a loop timer, not a linked timeout: a linked pair needs
+ * two SQEs in the same submission, which a full SQ cannot promise, and a
+ * poll that lost its timeout would never return. */
+typedef struct poll_wait {
+    cio__task *task;
+    bool expired;
+    cio_handle timer;
+} poll_wait;
+
+static void poll_expire(void *arg) {
+    poll_wait *p = arg;
+    if (!p->task->io_pending)
+        return; /* the poll ended first: its result stands */
+    p->expired = true;
+    if (cio__uring_cancel(p->task->fut.loop->ring, &p->task->io_op) < 0)
+        p->timer = cio_call_later(0.001, poll_expire, p); /* no SQE now: soon */
+}
+
+/* timeout 0: a plain poll(2), nothing to wait for. */
+static int poll_now(int fd, int events) {
+    struct pollfd pfd = {.fd = fd, .events = (short)events};
+    int r = poll(&pfd, 1, 0);
+    if (r < 0)
+        return -errno;
+    return pfd.revents & POLLNVAL ? -EBADF : pfd.revents;
+}
+
+int cio_poll(int fd, int events, double timeout) {
+    int r = cio__task_require(__func__);
+    if (r < 0)
+        return r;
+    if (fd < 0 || events == 0)
+        return -EINVAL;
+    if (timeout == 0)
+        return poll_now(fd, events);
+    cio__task *t = cio__task_current();
+    poll_wait pw = {.task = t};
+    if (timeout > 0) {
+        pw.timer = cio_call_later(timeout, poll_expire, &pw);
+        if (!pw.timer.p)
+            return -ENOMEM;
+    }
+    struct io_uring_sqe *sqe = cio__io_sqe();
+    if (!sqe) {
+        r = -errno;
+        cio_handle_cancel(pw.timer);
+        return r;
+    }
+    cio__sqe_prep(sqe, IORING_OP_POLL_ADD, fd, NULL, 0, 0);
+    sqe->poll32_events = (uint32_t)events;
+    int asked = t->cancel_requests;
+    r = cio__io_wait(NULL);
+    cio_handle_cancel(pw.timer); /* pw leaves scope: the timer must not outlive it */
+    if (r == -ECANCELED && pw.expired && t->cancel_requests == asked)
+        return 0; /* the deadline passed and nobody cancelled us */
+    return r;
+}
+
+/* ---- add_reader / add_writer ---- */
 
 typedef struct watcher {
     cio__op op;
