@@ -335,6 +335,152 @@ static void test_udp_unix_reset_sigpipe(void **state) {
     assert_int_equal(cio_run(datagrams_and_faults, NULL, NULL), 0);
 }
 
+/* ---- EMFILE: accept fails, then serves again once fds free up ---- */
+
+/* The lowest free fd number: with RLIMIT_NOFILE set to it, no fd can open. */
+static int lowest_free_fd(void) {
+    int fd = dup(0);
+    assert_true(fd >= 0);
+    close(fd);
+    return fd;
+}
+
+static void *emfile(void *arg) {
+    (void)arg;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int lfd = listen_on(AF_INET, &ss, &len);
+    int cl[3];
+    for (int i = 0; i < 3; i++) { /* queued in the backlog, not accepted yet */
+        cl[i] = cio_socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(cio_connect(cl[i], (struct sockaddr *)&ss, len), 0);
+    }
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    low = old;
+    low.rlim_cur = (rlim_t)lowest_free_fd();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    /* a plain accept */
+    assert_int_equal(cio_accept(lfd, NULL, NULL), -EMFILE);
+    close(cl[0]); /* an fd frees up */
+    int s0 = cio_accept(lfd, NULL, NULL);
+    assert_true(s0 >= 0);
+    /* the multishot acceptor: the error once, then it arms again and serves */
+    cio__acceptor *a = cio__acceptor_new(cio_get_running_loop(), lfd);
+    assert_non_null(a);
+    assert_int_equal(cio__acceptor_next(a), -EMFILE);
+    close(cl[1]);
+    int s1 = cio__acceptor_next(a);
+    assert_true(s1 >= 0);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    /* the request may have hit the limit again on the last queued
+     * connection before the limit went back up: reported once, then served */
+    int s2 = cio__acceptor_next(a);
+    if (s2 == -EMFILE)
+        s2 = cio__acceptor_next(a);
+    assert_true(s2 >= 0);
+    cio__acceptor_free(a);
+    /* the accepted sockets work */
+    assert_int_equal(cio_send(cl[2], "ok", 2, 0), 2);
+    char buf[4];
+    assert_int_equal(cio_recv(s2, buf, sizeof buf, 0), 2);
+    cio_close(s0);
+    cio_close(s1);
+    cio_close(s2);
+    cio_close(cl[2]);
+    cio_close(lfd);
+    return NULL;
+}
+
+static void test_emfile(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(emfile, NULL, NULL), 0);
+}
+
+/* ---- Unix sockets on a path, passing an fd; UDP over IPv6 ---- */
+
+static void *unix_and_udp6(void *arg) {
+    const char *path = arg;
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+    unlink(path);
+    int lfd = cio_socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&un, sizeof un), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    int c = cio_socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(cio_connect(c, (struct sockaddr *)&un, sizeof un), 0);
+    struct sockaddr_un peer;
+    socklen_t pl = sizeof peer;
+    int s = cio_accept(lfd, (struct sockaddr *)&peer, &pl);
+    assert_true(s >= 0);
+    assert_int_equal(peer.sun_family, AF_UNIX);
+    /* an fd across, with SCM_RIGHTS */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    char x = 'F';
+    struct iovec iov = {&x, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                         .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &p[1], sizeof(int));
+    assert_int_equal(cio_sendmsg(c, &msg, 0), 1);
+    memset(&ctl, 0, sizeof ctl);
+    x = 0;
+    msg.msg_controllen = sizeof ctl.buf;
+    assert_int_equal(cio_recvmsg(s, &msg, 0), 1);
+    assert_int_equal(x, 'F');
+    cm = CMSG_FIRSTHDR(&msg);
+    assert_non_null(cm);
+    assert_int_equal(cm->cmsg_type, SCM_RIGHTS);
+    int got;
+    memcpy(&got, CMSG_DATA(cm), sizeof got);
+    assert_int_equal(cio_write(got, "via", 3, -1), 3); /* the passed pipe end works */
+    char buf[8] = {0};
+    assert_int_equal(cio_read(p[0], buf, sizeof buf, -1), 3);
+    assert_string_equal(buf, "via");
+    cio_close(got);
+    cio_close(p[0]);
+    cio_close(p[1]);
+    cio_close(s);
+    cio_close(c);
+    cio_close(lfd);
+    unlink(path);
+    assert_int_equal(cio_sendmsg(c, NULL, 0), -EINVAL);
+
+    /* UDP over IPv6 loopback, addressed per datagram */
+    int a = cio_socket(AF_INET6, SOCK_DGRAM, 0), b = cio_socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 to = {.sin6_family = AF_INET6, .sin6_addr = in6addr_loopback}, from;
+    socklen_t tl = sizeof to;
+    assert_int_equal(bind(b, (struct sockaddr *)&to, tl), 0);
+    assert_int_equal(getsockname(b, (struct sockaddr *)&to, &tl), 0);
+    struct iovec out = {"six", 3}, in = {buf, sizeof buf};
+    struct msghdr sm = {.msg_name = &to, .msg_namelen = tl, .msg_iov = &out, .msg_iovlen = 1};
+    struct msghdr rm = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &in,
+                        .msg_iovlen = 1};
+    assert_int_equal(cio_sendmsg(a, &sm, 0), 3);
+    assert_int_equal(cio_recvmsg(b, &rm, 0), 3);
+    assert_memory_equal(buf, "six", 3);
+    assert_int_equal(from.sin6_family, AF_INET6);
+    cio_close(a);
+    cio_close(b);
+    return NULL;
+}
+
+static void test_unix_path_and_udp6(void **state) {
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cio-test-net-%d.sock", (int)getpid());
+    assert_int_equal(cio_run(unix_and_udp6, path, NULL), 0);
+}
+
 /* ---- many connections at once ---- */
 
 #define CONNS 1000
@@ -400,6 +546,8 @@ int main(void) {
         cmocka_unit_test(test_short_io),
         cmocka_unit_test(test_cancel_storm),
         cmocka_unit_test(test_udp_unix_reset_sigpipe),
+        cmocka_unit_test(test_emfile),
+        cmocka_unit_test(test_unix_path_and_udp6),
         cmocka_unit_test(test_thousand_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
