@@ -147,7 +147,8 @@ static void *watchers(void *arg) {
     (void)arg;
     int *sv = wsv;
     pair(sv);
-    watch w = {.fd = sv[0]};
+    static watch w; /* the last reader outlives this task */
+    w = (watch){.fd = sv[0]};
     assert_int_equal(cio_add_reader(sv[0], on_readable, &w), 0);
     assert_int_equal(cio_add_writer(sv[0], on_writable, &w), 0);
     cio_sleep(0.01);
