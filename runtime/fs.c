@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -289,18 +290,38 @@ static ssize_t read_rest(int fd, char **buf, size_t *cap, size_t have, bool seek
     }
 }
 
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+/* A fresh big buffer costs a page fault and a page of zeroes per 4 KiB as
+ * the kernel copies into it: at page-cache speed that, not the copy, is the
+ * bill (a 1 GiB read_file ran at a tenth of a 128 KiB-block loop). Huge
+ * pages cut the faults 512-fold. Advice only: malloc's block stays free()'s. */
+static void *big_buffer(size_t cap) {
+    char *buf = malloc(cap);
+    if (buf && cap >= 4 * HUGE_PAGE) {
+        uintptr_t lo = ((uintptr_t)buf + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+        uintptr_t hi = ((uintptr_t)buf + cap) & ~(HUGE_PAGE - 1);
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
+    return buf;
+}
+
 static ssize_t read_whole(int fd, const struct statx *st, char **out) {
     bool regular = S_ISREG(st->stx_mode);
     uint64_t size = regular ? st->stx_size : 0;
     if (size > (uint64_t)(SSIZE_MAX - 2 * TAIL))
         return -EFBIG;
     size_t cap = (size_t)size + TAIL;
-    char *buf = malloc(cap);
+    char *buf = big_buffer(cap);
     if (!buf)
         return -ENOMEM;
     ssize_t have = 0;
-    if (size > 2 * PART)
+    if (size > 2 * PART) {
+        /* A larger readahead window for a cold file (fio's fadvise_hint);
+         * a hint that cannot block, so no need to take it off the loop. */
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         have = read_parallel(fd, buf, (size_t)size);
+    }
     else if (size)
         have = read_full(fd, buf, (size_t)size, 0);
     if (have >= 0 && (uint64_t)have == size)
