@@ -547,8 +547,12 @@ CIO_API int cio_remove_writer(int fd);
    sig arrives (the signal is blocked in the loop's thread and read from a
    signalfd). Replaces an earlier handler. -EINVAL for signals that cannot
    be handled this way (SIGKILL, SIGSTOP, SIGSEGV...), -EPERM without a
-   running loop. While a handler for SIGINT is set, cio_run does not cancel
-   its main task on Ctrl-C: the handler decides. */
+   running loop. A signal the kernel hands to another thread (one the
+   program started) is passed on to the loop's thread, so it never takes its
+   default action there; the signal's previous action comes back when the
+   handler is removed. While a handler for SIGINT is set, cio_run does not
+   cancel its main task on Ctrl-C: the handler decides. One loop per signal:
+   the last loop to add a handler for it gets the forwarded ones. */
 CIO_API int cio_add_signal_handler(int sig, cio_cb cb, void *arg);
 /* 1 if a handler was removed, 0 if there was none. */
 CIO_API int cio_remove_signal_handler(int sig);

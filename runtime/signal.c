@@ -1,7 +1,14 @@
 /* Unix signals as loop callbacks (asyncio's add_signal_handler): the
  * signals are blocked in the loop's thread and read from a signalfd by a
  * request kept in the ring, so a handler runs as an ordinary callback, free
- * to do anything, instead of in signal context. */
+ * to do anything, instead of in signal context.
+ *
+ * A process-directed signal goes to any thread that does not block it. The
+ * pools' threads block everything, but a thread the program started itself
+ * would take the default action (SIGTERM ends the process) or cio_run's
+ * Ctrl-C handler would cancel the main task behind the handler's back. So
+ * while a handler is set, the signal's process-wide action passes it on to
+ * the loop's thread, where it waits, blocked, for the signalfd. */
 #include "debug.h"
 #include "loop.h"
 
@@ -21,8 +28,36 @@ typedef struct sig_state {
     sigset_t unblock; /* of those, the ones that were not blocked before */
     cio_cb cb[_NSIG];
     void *arg[_NSIG];
+    struct sigaction old[_NSIG]; /* the actions ours replaced */
     struct signalfd_siginfo info;
 } sig_state;
+
+/* One forwarding target per signal for the process: the last loop thread
+ * that set a handler for it. */
+static _Atomic pthread_t forward_to[_NSIG];
+
+static void forward(int sig) {
+    int saved = errno; /* a handler must leave errno as it found it */
+    pthread_kill(atomic_load(&forward_to[sig]), sig);
+    errno = saved;
+}
+
+static void take_action(sig_state *s, int sig) {
+    struct sigaction sa = {.sa_handler = forward, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    atomic_store(&forward_to[sig], pthread_self());
+    if (sigaction(sig, &sa, &s->old[sig]) < 0)
+        s->old[sig].sa_handler = forward; /* nothing to give back */
+}
+
+/* Gives the earlier action back, unless somebody replaced ours since (cio_run
+ * puts its own back when it ends): theirs stays. */
+static void give_action(sig_state *s, int sig) {
+    struct sigaction cur;
+    if (s->old[sig].sa_handler != forward && sigaction(sig, NULL, &cur) == 0 &&
+        cur.sa_handler == forward)
+        sigaction(sig, &s->old[sig], NULL);
+}
 
 static void sig_done(cio__op *op, int res, uint32_t flags);
 
@@ -45,7 +80,8 @@ static void sig_done(cio__op *op, int res, uint32_t flags) {
         if (sig > 0 && sig < _NSIG && s->cb[sig])
             cio_loop_call_soon(s->loop, s->cb[sig], s->arg[sig]);
     }
-    if (res >= 0 && !atomic_load(&s->loop->closed))
+    bool transient = res >= 0 || res == -EINTR || res == -EAGAIN;
+    if (transient && !atomic_load(&s->loop->closed))
         arm(s);
 }
 
@@ -94,6 +130,7 @@ int cio_add_signal_handler(int sig, cio_cb cb, void *arg) {
             return e;
         }
         s->fd = fd;
+        take_action(s, sig); /* after the block: the loop's thread never runs it */
     }
     s->cb[sig] = cb;
     s->arg[sig] = arg;
@@ -110,6 +147,7 @@ int cio_remove_signal_handler(int sig) {
         return 0; /* asyncio: False, nothing to remove */
     sigdelset(&s->mask, sig);
     s->cb[sig] = NULL;
+    give_action(s, sig);
     signalfd(s->fd, &s->mask, SFD_CLOEXEC);
     if (sigismember(&s->unblock, sig)) {
         sigset_t one;
@@ -129,6 +167,9 @@ void cio__signals_close(cio_loop *loop) {
         return;
     if (s->fd >= 0)
         close(s->fd);
+    for (int sig = 1; sig < _NSIG; sig++)
+        if (sigismember(&s->mask, sig))
+            give_action(s, sig);
     pthread_sigmask(SIG_UNBLOCK, &s->unblock, NULL);
     free(s);
     loop->signals = NULL;

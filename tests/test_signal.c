@@ -9,10 +9,12 @@
 #include <cio.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <unistd.h>
 
-static int hits[3];
+static int hits[4];
 
 static void on_sig(void *arg) {
     hits[(intptr_t)arg]++;
@@ -66,7 +68,60 @@ static void test_signals(void **state) {
     assert_false(sigismember(&cur, SIGUSR1));
 }
 
+/* A thread the program started itself, not blocking anything: signals sent
+ * to it reach the loop's handler instead of taking their default action
+ * (SIGUSR2's ends the process) or cio_run's Ctrl-C handling. */
+static atomic_int stop_thread;
+
+static void *bystander(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop_thread))
+        usleep(1000);
+    return NULL;
+}
+
+static void *forwarded(void *arg) {
+    pthread_t *th = arg;
+    assert_int_equal(cio_add_signal_handler(SIGUSR2, on_sig, (void *)3), 0);
+    assert_int_equal(cio_add_signal_handler(SIGINT, on_sig, (void *)2), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pthread_kill(*th, SIGUSR2), 0);
+        for (int k = 0; k < 100 && hits[3] <= i; k++)
+            cio_sleep(0.001);
+    }
+    assert_int_equal(hits[3], 3);
+    int before = hits[2];
+    assert_int_equal(pthread_kill(*th, SIGINT), 0);
+    for (int k = 0; k < 100 && hits[2] == before; k++)
+        assert_int_equal(cio_sleep(0.001), 0); /* the main task is not cancelled */
+    assert_int_equal(hits[2], before + 1);
+    assert_int_equal(cio_remove_signal_handler(SIGUSR2), 1);
+    assert_int_equal(cio_remove_signal_handler(SIGINT), 1);
+    /* cio_run's own Ctrl-C handling is back */
+    struct sigaction cur;
+    sigaction(SIGINT, NULL, &cur);
+    assert_true(cur.sa_handler != SIG_DFL);
+    return NULL;
+}
+
+static void test_forwarded_from_other_threads(void **state) {
+    (void)state;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, bystander, NULL), 0);
+    assert_int_equal(cio_run(forwarded, &th, NULL), 0);
+    atomic_store(&stop_thread, 1);
+    pthread_join(th, NULL);
+    struct sigaction cur;
+    sigaction(SIGUSR2, NULL, &cur);
+    assert_true(cur.sa_handler == SIG_DFL); /* given back */
+    sigaction(SIGINT, NULL, &cur);
+    assert_true(cur.sa_handler == SIG_DFL);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_signals)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signals),
+        cmocka_unit_test(test_forwarded_from_other_threads),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
