@@ -38,7 +38,8 @@ static void *read_stripe(void *arg) {
     char *buf = malloc(BLOCK);
     if (!buf)
         return cio_fail(-ENOMEM);
-    for (long long off = (long long)r->idx * BLOCK; off < file_size; off += (long long)DEPTH * BLOCK) {
+    for (long long off = (long long)r->idx * BLOCK; off < file_size;
+         off += (long long)DEPTH * BLOCK) {
         ssize_t n = cio_read(r->fd, buf, BLOCK, (off_t)off);
         if (n < 0) {
             free(buf);
@@ -127,10 +128,11 @@ static double run_cmd(const char *cmd) {
 /* fio's own figure (its start-up not counted): terse v3 field 7, KiB/s. */
 static double fio_gbps(const char *extra) {
     char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "fio --name=w10 --filename=" PATH " --rw=read --bs=128k --iodepth=32 "
-             "--ioengine=io_uring --direct=0 %s --output-format=terse --terse-version=3 2>/dev/null",
-             extra);
+    snprintf(
+        cmd, sizeof cmd,
+        "fio --name=w10 --filename=" PATH " --rw=read --bs=128k --iodepth=32 "
+        "--ioengine=io_uring --direct=0 %s --output-format=terse --terse-version=3 2>/dev/null",
+        extra);
     FILE *p = popen(cmd, "r");
     char line[8192] = {0};
     double kib = 0;

@@ -321,8 +321,7 @@ static ssize_t read_whole(int fd, const struct statx *st, char **out) {
          * a hint that cannot block, so no need to take it off the loop. */
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         have = read_parallel(fd, buf, (size_t)size);
-    }
-    else if (size)
+    } else if (size)
         have = read_full(fd, buf, (size_t)size, 0);
     if (have >= 0 && (uint64_t)have == size)
         have = read_rest(fd, &buf, &cap, (size_t)have, regular);

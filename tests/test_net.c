@@ -424,8 +424,8 @@ static void *unix_and_udp6(void *arg) {
         struct cmsghdr align;
     } ctl;
     memset(&ctl, 0, sizeof ctl);
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                         .msg_controllen = sizeof ctl.buf};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -463,8 +463,8 @@ static void *unix_and_udp6(void *arg) {
     assert_int_equal(getsockname(b, (struct sockaddr *)&to, &tl), 0);
     struct iovec out = {"six", 3}, in = {buf, sizeof buf};
     struct msghdr sm = {.msg_name = &to, .msg_namelen = tl, .msg_iov = &out, .msg_iovlen = 1};
-    struct msghdr rm = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &in,
-                        .msg_iovlen = 1};
+    struct msghdr rm = {
+        .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &in, .msg_iovlen = 1};
     assert_int_equal(cio_sendmsg(a, &sm, 0), 3);
     assert_int_equal(cio_recvmsg(b, &rm, 0), 3);
     assert_memory_equal(buf, "six", 3);

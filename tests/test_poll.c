@@ -26,7 +26,7 @@ static void *poll_basics(void *arg) {
     double t0 = cio_loop_time(cio_get_running_loop());
     assert_int_equal(cio_poll(sv[0], POLLIN, 0.05), 0); /* nothing to read: the deadline */
     assert_true(cio_loop_time(cio_get_running_loop()) - t0 >= 0.04);
-    assert_int_equal(cio_poll(sv[0], POLLIN, 0), 0);             /* a check, no wait */
+    assert_int_equal(cio_poll(sv[0], POLLIN, 0), 0); /* a check, no wait */
     assert_int_equal(cio_poll(sv[0], POLLOUT, 0) & POLLOUT, POLLOUT);
     assert_int_equal(cio_poll(sv[0], POLLOUT, -1) & POLLOUT, POLLOUT);
     assert_int_equal(send(sv[1], "!", 1, 0), 1);

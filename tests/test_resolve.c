@@ -48,7 +48,7 @@ static void *errors(void *arg) {
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST}, *res = (struct addrinfo *)&hints;
     int r = cio_getaddrinfo("not an address", NULL, &hints, &res);
     assert_int_equal(r, CIO_EGAI + EAI_NONAME);
-    assert_null(res); /* never left dangling */
+    assert_null(res);                                /* never left dangling */
     assert_non_null(strstr(cio_strerror(r), "ame")); /* "Name or service not known" */
     hints = (struct addrinfo){.ai_family = 12345};
     r = cio_getaddrinfo("localhost", NULL, &hints, &res);
