@@ -518,6 +518,20 @@ CIO_API int cio_write_file(const char *path, const void *data, size_t len);
 CIO_API int cio_socket(int domain, int type, int protocol);
 CIO_API int cio_connect(int fd, const struct sockaddr *addr, socklen_t len);
 CIO_API int cio_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* Accept loops without one request per connection: an acceptor keeps one
+   multishot accept armed on the listening socket fd and queues what it
+   accepts until a task takes it. NULL with errno EPERM without a running
+   loop, EINVAL, ENOMEM. The caller keeps fd (close it after the acceptor). */
+typedef struct cio_acceptor cio_acceptor;
+CIO_API cio_acceptor *cio_acceptor_new(int fd);
+/* In a task: the next accepted fd (close-on-exec), or an error once
+   (-EMFILE, -ENFILE, -ENOBUFS: free some fds or wait a little, then call
+   again and it re-arms), -ECANCELED, -EBUSY if another task is waiting in
+   it already, -EINVAL for NULL. */
+CIO_API int cio_acceptor_accept(cio_acceptor *a);
+/* Stops accepting; fds accepted but not taken are closed. Not while a task
+   is waiting in cio_acceptor_accept. */
+CIO_API void cio_acceptor_free(cio_acceptor *a);
 /* May return fewer bytes than asked; 0 at EOF. An fd made non-blocking
    elsewhere still waits (unless flags has MSG_DONTWAIT). */
 CIO_API ssize_t cio_recv(int fd, void *buf, size_t len, int flags);

@@ -5,9 +5,12 @@
  * Kernels that honour O_NONBLOCK inside io_uring answer -EAGAIN for a socket
  * another library made non-blocking; the calls then wait for readiness and
  * try again, unless the caller asked for MSG_DONTWAIT. */
+#include "acceptor.h"
+#include "loop.h"
 #include "task.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <liburing.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -123,4 +126,48 @@ int cio_shutdown(int fd, int how) {
     CIO__IO_BEGIN(sqe);
     io_uring_prep_shutdown(sqe, fd, how);
     return CIO__IO_END(sqe);
+}
+
+/* ---- multishot accept for accept loops (see acceptor.c) ---- */
+
+struct cio_acceptor {
+    cio__acceptor *ring;
+    bool busy; /* a task is waiting in accept: the ring has one waiter slot */
+};
+
+cio_acceptor *cio_acceptor_new(int fd) {
+    cio_loop *loop = cio__loop_running();
+    if (!loop || fd < 0) {
+        errno = loop ? EINVAL : EPERM;
+        return NULL;
+    }
+    cio_acceptor *a = calloc(1, sizeof *a);
+    if (a && !(a->ring = cio__acceptor_new(loop, fd))) {
+        free(a);
+        a = NULL;
+    }
+    if (!a)
+        errno = ENOMEM;
+    return a;
+}
+
+int cio_acceptor_accept(cio_acceptor *a) {
+    if (!a)
+        return -EINVAL;
+    int r = cio__task_require(__func__);
+    if (r < 0)
+        return r;
+    if (a->busy)
+        return -EBUSY;
+    a->busy = true;
+    r = cio__acceptor_next(a->ring);
+    a->busy = false;
+    return r;
+}
+
+void cio_acceptor_free(cio_acceptor *a) {
+    if (!a)
+        return;
+    cio__acceptor_free(a->ring);
+    free(a);
 }

@@ -539,6 +539,64 @@ static void test_thousand_connections(void **state) {
     assert_int_equal(cio_run(thousand, NULL, NULL), 0);
 }
 
+/* ---- the public acceptor: one multishot accept for a whole accept loop ---- */
+
+#define ACCEPTS 50
+
+static void *accept_loop(void *arg) {
+    cio_acceptor *a = arg;
+    for (int i = 0; i < ACCEPTS; i++) {
+        int fd = cio_acceptor_accept(a);
+        if (fd < 0)
+            return cio_fail(fd);
+        cio_future_unref(cio_create_task(echo_conn, (void *)(intptr_t)fd));
+    }
+    return NULL;
+}
+
+static void *acceptor_api(void *arg) {
+    (void)arg;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int lfd = listen_on(AF_INET, &ss, &len);
+    cio_acceptor *a = cio_acceptor_new(lfd);
+    assert_non_null(a);
+    cio_future *srv = cio_create_task(accept_loop, a);
+    cio_yield();                                      /* the loop waits in accept now */
+    assert_int_equal(cio_acceptor_accept(a), -EBUSY); /* one waiter at a time */
+    cio_future *cs[ACCEPTS];
+    for (int i = 0; i < ACCEPTS; i++)
+        cs[i] = cio_create_task(client, &ss);
+    for (int i = 0; i < ACCEPTS; i++) {
+        assert_int_equal(cio_await(cs[i], NULL), 0);
+        cio_future_unref(cs[i]);
+    }
+    assert_int_equal(cio_await(srv, NULL), 0);
+    cio_future_unref(srv);
+    /* connections queued but never taken are closed with the acceptor */
+    int extra = cio_socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(cio_connect(extra, (struct sockaddr *)&ss, len), 0);
+    cio_sleep(0.01);
+    cio_acceptor_free(a);
+    cio_close(lfd);
+    char c;
+    ssize_t r = cio_recv(extra, &c, 1, 0);
+    assert_true(r == 0 || r == -ECONNRESET);
+    cio_close(extra);
+    assert_null(cio_acceptor_new(-1));
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(cio_acceptor_accept(NULL), -EINVAL);
+    cio_acceptor_free(NULL);
+    return NULL;
+}
+
+static void test_acceptor_api(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(acceptor_api, NULL, NULL), 0);
+    assert_null(cio_acceptor_new(0));
+    assert_int_equal(errno, EPERM);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_ipv4_ipv6),
@@ -549,6 +607,7 @@ int main(void) {
         cmocka_unit_test(test_emfile),
         cmocka_unit_test(test_unix_path_and_udp6),
         cmocka_unit_test(test_thousand_connections),
+        cmocka_unit_test(test_acceptor_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
