@@ -529,8 +529,8 @@ CIO_API cio_acceptor *cio_acceptor_new(int fd);
    again and it re-arms), -ECANCELED, -EBUSY if another task is waiting in
    it already, -EINVAL for NULL. */
 CIO_API int cio_acceptor_accept(cio_acceptor *a);
-/* Stops accepting; fds accepted but not taken are closed. Not while a task
-   is waiting in cio_acceptor_accept. */
+/* Stops accepting; fds accepted but not taken are closed. A task waiting in
+   cio_acceptor_accept gets CIO_ESHUTDOWN. */
 CIO_API void cio_acceptor_free(cio_acceptor *a);
 /* May return fewer bytes than asked; 0 at EOF. An fd made non-blocking
    elsewhere still waits (unless flags has MSG_DONTWAIT). */

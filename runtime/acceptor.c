@@ -119,8 +119,9 @@ int cio__acceptor_next(cio__acceptor *a) {
                 return r;
         }
         a->waiter = cio__task_current();
+        /* Whoever wakes us clears a->waiter first; after an error wake-up a
+         * may be gone (freed under us), so it is not touched again. */
         int r = cio__task_park(forget_waiter, a);
-        a->waiter = NULL;
         if (r < 0)
             return r;
     }
@@ -130,7 +131,11 @@ void cio__acceptor_free(cio__acceptor *a) {
     if (!a)
         return;
     a->freed = true;
-    a->waiter = NULL;
+    if (a->waiter) { /* a task parked in cio__acceptor_next: it must not wait forever */
+        cio__task *t = a->waiter;
+        a->waiter = NULL;
+        cio__task_wake(t, CIO_ESHUTDOWN);
+    }
     if (!a->armed) {
         release(a);
         return;

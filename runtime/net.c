@@ -133,6 +133,7 @@ int cio_shutdown(int fd, int how) {
 struct cio_acceptor {
     cio__acceptor *ring;
     bool busy; /* a task is waiting in accept: the ring has one waiter slot */
+    bool freed; /* freed while a task waited: the waiter lets it go */
 };
 
 cio_acceptor *cio_acceptor_new(int fd) {
@@ -162,12 +163,19 @@ int cio_acceptor_accept(cio_acceptor *a) {
     a->busy = true;
     r = cio__acceptor_next(a->ring);
     a->busy = false;
+    if (a->freed) {
+        free(a);
+        return CIO_ESHUTDOWN;
+    }
     return r;
 }
 
 void cio_acceptor_free(cio_acceptor *a) {
     if (!a)
         return;
-    cio__acceptor_free(a->ring);
-    free(a);
+    cio__acceptor_free(a->ring); /* wakes a waiting task with CIO_ESHUTDOWN */
+    if (a->busy)
+        a->freed = true;
+    else
+        free(a);
 }

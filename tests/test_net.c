@@ -554,6 +554,10 @@ static void *accept_loop(void *arg) {
     return NULL;
 }
 
+static void *accept_once(void *arg) {
+    return (void *)(intptr_t)cio_acceptor_accept(arg);
+}
+
 static void *acceptor_api(void *arg) {
     (void)arg;
     struct sockaddr_storage ss;
@@ -583,6 +587,17 @@ static void *acceptor_api(void *arg) {
     ssize_t r = cio_recv(extra, &c, 1, 0);
     assert_true(r == 0 || r == -ECONNRESET);
     cio_close(extra);
+    /* freed while a task waits in it: that task gets CIO_ESHUTDOWN */
+    lfd = listen_on(AF_INET, &ss, &len);
+    a = cio_acceptor_new(lfd);
+    cio_future *waiter = cio_create_task(accept_once, a);
+    cio_yield();
+    cio_acceptor_free(a);
+    void *got;
+    assert_int_equal(cio_await(waiter, &got), 0);
+    assert_int_equal((intptr_t)got, CIO_ESHUTDOWN);
+    cio_future_unref(waiter);
+    cio_close(lfd);
     assert_null(cio_acceptor_new(-1));
     assert_int_equal(errno, EINVAL);
     assert_int_equal(cio_acceptor_accept(NULL), -EINVAL);
