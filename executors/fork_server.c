@@ -1,6 +1,5 @@
 /* The fork server and the workers it forks (see fork_server.h). */
 #include "fork_server.h"
-
 #include "fault.h"
 
 #include <errno.h>
@@ -15,10 +14,10 @@
 
 #define BATCH 64
 
-static int write_all(int fd, const void *buf, size_t n) {
+static int send_all(int fd, const void *buf, size_t n) {
     const char *p = buf;
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL); /* the pool gone: EPIPE, not a signal */
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -29,44 +28,44 @@ static int write_all(int fd, const void *buf, size_t n) {
     return 0;
 }
 
-/* A worker: runs the slots named on its channel, in order, and names each
- * back when done. A slot cancelled before it started is skipped. The state
- * in shared memory, not the reply, is what the pool trusts if we die. */
-static void worker_main(int ch, unsigned max_tasks) {
-    pp_slot *in[BATCH];
-    unsigned done = 0;
-    for (;;) {
-        ssize_t n = read(ch, in, sizeof in);
+/* Reads at least one whole slot pointer; returns how many, 0 at EOF. */
+static size_t read_slots(int ch, pp_slot **in, size_t cap) {
+    size_t got = 0, want = sizeof in[0];
+    while (got < want) {
+        ssize_t n = read(ch, (char *)in + got, cap * sizeof in[0] - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
+            return 0;
+        got += (size_t)n;
+        want = (got + sizeof in[0] - 1) / sizeof in[0] * sizeof in[0]; /* no pointer split */
+    }
+    return got / sizeof in[0];
+}
+
+/* A worker: runs the slots named on its channel, in order, and names each
+ * back when done. A slot cancelled before it started is skipped. The state
+ * in shared memory, not the reply, is what the pool trusts if we die. With
+ * a job budget the worker leaves once it is spent; the pool never sends it
+ * more than that, and would requeue any slot still QUEUED anyway. */
+static void worker_main(int ch, unsigned max_jobs) {
+    pp_slot *in[BATCH];
+    unsigned ran = 0;
+    for (;;) {
+        size_t k = read_slots(ch, in, BATCH);
+        if (k == 0)
             _exit(0); /* the pool closed the channel */
-        size_t k = (size_t)n / sizeof in[0];
-        size_t rest = (size_t)n % sizeof in[0];
-        if (rest) { /* a pointer split across reads: finish it */
-            char *p = (char *)in + n;
-            while (rest < sizeof in[0]) {
-                ssize_t m = read(ch, p, sizeof in[0] - rest);
-                if (m <= 0)
-                    _exit(0);
-                rest += (size_t)m;
-                p += m;
-            }
-            k++;
-        }
         size_t i = 0;
-        for (; i < k && (!max_tasks || done < max_tasks); i++) {
+        for (; i < k && (!max_jobs || ran < max_jobs); i++) {
             pp_slot *s = in[i];
             int queued = SLOT_QUEUED;
             if (atomic_compare_exchange_strong(&s->state, &queued, SLOT_RUNNING)) {
                 s->result = s->fn(s->arg);
                 atomic_store(&s->state, SLOT_DONE);
-                done++;
+                ran++;
             }
         }
-        /* At max_tasks the worker retires: the jobs it did not start are
-         * still QUEUED in their slots, and the pool gives them to another. */
-        if (write_all(ch, in, i * sizeof in[0]) < 0 || (max_tasks && done >= max_tasks))
+        if (send_all(ch, in, i * sizeof in[0]) < 0 || (max_jobs && ran >= max_jobs))
             _exit(0);
     }
 }
@@ -75,8 +74,8 @@ static int send_spawned(int ctl, pid_t pid, int fd) {
     fs_msg m = {.type = MSG_SPAWNED, .pid = pid};
     struct iovec iov = {&m, sizeof m};
     char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof cbuf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -98,13 +97,17 @@ static void reap(int ctl) {
 static void spawn_failed(int ctl, int err) {
     fs_msg m = {.type = MSG_FAILED, .status = err};
     if (send(ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
-        return;
+        return; /* the pool is gone: the server is about to see EOF */
 }
 
 static void spawn(int ctl, const fs_config *cfg) {
     int sv[2];
-    if (CIO__FAULT(CIO__FAULT_FORK) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    if (CIO__FAULT(CIO__FAULT_FORK)) {
         spawn_failed(ctl, EAGAIN);
+        return;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        spawn_failed(ctl, errno);
         return;
     }
     pid_t pid = fork();
@@ -113,7 +116,7 @@ static void spawn(int ctl, const fs_config *cfg) {
         close(sv[0]);
         if (cfg->init)
             cfg->init(cfg->init_arg);
-        worker_main(sv[1], cfg->max_tasks);
+        worker_main(sv[1], cfg->max_jobs);
     }
     if (pid > 0)
         send_spawned(ctl, pid, sv[0]);
@@ -182,8 +185,8 @@ pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
 int cio__fork_server_recv(int ctl, fs_msg *m, int *fd) {
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = {m, sizeof *m};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof cbuf};
     ssize_t n;
     do
         n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);

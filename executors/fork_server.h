@@ -21,24 +21,26 @@ typedef struct pp_slot {
 } pp_slot;
 
 /* Messages from the fork server to the pool. */
-enum { MSG_SPAWNED = 1, MSG_DIED = 2, MSG_FAILED = 3 /* fork failed: ask again later */ };
+enum { MSG_SPAWNED = 1, MSG_DIED = 2, MSG_FAILED = 3 };
 typedef struct fs_msg {
     int type;
     pid_t pid;
-    int status; /* MSG_DIED: the wait status */
+    int status; /* MSG_DIED: the wait status; MSG_FAILED: the errno */
 } fs_msg;
+
+/* What every worker is made with. */
+typedef struct fs_config {
+    void (*init)(void *); /* runs in each worker before its first job */
+    void *init_arg;
+    unsigned max_jobs; /* a worker exits after running this many (0: never) */
+} fs_config;
 
 /* Forks the server. *ctl gets the pool's end of the control socket. The
  * pool asks for a worker by writing one byte; the server answers
- * MSG_SPAWNED with the worker's channel attached (SCM_RIGHTS), and reports
- * each reaped worker with MSG_DIED. Closing ctl makes it wait for its
- * workers and exit. Returns the server's pid or -errno. */
-typedef struct fs_config {
-    void (*init)(void *); /* once in each worker, before its first job */
-    void *init_arg;
-    unsigned max_tasks; /* a worker exits after this many jobs (0: never) */
-} fs_config;
-
+ * MSG_SPAWNED with the worker's channel attached (SCM_RIGHTS), or
+ * MSG_FAILED when it could not fork, and reports each reaped worker with
+ * MSG_DIED. Closing ctl makes it wait for its workers and exit. Returns
+ * the server's pid or -errno. */
 pid_t cio__fork_server_start(int *ctl, const fs_config *cfg);
 /* Receives one message (and a worker channel for MSG_SPAWNED). 0 on EOF. */
 int cio__fork_server_recv(int ctl, fs_msg *m, int *fd);

@@ -4,83 +4,28 @@
  *   - a running job can be cancelled: its worker is killed and replaced;
  *   - arguments and results are scalars or pointers into cio shared memory,
  *     never pickled.
- * One I/O thread per pool feeds the workers through their channels (for
- * short jobs up to PIPELINE queued at each, so a worker never waits for the
- * parent; for long ones only two, so no worker sits on work another could
- * take),
- * collects results, notices deaths, and posts completions to the loop. The
- * job's slot in shared memory says what really happened when a worker dies:
- * finished, running, or never started (then it is simply queued again). */
-#include "fork_server.h"
-#include "future.h"
-#include "loop.h"
+ * This file is the loop's side (submit, cancel, completions) and the pool's
+ * lifetime; process_pool_io.c is the I/O thread between the loop and the
+ * workers, fork_server.c the processes. A job's slot in shared memory says
+ * what really happened when a worker dies: finished, running, or never
+ * started (then it is simply queued again). */
+#include "debug.h"
+#include "process_pool.h"
 #include "shm.h"
 #include "task.h"
 
 #include <errno.h>
-#include <stddef.h>
-#include <poll.h>
-#include <pthread.h>
+#include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define PIPELINE 32
-#define MAX_WORKERS 256
-
-typedef struct pp_job {
-    cio__mpsc_node node; /* first: the completion */
-    struct pp_job *next, *prev;
-    struct pp_pool *pool;
-    cio_loop *loop;
-    cio_future *fut;
-    pp_slot *slot;
-    struct pp_worker *worker; /* NULL while queued in the pool */
-    double sent;              /* when it went to the worker */
-    int err;
-    bool queued;    /* in the pool's queue */
-    bool pending;   /* submitted this iteration, not yet handed to the I/O thread */
-    bool cancelled; /* its future ended already */
-} pp_job;
-
-typedef struct pp_worker {
-    pid_t pid;
-    int fd;              /* -1: dead, a replacement requested */
-    pp_job *head, *tail; /* sent, not answered, in order */
-    int nout;
-    size_t partial; /* bytes of a reply pointer already read */
-    double last_reply;
-    char rbuf[sizeof(void *)];
-} pp_worker;
-
-typedef struct pp_pool {
-    cio_executor base;
-    pthread_mutex_t mu;
-    pp_job *qhead, *qtail;
-    pp_worker workers[MAX_WORKERS];
-    unsigned nworkers;
-    int ctl;
-    pid_t server;
-    int wake;               /* eventfd: the I/O thread has news */
-    double job_time;        /* moving average of a job's run time, seconds */
-    unsigned respawns;      /* replacements asked for again after a failed fork */
-    unsigned fork_failures; /* in a row */
-    pthread_t io;
-    bool shutdown, stopping, debug;
-    _Atomic long refs; /* owner + live jobs + the I/O thread */
-    /* Loop thread only: a submission pokes the I/O thread once per loop
-     * iteration, and slots are reused without the shm allocator's lock. */
-    cio__flush flush;
-    pp_slot *free_slots;
-    pp_job *phead, *ptail;
-} pp_pool;
-
-static void pool_unref(pp_pool *p) {
+void cio__pp_unref(pp_pool *p) {
     if (atomic_fetch_sub(&p->refs, 1) != 1)
         return;
     while (p->free_slots) {
@@ -93,29 +38,7 @@ static void pool_unref(pp_pool *p) {
     free(p);
 }
 
-static void list_append(pp_job **h, pp_job **t, pp_job *j) {
-    j->next = NULL;
-    j->prev = *t;
-    if (*t)
-        (*t)->next = j;
-    else
-        *h = j;
-    *t = j;
-}
-
-static void list_unlink(pp_job **h, pp_job **t, pp_job *j) {
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        *h = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    else
-        *t = j->prev;
-    j->next = j->prev = NULL;
-}
-
-static void poke(pp_pool *p) {
+void cio__pp_poke(pp_pool *p) {
     uint64_t one = 1;
     if (write(p->wake, &one, sizeof one) < 0)
         return; /* the counter is saturated: it is awake anyway */
@@ -131,15 +54,21 @@ static pp_slot *slot_get(pp_pool *p) {
     return s;
 }
 
+static void slot_put(pp_pool *p, pp_slot *s) {
+    s->owner = p->free_slots; /* the free list links through owner */
+    p->free_slots = s;
+}
+
 static void job_release(pp_job *j) {
     pp_pool *p = j->pool;
     cio_loop *loop = j->loop;
+    if (j->fut) /* pending only if its loop closed: a late cancel must not find j */
+        cio__future_set_cancel(j->fut, NULL, NULL);
     cio_future_unref(j->fut);
-    j->slot->owner = p->free_slots; /* the free list links through owner */
-    p->free_slots = j->slot;
+    slot_put(p, j->slot);
     free(j);
     cio__loop_unref(loop);
-    pool_unref(p);
+    cio__pp_unref(p);
 }
 
 static void job_done(cio__mpsc_node *n) {
@@ -149,11 +78,22 @@ static void job_done(cio__mpsc_node *n) {
     job_release(j);
 }
 
+/* The job is at a worker: a slot not started yet is skipped by it, a
+ * running one is stopped by killing its worker (the I/O thread hands the
+ * job back when it sees the death). */
+static void stop_at_worker(pp_job *j) {
+    int queued = SLOT_QUEUED;
+    if (!atomic_compare_exchange_strong(&j->slot->state, &queued, SLOT_CANCELLED) &&
+        atomic_load(&j->slot->state) == SLOT_RUNNING && j->worker && j->worker->pid > 0)
+        kill(j->worker->pid, SIGKILL);
+    j->cancelled = true;
+}
+
 static bool job_cancel(cio_future *f, void *ctx) {
     pp_job *j = ctx;
     pp_pool *p = j->pool;
     if (j->pending) { /* still ours alone: no lock */
-        list_unlink(&p->phead, &p->ptail, j);
+        pp_list_unlink(&p->phead, &p->ptail, j);
         j->pending = false;
         cio__future_finish(f, -ECANCELED, NULL);
         job_release(j);
@@ -162,20 +102,21 @@ static bool job_cancel(cio_future *f, void *ctx) {
     pthread_mutex_lock(&p->mu);
     bool never_ran = j->queued;
     if (never_ran) {
-        list_unlink(&p->qhead, &p->qtail, j);
+        pp_list_unlink(&p->qhead, &p->qtail, j);
         j->queued = false;
     } else {
-        int queued = SLOT_QUEUED;
-        /* At a worker: skipped if not started; killed (and replaced) if running. */
-        if (!atomic_compare_exchange_strong(&j->slot->state, &queued, SLOT_CANCELLED) &&
-            atomic_load(&j->slot->state) == SLOT_RUNNING && j->worker && j->worker->pid > 0)
-            kill(j->worker->pid, SIGKILL);
-        j->cancelled = true; /* the I/O thread still hands it back when it ends */
+        stop_at_worker(j);
     }
     pthread_mutex_unlock(&p->mu);
     cio__future_finish(f, -ECANCELED, NULL);
-    if (never_ran)
+    if (never_ran) {
         job_release(j);
+    } else {
+        /* The future is done: its reference goes now, on this thread, so
+         * that the job's late return cannot outlive the loop holding it. */
+        cio_future_unref(j->fut);
+        j->fut = NULL;
+    }
     return true;
 }
 
@@ -190,10 +131,8 @@ static cio_future *pp_submit(cio_executor *ex, cio_fn fn, void *arg) {
     pp_slot *s = j ? slot_get(p) : NULL;
     cio_future *f = s ? cio_loop_future_new(loop) : NULL;
     if (!f) {
-        if (s) {
-            s->owner = p->free_slots;
-            p->free_slots = s;
-        }
+        if (s)
+            slot_put(p, s);
         free(j);
         errno = ENOMEM;
         return NULL;
@@ -206,7 +145,7 @@ static cio_future *pp_submit(cio_executor *ex, cio_fn fn, void *arg) {
     cio__loop_ref(loop);
     atomic_fetch_add(&p->refs, 1);
     j->pending = true;
-    list_append(&p->phead, &p->ptail, j);
+    pp_list_append(&p->phead, &p->ptail, j);
     cio__loop_defer_flush(loop, &p->flush);
     return f;
 }
@@ -230,259 +169,28 @@ static void flush_pending(pp_pool *p) {
     p->qtail = p->ptail;
     pthread_mutex_unlock(&p->mu);
     p->phead = p->ptail = NULL;
-    poke(p);
+    cio__pp_poke(p);
 }
 
 static void on_flush(cio__flush *f) {
     flush_pending((pp_pool *)((char *)f - offsetof(pp_pool, flush)));
 }
 
-/* ---- the I/O thread ---- */
-
-/* Hands a finished (or failed, or cancelled) job back to its loop. */
-static void complete(pp_job *j, int err) {
-    j->err = err;
-    cio_loop *loop = j->loop;
-    cio__loop_ref(loop); /* across the post: the loop may drop the job's own */
-    if (cio__loop_post(loop, &j->node) < 0) {
-        /* the loop is closed: only the job's memory is ours to free */
-        cio_shm_free(j->slot);
-        pp_pool *p = j->pool;
-        free(j);
-        cio__loop_unref(loop);
-        pool_unref(p);
-    }
-    cio__loop_unref(loop);
-}
-
-static void write_slots(pp_worker *w, pp_slot **s, int n) {
-    size_t len = (size_t)n * sizeof *s;
-    const char *b = (const char *)s;
-    while (len > 0) {
-        ssize_t k = send(w->fd, b, len, MSG_NOSIGNAL); /* a dead worker: EPIPE, no SIGPIPE */
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return; /* dead: its EOF is noticed by poll, and the jobs requeued */
-        b += k;
-        len -= (size_t)k;
-    }
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* How many jobs a worker may hold: enough to cover ~1 ms of short jobs (the
- * round trip through the parent is then hidden), two of long ones. */
-static int depth(const pp_pool *p) {
-    if (p->job_time <= 0)
-        return 2;
-    double d = 1e-3 / p->job_time;
-    return d < 2 ? 2 : d > PIPELINE ? PIPELINE : (int)d;
-}
-
-/* Under the lock: queued jobs to workers with room, least loaded first. */
-static void dispatch(pp_pool *p) {
-    int limit = depth(p);
-    double t = now();
-    for (;;) {
-        pp_worker *best = NULL;
-        for (unsigned i = 0; i < p->nworkers; i++) {
-            pp_worker *w = &p->workers[i];
-            if (w->fd >= 0 && w->nout < limit && (!best || w->nout < best->nout))
-                best = w;
-        }
-        if (!best || !p->qhead)
-            return;
-        pp_slot *batch[PIPELINE];
-        int n = 0;
-        int share = limit - best->nout;
-        while (p->qhead && n < share) {
-            pp_job *j = p->qhead;
-            list_unlink(&p->qhead, &p->qtail, j);
-            j->queued = false;
-            j->worker = best;
-            j->sent = t;
-            list_append(&best->head, &best->tail, j);
-            best->nout++;
-            batch[n++] = j->slot;
-        }
-        write_slots(best, batch, n);
-    }
-}
-
-static void reply(pp_pool *p, pp_worker *w, pp_slot *s) {
-    pp_job *j = w->head;
-    if (!j || j->slot != s)
-        return; /* not what we sent: the channel is confused; its death will tell */
-    list_unlink(&w->head, &w->tail, j);
-    w->nout--;
-    /* Run time: since it was sent, or since the job before it came back. */
-    double t = now(), start = j->sent > w->last_reply ? j->sent : w->last_reply;
-    w->last_reply = t;
-    p->job_time = p->job_time > 0 ? 0.9 * p->job_time + 0.1 * (t - start) : t - start;
-    complete(j, 0);
-}
-
-/* 0 when the channel reached EOF (the worker is gone). */
-static int read_replies(pp_pool *p, pp_worker *w) {
-    char buf[PIPELINE * sizeof(void *)];
-    ssize_t n = read(w->fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-        return 1;
-    if (n <= 0)
-        return 0;
-    for (ssize_t i = 0; i < n; i++) {
-        w->rbuf[w->partial++] = buf[i];
-        if (w->partial == sizeof w->rbuf) {
-            pp_slot *s;
-            memcpy(&s, w->rbuf, sizeof s);
-            w->partial = 0;
-            reply(p, w, s);
-        }
-    }
-    return 1;
-}
-
-/* A worker is gone: its jobs end by what their slots say. */
-static void worker_died(pp_pool *p, pp_worker *w) {
-    close(w->fd);
-    w->fd = -1;
-    w->partial = 0;
-    while (w->head) {
-        pp_job *j = w->head;
-        list_unlink(&w->head, &w->tail, j);
-        int st = atomic_load(&j->slot->state);
-        if (st == SLOT_DONE)
-            complete(j, 0);
-        else if (st == SLOT_RUNNING || j->cancelled)
-            complete(j, j->cancelled ? -ECANCELED : CIO_EWORKER);
-        else { /* never started: it goes first in line again */
-            j->worker = NULL;
-            j->queued = true;
-            j->next = p->qhead;
-            j->prev = NULL;
-            if (p->qhead)
-                p->qhead->prev = j;
-            else
-                p->qtail = j;
-            p->qhead = j;
-        }
-    }
-    w->nout = 0;
-    if (!p->stopping) {
-        char one = 1;
-        if (send(p->ctl, &one, 1, MSG_NOSIGNAL) < 0)
-            return;
-    }
-}
-
-static void control_message(pp_pool *p) {
-    fs_msg m;
-    int fd = -1;
-    if (cio__fork_server_recv(p->ctl, &m, &fd) <= 0) {
-        p->ctl = -1; /* the server is gone: no more replacements */
-        return;
-    }
-    if (m.type == MSG_SPAWNED) {
-        for (unsigned i = 0; i < p->nworkers; i++)
-            if (p->workers[i].fd < 0 && !p->workers[i].head) {
-                p->workers[i] = (pp_worker){.pid = m.pid, .fd = fd};
-                p->fork_failures = 0;
-                return;
-            }
-        close(fd);
-    } else if (m.type == MSG_FAILED) {
-        p->respawns++; /* asked again after a pause (io_main) */
-        p->fork_failures++;
-    } else if (m.type == MSG_DIED && WIFSIGNALED(m.status) && p->debug) {
-        cio_log(CIO_LOG_WARNING, "process pool: worker %d died from signal %d (%s)", (int)m.pid,
-                WTERMSIG(m.status), strsignal(WTERMSIG(m.status)));
-    }
-}
-
-/* No worker left and none can be forked (for ~5 s): rather than let the
- * queue wait forever, its jobs fail with -EAGAIN. */
-static void fail_if_no_workers(pp_pool *p) {
-    if (p->fork_failures < 50)
-        return;
-    for (unsigned i = 0; i < p->nworkers; i++)
-        if (p->workers[i].fd >= 0)
-            return;
-    while (p->qhead) {
-        pp_job *j = p->qhead;
-        list_unlink(&p->qhead, &p->qtail, j);
-        j->queued = false;
-        complete(j, -EAGAIN);
-    }
-}
-
-static bool busy(pp_pool *p) {
-    if (p->qhead)
-        return true;
-    for (unsigned i = 0; i < p->nworkers; i++)
-        if (p->workers[i].head)
-            return true;
-    return false;
-}
-
-static void *io_main(void *arg) {
-    pp_pool *p = arg;
-    struct pollfd fds[MAX_WORKERS + 2];
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        dispatch(p);
-        if (p->stopping && !busy(p))
-            break;
-        unsigned n = 0;
-        fds[n++] = (struct pollfd){.fd = p->wake, .events = POLLIN};
-        fds[n++] = (struct pollfd){.fd = p->ctl, .events = POLLIN};
-        for (unsigned i = 0; i < p->nworkers; i++)
-            fds[n++] = (struct pollfd){.fd = p->workers[i].fd, .events = POLLIN};
-        pthread_mutex_unlock(&p->mu);
-        int r = poll(fds, n, p->respawns ? 100 : -1);
-        pthread_mutex_lock(&p->mu);
-        fail_if_no_workers(p);
-        for (; p->respawns && p->ctl >= 0 && !p->stopping; p->respawns--) {
-            char one = 1;
-            if (send(p->ctl, &one, 1, MSG_NOSIGNAL) < 0)
-                break;
-        }
-        if (r < 0)
-            continue;
-        if (fds[0].revents) {
-            uint64_t v;
-            if (read(p->wake, &v, sizeof v) < 0)
-                v = 0;
-        }
-        if (fds[1].revents && p->ctl >= 0)
-            control_message(p);
-        for (unsigned i = 0; i < p->nworkers; i++) {
-            pp_worker *w = &p->workers[i];
-            short ev = fds[2 + i].revents;
-            if (w->fd < 0 || w->fd != fds[2 + i].fd || !ev)
-                continue;
-            if (!read_replies(p, w) || (ev & (POLLHUP | POLLERR) && !(ev & POLLIN)))
-                worker_died(p, w);
-        }
-    }
-    /* Done: close the channels (workers exit), then the control socket
-     * (the server reaps them and exits). */
-    for (unsigned i = 0; i < p->nworkers; i++)
-        if (p->workers[i].fd >= 0)
-            close(p->workers[i].fd);
-    if (p->ctl >= 0)
-        close(p->ctl);
-    pthread_mutex_unlock(&p->mu);
-    int st;
-    waitpid(p->server, &st, 0);
-    return NULL;
-}
-
 /* ---- lifetime ---- */
+
+/* Jobs whose loop had closed when they ended (see complete() in
+ * process_pool_io.c): released here, on the owner's thread. */
+static void release_orphans(pp_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    pp_job *j = p->orphans;
+    p->orphans = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (j) {
+        pp_job *next = j->next;
+        job_release(j);
+        j = next;
+    }
+}
 
 static void cancel_queued(pp_pool *p) {
     for (;;) {
@@ -500,7 +208,7 @@ static void stop_io(pp_pool *p) {
     bool first = !p->stopping;
     p->stopping = true;
     pthread_mutex_unlock(&p->mu);
-    poke(p);
+    cio__pp_poke(p);
     if (first)
         pthread_join(p->io, NULL);
 }
@@ -514,21 +222,37 @@ static int pp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
     pp_pool *p = (pp_pool *)ex;
     p->shutdown = true;
     flush_pending(p); /* submitted before the shutdown: they run (or are cancelled below) */
-    if (cancel_futures && cio__loop_running())
+    if (cancel_futures && cio__loop_running()) /* their futures are finished on their loop */
         cancel_queued(p);
     if (!wait)
         return 0;
     /* Waiting means: every job handed out is done, the workers and the fork
      * server are gone. In a task the loop goes on meanwhile (completions
      * arrive through it). */
-    if (cio__task_current()) {
-        void *unused;
-        int r = cio_to_thread(join_job, p, &unused);
-        if (r == 0)
-            return 0;
-    }
-    stop_io(p);
+    void *unused;
+    if (!cio__task_current() || cio_to_thread(join_job, p, &unused) < 0)
+        stop_io(p);
+    release_orphans(p);
     return 0;
+}
+
+static void detach(pp_job *j) {
+    for (; j; j = j->next)
+        if (j->fut && atomic_load(&j->loop->closed)) {
+            cio__future_set_cancel(j->fut, NULL, NULL);
+            cio_future_unref(j->fut);
+            j->fut = NULL;
+            j->cancelled = true;
+        }
+}
+
+/* Under the lock, before the owner lets go: jobs still in flight whose loop
+ * has closed give up their future here, on the owner's thread; they would
+ * end as orphans that only the I/O thread sees, which may not touch them. */
+static void detach_closed(pp_pool *p) {
+    detach(p->qhead);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        detach(p->workers[i].head);
 }
 
 static void pp_destroy(cio_executor *ex) {
@@ -542,11 +266,13 @@ static void pp_destroy(cio_executor *ex) {
     pthread_mutex_lock(&p->mu);
     bool joined = p->stopping;
     p->stopping = true;
+    detach_closed(p);
     pthread_mutex_unlock(&p->mu);
-    poke(p);
+    cio__pp_poke(p);
     if (!joined)
         pthread_detach(p->io);
-    pool_unref(p);
+    release_orphans(p);
+    cio__pp_unref(p);
 }
 
 static const cio_executor_ops process_pool_ops = {
@@ -558,36 +284,60 @@ static const cio_executor_ops process_pool_ops = {
 
 static void *io_thread(void *arg) {
     pp_pool *p = arg;
-    io_main(p);
-    pool_unref(p);
+    cio__pp_io_main(p);
+    /* Orphans nobody will collect now (the owner freed the pool). Those
+     * detached from their future go. One still holding its future (its loop
+     * closed after the pool was freed) is left as it is, pool included: a
+     * late cio_cancel of that future still finds a valid job. */
+    pthread_mutex_lock(&p->mu);
+    pp_job *j = p->orphans;
+    p->orphans = NULL;
+    pthread_mutex_unlock(&p->mu);
+    for (pp_job *next; j; j = next) {
+        next = j->next;
+        if (j->fut)
+            continue;
+        cio_shm_free(j->slot);
+        cio__loop_unref(j->loop);
+        free(j);
+        cio__pp_unref(p);
+    }
+    cio__pp_unref(p);
     return NULL;
 }
 
-/* Fork the server and the first workers, then start the I/O thread. */
-static int start(pp_pool *p, unsigned workers, const fs_config *cfg, size_t shm_size) {
+/* Forks the first workers through the server; 0 or -errno. */
+static int first_workers(pp_pool *p, unsigned workers) {
+    char req[PP_MAX_WORKERS];
+    memset(req, 1, workers);
+    if (send(p->ctl, req, workers, MSG_NOSIGNAL) != (ssize_t)workers)
+        return -EPIPE;
+    for (unsigned got = 0; got < workers;) {
+        fs_msg m;
+        int fd, k = cio__fork_server_recv(p->ctl, &m, &fd);
+        if (k <= 0)
+            return k < 0 ? k : -EPIPE;
+        if (m.type == MSG_FAILED)
+            return m.status > 0 ? -m.status : -EAGAIN;
+        if (m.type == MSG_SPAWNED)
+            p->workers[got++] = (pp_worker){
+                .pid = m.pid, .fd = fd, .jobs_left = p->cfg.max_jobs ? p->cfg.max_jobs : UINT_MAX};
+    }
+    return 0;
+}
+
+/* Forks the server and the first workers, then starts the I/O thread. */
+static int start(pp_pool *p, unsigned workers, size_t shm_size) {
     int r = cio__shm_init(shm_size); /* mapped before any fork: the same address everywhere */
     if (r < 0)
         return r;
-    p->server = cio__fork_server_start(&p->ctl, cfg);
+    p->server = cio__fork_server_start(&p->ctl, &p->cfg);
     if (p->server < 0)
         return (int)p->server;
     p->nworkers = workers;
     for (unsigned i = 0; i < workers; i++)
         p->workers[i].fd = -1;
-    char req[MAX_WORKERS];
-    memset(req, 1, workers);
-    r = send(p->ctl, req, workers, MSG_NOSIGNAL) == (ssize_t)workers ? 0 : -EPIPE;
-    for (unsigned got = 0; r == 0 && got < workers;) {
-        fs_msg m;
-        int fd;
-        int k = cio__fork_server_recv(p->ctl, &m, &fd);
-        if (k <= 0)
-            r = k < 0 ? k : -EPIPE;
-        else if (m.type == MSG_SPAWNED)
-            p->workers[got++] = (pp_worker){.pid = m.pid, .fd = fd};
-        else if (m.type == MSG_FAILED)
-            r = -(m.status ? m.status : EAGAIN);
-    }
+    r = first_workers(p, workers);
     atomic_fetch_add(&p->refs, 1);
     if (r == 0 && (r = -pthread_create(&p->io, NULL, io_thread, p)) == 0)
         return 0;
@@ -597,17 +347,21 @@ static int start(pp_pool *p, unsigned workers, const fs_config *cfg, size_t shm_
             close(p->workers[i].fd);
     close(p->ctl);
     int st;
-    waitpid(p->server, &st, 0);
+    while (waitpid(p->server, &st, 0) < 0 && errno == EINTR)
+        ;
     return r;
 }
 
+static unsigned worker_count(const cio_process_pool_options *opt) {
+    if (opt && opt->max_workers)
+        return opt->max_workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt) {
-    unsigned workers = opt && opt->max_workers ? opt->max_workers : 0;
-    if (!workers) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        workers = n > 0 ? (unsigned)n : 1;
-    }
-    if (workers > MAX_WORKERS) {
+    unsigned workers = worker_count(opt);
+    if (workers > PP_MAX_WORKERS) {
         errno = EINVAL;
         return NULL;
     }
@@ -616,16 +370,14 @@ cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt) {
         return NULL;
     p->base.ops = &process_pool_ops;
     p->flush.fn = on_flush;
-    p->debug = cio__loop_running() ? cio_loop_get_debug(cio__loop_running()) : false;
-    const char *env = getenv("CIO_DEBUG");
-    p->debug |= env && *env && strcmp(env, "0") != 0;
+    cio_loop *loop = cio__loop_running();
+    p->debug = (loop && cio_loop_get_debug(loop)) || cio__env_debug();
+    if (opt)
+        p->cfg = (fs_config){opt->initializer, opt->initarg, opt->max_tasks_per_child};
     pthread_mutex_init(&p->mu, NULL);
     atomic_init(&p->refs, 1);
     p->wake = eventfd(0, EFD_CLOEXEC);
-    fs_config cfg = {0};
-    if (opt)
-        cfg = (fs_config){opt->initializer, opt->initarg, opt->max_tasks_per_child};
-    int r = p->wake < 0 ? -errno : start(p, workers, &cfg, opt ? opt->shm_size : 0);
+    int r = p->wake < 0 ? -errno : start(p, workers, opt ? opt->shm_size : 0);
     if (r < 0) {
         if (p->wake >= 0)
             close(p->wake);

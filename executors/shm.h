@@ -3,11 +3,20 @@
 #ifndef CIO_SHM_H
 #define CIO_SHM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* Maps the region if it is not yet (idempotent, thread-safe). 0 or -errno. */
-int cio__shm_init(size_t size); /* size 0: the default (4 GiB of address space) */
+/* Maps the region if it is not yet (idempotent, thread-safe). size is its
+ * address space (0: the default, 4 GiB; rounded up to 1 MiB at least); it
+ * only matters to the call that maps it. 0 or -errno. */
+int cio__shm_init(size_t size);
 /* Whether p points into the region. */
-int cio__shm_contains(const void *p);
+bool cio__shm_contains(const void *p);
+/* The allocator's robust process-shared lock (the region must exist). A
+ * holder that dies leaves it to the next locker, who repairs it. */
+void cio__shm_lock(void);
+void cio__shm_unlock(void);
+/* Bytes of the region handed out so far (its high-water mark). */
+size_t cio__shm_used(void);
 
 #endif

@@ -767,32 +767,59 @@ CIO_API void cio_executor_free(cio_executor *ex);
 /* Process pool and shared memory                                        */
 /* ===================================================================== */
 
-/* A fork-based pool of max_workers processes (0: the number of CPUs). The
-   workers are forked by a fork server made with the pool (before the pool
-   starts any thread), so they inherit no lock held by another thread and
-   never touch the loop's ring. A job is (fn, arg): fn is a function of the
-   program (the workers are forks of it), arg and the result are scalars
-   (intptr_t) or pointers into cio_shm memory, valid in every process.
-   Beyond asyncio: a worker that dies during a job (a crash, a signal, exit)
-   fails that job only, with CIO_EWORKER (debug mode names the signal); the
-   worker is replaced and the pool goes on. Cancelling a running job kills
-   its worker (replaced too); a queued one never runs. NULL and errno. */
+/* A fork-based pool of max_workers processes (0: the number of CPUs; at
+   most 256, else EINVAL). The workers are forked by a fork server made with
+   the pool (before the pool starts any thread), so they inherit no lock held
+   by another thread and never touch the loop's ring. A job is (fn, arg): fn
+   is a function of the program (the workers are forks of it), arg and the
+   result are scalars (intptr_t) or pointers into cio_shm memory, valid in
+   every process. Jobs go through cio_run_in_executor, from the thread of one
+   loop at a time (the same pool may serve loops one after another).
+
+   Beyond asyncio:
+   - CIO_EWORKER: a worker that dies during a job (a crash, a signal, exit)
+     fails that job only; the worker is replaced, queued jobs go on, the pool
+     never turns "broken". Debug mode logs the signal or exit status.
+   - Cancelling a running job kills its worker (replaced too) and the future
+     ends cancelled at once; a queued job never runs.
+   - Workers that cannot be had (fork fails, or each new worker dies before
+     running anything, e.g. its initializer crashes) are asked for again
+     with a growing pause (up to 1 s), never in a tight loop; while no worker
+     is alive after three such failures in a row, queued jobs fail (the fork
+     error, or CIO_EWORKER) instead of waiting forever.
+   - cio_executor_shutdown(pool, wait, cancel_futures) is
+     concurrent.futures' shutdown: later submissions fail with ESHUTDOWN;
+     cancel_futures cancels the jobs not started; wait (in a task the loop
+     keeps running meanwhile) returns when every job has ended and every
+     worker and the fork server have been reaped. cio_executor_free without
+     waiting lets the jobs in flight end, then the processes are reaped in
+     the background. No zombie remains either way.
+   NULL and errno (EINVAL, ENOMEM, EAGAIN or another fork/socket error). */
 CIO_API cio_executor *cio_process_pool_new(unsigned max_workers);
 typedef struct cio_process_pool_options {
-    unsigned max_workers;        /* 0: ncpu */
-    void (*initializer)(void *); /* runs once in each worker before its first job */
-    void *initarg;
+    unsigned max_workers;         /* 0: ncpu */
+    void (*initializer)(void *);  /* runs once in each worker before its first job */
+    void *initarg;                /* (a scalar or a pointer the workers inherit) */
     unsigned max_tasks_per_child; /* a worker is replaced after this many jobs (0: never) */
-    size_t shm_size;              /* address space of the shared region if the first
-                                     pool creates it (0: 4 GiB; pages cost only when used) */
+    size_t shm_size;              /* address space of the shared region, if this call is
+                                     the one that creates it (0: 4 GiB; at least 1 MiB);
+                                     pages cost only once touched */
 } cio_process_pool_options;
+/* cio_process_pool_new with options (NULL: defaults). */
 CIO_API cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt);
 
 /* Memory visible at the same address in the parent and every process-pool
-   worker (one shared region, reserved at first use or with the first pool,
-   released when the process exits). Any process may allocate and free.
-   NULL and errno. Thread- and process-safe. */
+   worker: one shared region, reserved at the first cio_shm_alloc or with the
+   first pool (whichever comes first, and before that pool forks), and
+   released when the process exits (never earlier: pointers into it may be
+   anywhere). Any process may allocate and free, also a worker (e.g. its
+   result); a worker killed inside cio_shm_alloc/free does not block the
+   others (a robust process-shared lock), at worst that block is lost.
+   Blocks are 16-byte aligned. NULL and errno: EINVAL for size 0, ENOMEM when
+   the region is full. Thread- and process-safe. */
 CIO_API void *cio_shm_alloc(size_t size);
+/* NULL, a pointer not from cio_shm_alloc and a second free are ignored.
+   Big blocks give their pages back to the system. */
 CIO_API void cio_shm_free(void *p);
 
 #ifdef __cplusplus

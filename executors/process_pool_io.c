@@ -1,0 +1,316 @@
+/* The process pool's I/O thread. It feeds the workers through their
+ * channels (for short jobs up to PP_PIPELINE queued at each, so a worker
+ * never waits for the parent; for long ones only two, so no worker sits on
+ * work another could take), collects results, notices deaths, asks the fork
+ * server for replacements, and posts completions to the loops. Everything
+ * here runs under the pool's mutex, released only around poll(). */
+#include "debug.h"
+#include "process_pool.h"
+#include "shm.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Hands a finished (or failed, or cancelled) job back to its loop. A loop
+ * that closed meanwhile cannot take it: the job waits in `orphans` for the
+ * pool's owner, whose thread may drop the future's reference safely. */
+static void complete(pp_pool *p, pp_job *j, int err) {
+    j->err = err;
+    cio_loop *loop = j->loop;
+    cio__loop_ref(loop); /* across the post: the loop may drop the job's own */
+    if (cio__loop_post(loop, &j->node) < 0) {
+        j->next = p->orphans;
+        p->orphans = j;
+    }
+    cio__loop_unref(loop);
+}
+
+static void write_slots(pp_worker *w, pp_slot **s, int n) {
+    size_t len = (size_t)n * sizeof *s;
+    const char *b = (const char *)s;
+    while (len > 0) {
+        ssize_t k = send(w->fd, b, len, MSG_NOSIGNAL); /* a dead worker: EPIPE, no SIGPIPE */
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return; /* dead: poll reports its EOF and its jobs are settled then */
+        b += k;
+        len -= (size_t)k;
+    }
+}
+
+/* How many jobs a worker may hold: enough to cover ~1 ms of short jobs (the
+ * round trip through the parent is then hidden), two of long ones. */
+static int depth(const pp_pool *p) {
+    if (p->job_time <= 0)
+        return 2;
+    double d = 1e-3 / p->job_time;
+    return d < 2 ? 2 : d > PP_PIPELINE ? PP_PIPELINE : (int)d;
+}
+
+static pp_worker *least_loaded(pp_pool *p, int limit) {
+    pp_worker *best = NULL;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        pp_worker *w = &p->workers[i];
+        if (w->fd >= 0 && w->jobs_left && w->nout < limit && (!best || w->nout < best->nout))
+            best = w;
+    }
+    return best;
+}
+
+/* Queued jobs to workers with room, least loaded first. */
+static void dispatch(pp_pool *p) {
+    int limit = depth(p);
+    double t = cio__now();
+    pp_worker *w;
+    while (p->qhead && (w = least_loaded(p, limit))) {
+        pp_slot *batch[PP_PIPELINE];
+        int n = 0;
+        unsigned share = (unsigned)(limit - w->nout);
+        share = share < w->jobs_left ? share : w->jobs_left;
+        while (p->qhead && (unsigned)n < share) {
+            pp_job *j = p->qhead;
+            pp_list_unlink(&p->qhead, &p->qtail, j);
+            j->queued = false;
+            j->worker = w;
+            j->sent = t;
+            pp_list_append(&w->head, &w->tail, j);
+            w->nout++;
+            batch[n++] = j->slot;
+        }
+        if (w->jobs_left != UINT_MAX)
+            w->jobs_left -= (unsigned)n;
+        write_slots(w, batch, n);
+    }
+}
+
+static void reply(pp_pool *p, pp_worker *w, pp_slot *s) {
+    pp_job *j = w->head;
+    if (!j || j->slot != s)
+        return; /* not what we sent: the channel is confused; its death will tell */
+    pp_list_unlink(&w->head, &w->tail, j);
+    w->nout--;
+    w->replies++;
+    p->spawn_fails = 0; /* workers do run jobs */
+    /* Run time: since it was sent, or since the job before it came back. */
+    double t = cio__now(), start = j->sent > w->last_reply ? j->sent : w->last_reply;
+    w->last_reply = t;
+    p->job_time = p->job_time > 0 ? 0.9 * p->job_time + 0.1 * (t - start) : t - start;
+    complete(p, j, 0);
+}
+
+/* 0 when the channel reached EOF (the worker is gone). */
+static int read_replies(pp_pool *p, pp_worker *w) {
+    char buf[PP_PIPELINE * sizeof(void *)];
+    ssize_t n = read(w->fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return 1;
+    if (n <= 0)
+        return 0;
+    for (ssize_t i = 0; i < n; i++) {
+        w->rbuf[w->partial++] = buf[i];
+        if (w->partial == sizeof w->rbuf) {
+            pp_slot *s;
+            memcpy(&s, w->rbuf, sizeof s);
+            w->partial = 0;
+            reply(p, w, s);
+        }
+    }
+    return 1;
+}
+
+static bool any_worker(const pp_pool *p) {
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (p->workers[i].fd >= 0)
+            return true;
+    return false;
+}
+
+/* With no worker alive and none to be had, waiting would be a hang: the
+ * queued jobs fail instead. Jobs submitted later try again. */
+static void fail_queued(pp_pool *p, int err) {
+    if (p->qhead)
+        CIO__DEBUG(p, "process pool: no worker can be started (%s); failing the queued jobs",
+                   cio_strerror(err));
+    while (p->qhead) {
+        pp_job *j = p->qhead;
+        pp_list_unlink(&p->qhead, &p->qtail, j);
+        j->queued = false;
+        complete(p, j, err);
+    }
+}
+
+/* A fork failed, or a worker died before running anything (its initializer
+ * crashed, say): ask again after a growing pause, not in a tight loop. */
+static void spawn_failed(pp_pool *p, int err) {
+    p->spawn_fails++;
+    unsigned shift = p->spawn_fails < 5 ? p->spawn_fails : 5;
+    p->spawn_at = cio__now() + 0.03125 * (1u << shift); /* 62 ms .. 1 s */
+    if (p->spawn_fails >= PP_SPAWN_TRIES && !any_worker(p))
+        fail_queued(p, err);
+}
+
+/* Back to the head of the queue, in their order: they never started. */
+static void requeue_front(pp_pool *p, pp_job *first, pp_job *last) {
+    if (!first)
+        return;
+    last->next = p->qhead;
+    if (p->qhead)
+        p->qhead->prev = last;
+    else
+        p->qtail = last;
+    p->qhead = first;
+}
+
+/* A worker is gone: each of its jobs ends as its slot says. */
+static void worker_died(pp_pool *p, pp_worker *w) {
+    close(w->fd);
+    w->fd = -1;
+    w->partial = 0;
+    bool started = w->replies > 0;
+    pp_job *first = NULL, *last = NULL;
+    while (w->head) {
+        pp_job *j = w->head;
+        pp_list_unlink(&w->head, &w->tail, j);
+        int st = atomic_load(&j->slot->state);
+        started |= st == SLOT_RUNNING || st == SLOT_DONE;
+        if (st == SLOT_DONE)
+            complete(p, j, 0);
+        else if (st == SLOT_RUNNING || j->cancelled)
+            complete(p, j, j->cancelled ? -ECANCELED : CIO_EWORKER);
+        else {
+            j->worker = NULL;
+            j->queued = true;
+            j->prev = last;
+            if (last)
+                last->next = j;
+            else
+                first = j;
+            last = j;
+        }
+    }
+    w->nout = 0;
+    requeue_front(p, first, last);
+    p->want++; /* asked for only while there is work (see ask_for_workers) */
+    if (!started)
+        spawn_failed(p, CIO_EWORKER);
+}
+
+static void adopt(pp_pool *p, pid_t pid, int fd) {
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (p->workers[i].fd < 0 && !p->workers[i].head) {
+            unsigned budget = p->cfg.max_jobs ? p->cfg.max_jobs : UINT_MAX;
+            p->workers[i] = (pp_worker){.pid = pid, .fd = fd, .jobs_left = budget};
+            return;
+        }
+    close(fd); /* no place for it: closing the channel makes it exit */
+}
+
+static void control_message(pp_pool *p) {
+    fs_msg m;
+    int fd = -1;
+    if (cio__fork_server_recv(p->ctl, &m, &fd) <= 0) {
+        close(p->ctl);
+        p->ctl = -1; /* the server is gone: no more replacements */
+        p->want = 0;
+        if (!any_worker(p))
+            fail_queued(p, CIO_EWORKER);
+        return;
+    }
+    if (m.type == MSG_SPAWNED) {
+        adopt(p, m.pid, fd);
+    } else if (m.type == MSG_FAILED) {
+        p->want++;
+        spawn_failed(p, m.status > 0 ? -m.status : -EAGAIN);
+    } else if (m.type == MSG_DIED && WIFSIGNALED(m.status)) {
+        CIO__DEBUG(p, "process pool: worker %d died from signal %d (%s)", (int)m.pid,
+                   WTERMSIG(m.status), strsignal(WTERMSIG(m.status)));
+    } else if (m.type == MSG_DIED && WEXITSTATUS(m.status)) {
+        CIO__DEBUG(p, "process pool: worker %d exited with status %d", (int)m.pid,
+                   WEXITSTATUS(m.status));
+    }
+}
+
+/* Replacements are asked for once their backoff has passed. Returns the
+ * poll timeout in ms until then (-1: nothing to wait for). */
+static int ask_for_workers(pp_pool *p) {
+    if (!p->want || p->ctl < 0 || (p->stopping && !p->qhead))
+        return -1;
+    double wait = p->spawn_at - cio__now();
+    if (wait > 0)
+        return (int)(wait * 1e3) + 1;
+    char req[PP_MAX_WORKERS];
+    memset(req, 1, p->want);
+    if (send(p->ctl, req, p->want, MSG_NOSIGNAL) == (ssize_t)p->want)
+        p->want = 0;
+    return -1;
+}
+
+static bool busy(const pp_pool *p) {
+    if (p->qhead)
+        return true;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (p->workers[i].head)
+            return true;
+    return false;
+}
+
+/* One poll() and what it reported. */
+static void wait_and_handle(pp_pool *p) {
+    struct pollfd fds[PP_MAX_WORKERS + 2];
+    unsigned n = 0;
+    int timeout = ask_for_workers(p);
+    fds[n++] = (struct pollfd){.fd = p->wake, .events = POLLIN};
+    fds[n++] = (struct pollfd){.fd = p->ctl, .events = POLLIN};
+    for (unsigned i = 0; i < p->nworkers; i++)
+        fds[n++] = (struct pollfd){.fd = p->workers[i].fd, .events = POLLIN};
+    pthread_mutex_unlock(&p->mu);
+    int r = poll(fds, n, timeout);
+    pthread_mutex_lock(&p->mu);
+    if (r <= 0)
+        return;
+    uint64_t v;
+    if (fds[0].revents && read(p->wake, &v, sizeof v) < 0)
+        v = 0; /* a spurious wakeup: nothing to do */
+    if (fds[1].revents && p->ctl >= 0)
+        control_message(p);
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        pp_worker *w = &p->workers[i];
+        short ev = fds[2 + i].revents;
+        if (w->fd < 0 || w->fd != fds[2 + i].fd || !ev)
+            continue;
+        if (!read_replies(p, w) || (ev & (POLLHUP | POLLERR) && !(ev & POLLIN)))
+            worker_died(p, w);
+    }
+}
+
+void cio__pp_io_main(pp_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        dispatch(p);
+        if (p->stopping && !busy(p))
+            break;
+        if (!any_worker(p) && p->ctl < 0)
+            fail_queued(p, CIO_EWORKER);
+        wait_and_handle(p);
+    }
+    /* Done: closing the channels makes the workers exit, closing the
+     * control socket makes the server reap them and exit. */
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (p->workers[i].fd >= 0) {
+            close(p->workers[i].fd);
+            p->workers[i].fd = -1;
+        }
+    if (p->ctl >= 0)
+        close(p->ctl);
+    p->ctl = -1;
+    pthread_mutex_unlock(&p->mu);
+    int st;
+    while (waitpid(p->server, &st, 0) < 0 && errno == EINTR)
+        ;
+}
