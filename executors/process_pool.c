@@ -266,6 +266,7 @@ static void pp_destroy(cio_executor *ex) {
     pthread_mutex_lock(&p->mu);
     bool joined = p->stopping;
     p->stopping = true;
+    p->owner_gone = true;
     detach_closed(p);
     pthread_mutex_unlock(&p->mu);
     cio__pp_poke(p);
@@ -285,13 +286,15 @@ static const cio_executor_ops process_pool_ops = {
 static void *io_thread(void *arg) {
     pp_pool *p = arg;
     cio__pp_io_main(p);
-    /* Orphans nobody will collect now (the owner freed the pool). Those
-     * detached from their future go. One still holding its future (its loop
-     * closed after the pool was freed) is left as it is, pool included: a
-     * late cio_cancel of that future still finds a valid job. */
+    /* Orphans nobody will collect now, if the owner freed the pool without
+     * joining us (else it releases them itself). Those detached from their
+     * future go. One still holding its future (its loop closed after the
+     * pool was freed) is left as it is, pool included: a late cio_cancel of
+     * that future still finds a valid job. */
     pthread_mutex_lock(&p->mu);
-    pp_job *j = p->orphans;
-    p->orphans = NULL;
+    pp_job *j = p->owner_gone ? p->orphans : NULL;
+    if (p->owner_gone)
+        p->orphans = NULL;
     pthread_mutex_unlock(&p->mu);
     for (pp_job *next; j; j = next) {
         next = j->next;

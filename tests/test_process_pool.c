@@ -12,6 +12,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,7 +270,7 @@ static void count_init(void *arg) {
 }
 
 static void *read_inits(void *arg) {
-    return (void *)(intptr_t) * (int *)arg;
+    return (void *)(intptr_t)*(int *)arg;
 }
 
 static void *initializer(void *arg) {
@@ -292,27 +294,112 @@ static void test_initializer(void **state) {
     cio_executor_free(pool);
 }
 
-/* max_tasks_per_child: workers retire and are replaced; nothing is lost. */
+/* ---- a worker SIGKILLed in the middle of its job ---- */
+
+typedef struct mid_job {
+    _Atomic int pid; /* set by the worker once it runs */
+} mid_job;
+
+static void *report_and_nap(void *arg) {
+    mid_job *m = arg;
+    atomic_store(&m->pid, (int)getpid());
+    struct timespec ts = {5, 0};
+    nanosleep(&ts, NULL);
+    return NULL;
+}
+
+static void *sigkill_mid_job(void *arg) {
+    cio_executor *pool = arg;
+    mid_job *m = cio_shm_alloc(sizeof *m);
+    atomic_init(&m->pid, 0);
+    cio_future *f = cio_run_in_executor(pool, report_and_nap, m);
+    while (!atomic_load(&m->pid))
+        cio_sleep(0.005);
+    kill(atomic_load(&m->pid), SIGKILL);
+    assert_int_equal(cio_await(f, NULL), CIO_EWORKER);
+    cio_future_unref(f);
+    cio_shm_free(m);
+    void *r;
+    f = cio_run_in_executor(pool, plus_one, (void *)6);
+    assert_int_equal(cio_await(f, &r), 0);
+    assert_int_equal((intptr_t)r, 7);
+    cio_future_unref(f);
+    return NULL;
+}
+
+static void test_sigkill_mid_job(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(1);
+    assert_int_equal(cio_run(sigkill_mid_job, pool, NULL), 0);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
+/* ---- cancelled queued jobs never run, not even those a worker holds ---- */
+
+static void *set_flag(void *arg) {
+    atomic_store((_Atomic int *)arg, 1);
+    return arg;
+}
+
+static void *queued_never_run(void *arg) {
+    cio_executor *pool = arg;
+    enum { N = 10 };
+    _Atomic int *flags = cio_shm_alloc(N * sizeof *flags);
+    for (int i = 0; i < N; i++)
+        atomic_init(&flags[i], 0);
+    cio_future *busy = cio_run_in_executor(pool, nap_ms, (void *)200);
+    cio_future *fs[N];
+    for (int i = 0; i < N; i++)
+        fs[i] = cio_run_in_executor(pool, set_flag, &flags[i]);
+    cio_sleep(0.03); /* the first of them are at the worker by now */
+    for (int i = 0; i < N; i++)
+        assert_true(cio_cancel(fs[i]));
+    assert_int_equal(cio_await(busy, NULL), 0);
+    cio_future *after = cio_run_in_executor(pool, plus_one, NULL); /* the worker is past them */
+    assert_int_equal(cio_await(after, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        assert_true(cio_future_cancelled(fs[i]));
+        assert_int_equal(atomic_load(&flags[i]), 0);
+        cio_future_unref(fs[i]);
+    }
+    cio_future_unref(busy);
+    cio_future_unref(after);
+    cio_shm_free(flags);
+    return NULL;
+}
+
+static void test_cancelled_queued_never_run(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(1);
+    assert_int_equal(cio_run(queued_never_run, pool, NULL), 0);
+    cio_executor_shutdown(pool, true, false);
+    cio_executor_free(pool);
+}
+
+/* ---- max_tasks_per_child: workers retire, nothing is lost ---- */
+
 static void *retiring(void *arg) {
     cio_executor *pool = arg;
     enum { N = 40 };
     cio_future *fs[N];
-    for (intptr_t i = 0; i < N; i++)
+    for (int i = 0; i < N; i++)
         fs[i] = cio_run_in_executor(pool, my_pid, NULL);
     pid_t seen[N];
-    int distinct = 0;
+    int count[N] = {0}, distinct = 0;
     for (int i = 0; i < N; i++) {
         void *r;
         assert_int_equal(cio_await(fs[i], &r), 0);
-        pid_t pid = (pid_t)(intptr_t)r;
-        int known = 0;
-        for (int k = 0; k < distinct; k++)
-            known |= seen[k] == pid;
-        if (!known)
-            seen[distinct++] = pid;
+        int k = 0;
+        while (k < distinct && seen[k] != (pid_t)(intptr_t)r)
+            k++;
+        if (k == distinct)
+            seen[distinct++] = (pid_t)(intptr_t)r;
+        assert_true(++count[k] <= 3);
         cio_future_unref(fs[i]);
     }
-    assert_true(distinct >= N / 3); /* at most 3 jobs per worker process */
+    assert_true(distinct >= (N + 2) / 3);
     return NULL;
 }
 
@@ -327,6 +414,182 @@ static void test_max_tasks_per_child(void **state) {
     assert_int_equal(live_children(), 0);
 }
 
+/* ---- an initializer that crashes: jobs fail, nothing hangs or spins ---- */
+
+static void crashing_init(void *arg) {
+    (void)arg;
+    raise(SIGSEGV);
+}
+
+static void *doomed(void *arg) {
+    cio_executor *pool = arg;
+    cio_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        fs[i] = cio_run_in_executor(pool, plus_one, (void *)1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cio_await(fs[i], NULL), CIO_EWORKER);
+        cio_future_unref(fs[i]);
+    }
+    return NULL;
+}
+
+static void test_initializer_crashes(void **state) {
+    (void)state;
+    cio_process_pool_options opt = {.max_workers = 2, .initializer = crashing_init};
+    cio_executor *pool = cio_process_pool_new_with(&opt);
+    assert_non_null(pool);
+    assert_int_equal(cio_run(doomed, pool, NULL), 0);
+    cio_executor_shutdown(pool, true, false);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
+/* ---- the loop goes on while the workers compute, and while it waits for
+ *      a shutdown ---- */
+
+static void *spin_ms(void *arg) {
+    double end = (double)(intptr_t)arg / 1e3;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    volatile unsigned long x = 0;
+    do {
+        for (int i = 0; i < 10000; i++)
+            x += (unsigned long)i;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 < end);
+    return arg;
+}
+
+static void *ticker(void *arg) {
+    int *ticks = arg;
+    for (;;) {
+        if (cio_sleep(0.01) < 0)
+            return NULL;
+        (*ticks)++;
+    }
+}
+
+static void *loop_goes_on(void *arg) {
+    (void)arg;
+    cio_executor *pool = cio_process_pool_new(2);
+    int ticks = 0;
+    cio_future *t = cio_create_task(ticker, &ticks);
+    cio_future *a = cio_run_in_executor(pool, spin_ms, (void *)300);
+    cio_future *b = cio_run_in_executor(pool, spin_ms, (void *)300);
+    void *r;
+    assert_int_equal(cio_await(a, &r), 0);
+    assert_int_equal((intptr_t)r, 300);
+    assert_true(ticks >= 5); /* 30 possible: the loop was not blocked */
+    int before = ticks;
+    cio_future *c = cio_run_in_executor(pool, nap_ms, (void *)300);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0); /* waits in a task */
+    assert_true(cio_future_done(b) && cio_future_done(c));
+    assert_true(ticks - before >= 5);
+    cio_cancel(t);
+    cio_await(t, NULL);
+    cio_future_unref(t);
+    cio_future_unref(a);
+    cio_future_unref(b);
+    cio_future_unref(c);
+    cio_executor_free(pool);
+    return NULL;
+}
+
+static void test_loop_goes_on(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(loop_goes_on, NULL, NULL), 0);
+    assert_int_equal(live_children(), 0);
+}
+
+/* ---- debug mode names the signal that killed a worker ---- */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool saw_signal;
+
+static void catch_log(int level, const char *msg, void *user) {
+    (void)level, (void)user;
+    pthread_mutex_lock(&log_mu); /* the pool's I/O thread logs */
+    saw_signal |= strstr(msg, "signal 11") != NULL;
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void *crash_in_debug(void *arg) {
+    (void)arg;
+    cio_executor *pool = cio_process_pool_new(1); /* inherits the loop's debug mode */
+    cio_future *f = cio_run_in_executor(pool, crash, NULL);
+    assert_int_equal(cio_await(f, NULL), CIO_EWORKER);
+    cio_future_unref(f);
+    for (int i = 0; i < 200; i++) { /* the fork server reaps on its next beat */
+        pthread_mutex_lock(&log_mu);
+        bool seen = saw_signal;
+        pthread_mutex_unlock(&log_mu);
+        if (seen)
+            break;
+        cio_sleep(0.01);
+    }
+    cio_executor_shutdown(pool, true, false);
+    cio_executor_free(pool);
+    return NULL;
+}
+
+static void test_debug_names_signal(void **state) {
+    (void)state;
+    cio_set_log_handler(catch_log, NULL);
+    cio_options opt = {.debug = 1};
+    assert_int_equal(cio_run_with(&opt, crash_in_debug, NULL, NULL), 0);
+    cio_set_log_handler(NULL, NULL);
+    assert_true(saw_signal);
+}
+
+/* ---- a loop that closes with jobs in flight; a pool freed unwaited ---- */
+
+static void *fire_and_forget(void *arg) {
+    cio_executor *pool = arg;
+    cio_future_unref(cio_run_in_executor(pool, nap_ms, (void *)100));
+    cio_future *kept = cio_run_in_executor(pool, nap_ms, (void *)100);
+    return kept; /* still referenced after the loop has closed */
+}
+
+static void test_loop_closes_first(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(2);
+    void *kept;
+    assert_int_equal(cio_run(fire_and_forget, pool, &kept), 0);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    assert_false(cio_future_done(kept)); /* its loop is gone: it stays pending */
+    assert_true(cio_cancel(kept)); /* a late cancel finds no freed job */
+    assert_true(cio_future_cancelled(kept));
+    cio_future_unref(kept);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+
+    pool = cio_process_pool_new(2);
+    assert_int_equal(cio_run(fire_and_forget, pool, &kept), 0);
+    cio_executor_free(pool); /* no wait: the processes go in the background */
+    cio_future_unref(kept);
+    for (int i = 0; i < 500 && live_children() > 0; i++)
+        nap_ms((void *)10);
+    assert_int_equal(live_children(), 0);
+}
+
+static void *outside_loop(void *arg) {
+    (void)arg;
+    return NULL;
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    cio_process_pool_options opt = {.max_workers = 100000};
+    errno = 0;
+    assert_null(cio_process_pool_new_with(&opt));
+    assert_int_equal(errno, EINVAL);
+    cio_executor *pool = cio_process_pool_new(1);
+    errno = 0;
+    assert_null(cio_run_in_executor(pool, outside_loop, NULL)); /* no running loop */
+    assert_int_equal(errno, EPERM);
+    cio_executor_free(pool);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_results_and_shm),
@@ -334,7 +597,14 @@ int main(void) {
         cmocka_unit_test(test_queued_cancel_and_shutdown),
         cmocka_unit_test(test_random_sigkills),
         cmocka_unit_test(test_initializer),
+        cmocka_unit_test(test_sigkill_mid_job),
+        cmocka_unit_test(test_cancelled_queued_never_run),
         cmocka_unit_test(test_max_tasks_per_child),
+        cmocka_unit_test(test_initializer_crashes),
+        cmocka_unit_test(test_loop_goes_on),
+        cmocka_unit_test(test_debug_names_signal),
+        cmocka_unit_test(test_loop_closes_first),
+        cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
