@@ -457,6 +457,7 @@ static void *spin_ms(void *arg) {
             x += (unsigned long)i;
         clock_gettime(CLOCK_MONOTONIC, &t);
     } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 < end);
+    (void)x;
     return arg;
 }
 
