@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,17 +71,22 @@ static void worker_main(int ch, unsigned max_jobs) {
     }
 }
 
-static int send_spawned(int ctl, pid_t pid, int fd) {
+/* The worker's channel and, when the kernel has them, a pidfd: opened here,
+ * before this server can reap the worker, it names that process for good,
+ * so the pool's kill can never hit a recycled pid. */
+static int send_spawned(int ctl, pid_t pid, int ch, int pidfd) {
     fs_msg m = {.type = MSG_SPAWNED, .pid = pid};
+    int fds[2] = {ch, pidfd};
+    size_t nfds = pidfd >= 0 ? 2 : 1;
     struct iovec iov = {&m, sizeof m};
-    char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+    char cbuf[CMSG_SPACE(sizeof fds)] = {0};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                         .msg_controllen = sizeof cbuf};
+                         .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
     return sendmsg(ctl, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
 }
 
@@ -118,9 +124,12 @@ static void spawn(int ctl, const fs_config *cfg) {
             cfg->init(cfg->init_arg);
         worker_main(sv[1], cfg->max_jobs);
     }
-    if (pid > 0)
-        send_spawned(ctl, pid, sv[0]);
-    else
+    if (pid > 0) {
+        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1 on old kernels: pids then */
+        send_spawned(ctl, pid, sv[0], pidfd);
+        if (pidfd >= 0)
+            close(pidfd);
+    } else
         spawn_failed(ctl, errno);
     close(sv[0]);
     close(sv[1]);
@@ -182,8 +191,8 @@ pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
     return pid;
 }
 
-int cio__fork_server_recv(int ctl, fs_msg *m, int *fd) {
-    char cbuf[CMSG_SPACE(sizeof(int))];
+int cio__fork_server_recv(int ctl, fs_msg *m, int *fd, int *pidfd) {
+    char cbuf[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {m, sizeof *m};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                          .msg_controllen = sizeof cbuf};
@@ -193,11 +202,20 @@ int cio__fork_server_recv(int ctl, fs_msg *m, int *fd) {
     while (n < 0 && errno == EINTR);
     if (n <= 0)
         return n < 0 ? -errno : 0;
-    if (n != (ssize_t)sizeof *m)
-        return -EPROTO;
-    *fd = -1;
+    int fds[2] = {-1, -1};
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (c && c->cmsg_type == SCM_RIGHTS)
-        memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        memcpy(fds, CMSG_DATA(c), (k < 2 ? k : 2) * sizeof(int));
+    }
+    *fd = fds[0];
+    *pidfd = fds[1];
+    if (n != (ssize_t)sizeof *m) {
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (fds[1] >= 0)
+            close(fds[1]);
+        return -EPROTO;
+    }
     return 1;
 }

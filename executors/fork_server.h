@@ -42,7 +42,8 @@ typedef struct fs_config {
  * MSG_DIED. Closing ctl makes it wait for its workers and exit. Returns
  * the server's pid or -errno. */
 pid_t cio__fork_server_start(int *ctl, const fs_config *cfg);
-/* Receives one message (and a worker channel for MSG_SPAWNED). 0 on EOF. */
-int cio__fork_server_recv(int ctl, fs_msg *m, int *fd);
+/* Receives one message; for MSG_SPAWNED also the worker's channel (*fd)
+ * and a pidfd for it (*pidfd, -1 if the kernel has none). 0 on EOF. */
+int cio__fork_server_recv(int ctl, fs_msg *m, int *fd, int *pidfd);
 
 #endif

@@ -15,13 +15,13 @@
 #include "task.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,9 +83,14 @@ static void job_done(cio__mpsc_node *n) {
  * job back when it sees the death). */
 static void stop_at_worker(pp_job *j) {
     int queued = SLOT_QUEUED;
+    pp_worker *w = j->worker; /* cleared once the job is handed back */
     if (!atomic_compare_exchange_strong(&j->slot->state, &queued, SLOT_CANCELLED) &&
-        atomic_load(&j->slot->state) == SLOT_RUNNING && j->worker && j->worker->pid > 0)
-        kill(j->worker->pid, SIGKILL);
+        atomic_load(&j->slot->state) == SLOT_RUNNING && w && w->fd >= 0) {
+        if (w->pidfd >= 0) /* ESRCH: gone already, and its pid may be someone else's */
+            syscall(SYS_pidfd_send_signal, w->pidfd, SIGKILL, NULL, 0);
+        else
+            kill(w->pid, SIGKILL);
+    }
     j->cancelled = true;
 }
 
@@ -317,14 +322,13 @@ static int first_workers(pp_pool *p, unsigned workers) {
         return -EPIPE;
     for (unsigned got = 0; got < workers;) {
         fs_msg m;
-        int fd, k = cio__fork_server_recv(p->ctl, &m, &fd);
+        int fd, pidfd, k = cio__fork_server_recv(p->ctl, &m, &fd, &pidfd);
         if (k <= 0)
             return k < 0 ? k : -EPIPE;
         if (m.type == MSG_FAILED)
             return m.status > 0 ? -m.status : -EAGAIN;
         if (m.type == MSG_SPAWNED)
-            p->workers[got++] = (pp_worker){
-                .pid = m.pid, .fd = fd, .jobs_left = p->cfg.max_jobs ? p->cfg.max_jobs : UINT_MAX};
+            cio__pp_worker_init(p, &p->workers[got++], m.pid, fd, pidfd);
     }
     return 0;
 }
@@ -339,15 +343,14 @@ static int start(pp_pool *p, unsigned workers, size_t shm_size) {
         return (int)p->server;
     p->nworkers = workers;
     for (unsigned i = 0; i < workers; i++)
-        p->workers[i].fd = -1;
+        p->workers[i].fd = p->workers[i].pidfd = -1;
     r = first_workers(p, workers);
     atomic_fetch_add(&p->refs, 1);
     if (r == 0 && (r = -pthread_create(&p->io, NULL, io_thread, p)) == 0)
         return 0;
     atomic_fetch_sub(&p->refs, 1);
     for (unsigned i = 0; i < workers; i++)
-        if (p->workers[i].fd >= 0)
-            close(p->workers[i].fd);
+        cio__pp_worker_close(&p->workers[i]);
     close(p->ctl);
     int st;
     while (waitpid(p->server, &st, 0) < 0 && errno == EINTR)

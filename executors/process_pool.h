@@ -33,6 +33,7 @@ typedef struct pp_job {
 typedef struct pp_worker {
     pid_t pid;
     int fd;              /* -1: no process in this place (one is asked for) */
+    int pidfd;           /* -1: none (old kernel), kill by pid */
     pp_job *head, *tail; /* sent, not answered, in order */
     int nout;
     unsigned jobs_left; /* max_tasks_per_child budget (UINT_MAX: none) */
@@ -74,6 +75,10 @@ void cio__pp_io_main(pp_pool *p);
 void cio__pp_unref(pp_pool *p);
 /* Wakes the I/O thread. */
 void cio__pp_poke(pp_pool *p);
+/* A new worker in place w (its budget full). */
+void cio__pp_worker_init(const pp_pool *p, pp_worker *w, pid_t pid, int fd, int pidfd);
+/* Closes its descriptors; the place is empty again. */
+void cio__pp_worker_close(pp_worker *w);
 
 static inline void pp_list_append(pp_job **h, pp_job **t, pp_job *j) {
     j->next = NULL;

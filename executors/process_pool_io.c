@@ -21,6 +21,7 @@
  * pool's owner, whose thread may drop the future's reference safely. */
 static void complete(pp_pool *p, pp_job *j, int err) {
     j->err = err;
+    j->worker = NULL; /* its place may get a new process: a late cancel must not kill that */
     cio_loop *loop = j->loop;
     cio__loop_ref(loop); /* across the post: the loop may drop the job's own */
     if (cio__loop_post(loop, &j->node) < 0) {
@@ -167,11 +168,23 @@ static void requeue_front(pp_pool *p, pp_job *first, pp_job *last) {
     p->qhead = first;
 }
 
+void cio__pp_worker_init(const pp_pool *p, pp_worker *w, pid_t pid, int fd, int pidfd) {
+    unsigned budget = p->cfg.max_jobs ? p->cfg.max_jobs : UINT_MAX;
+    *w = (pp_worker){.pid = pid, .fd = fd, .pidfd = pidfd, .jobs_left = budget};
+}
+
+void cio__pp_worker_close(pp_worker *w) {
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->pidfd >= 0)
+        close(w->pidfd);
+    w->fd = w->pidfd = -1;
+    w->partial = 0;
+}
+
 /* A worker is gone: each of its jobs ends as its slot says. */
 static void worker_died(pp_pool *p, pp_worker *w) {
-    close(w->fd);
-    w->fd = -1;
-    w->partial = 0;
+    cio__pp_worker_close(w);
     bool started = w->replies > 0;
     pp_job *first = NULL, *last = NULL;
     while (w->head) {
@@ -201,20 +214,21 @@ static void worker_died(pp_pool *p, pp_worker *w) {
         spawn_failed(p, CIO_EWORKER);
 }
 
-static void adopt(pp_pool *p, pid_t pid, int fd) {
+static void adopt(pp_pool *p, pid_t pid, int fd, int pidfd) {
     for (unsigned i = 0; i < p->nworkers; i++)
         if (p->workers[i].fd < 0 && !p->workers[i].head) {
-            unsigned budget = p->cfg.max_jobs ? p->cfg.max_jobs : UINT_MAX;
-            p->workers[i] = (pp_worker){.pid = pid, .fd = fd, .jobs_left = budget};
+            cio__pp_worker_init(p, &p->workers[i], pid, fd, pidfd);
             return;
         }
-    close(fd); /* no place for it: closing the channel makes it exit */
+    pp_worker spare;
+    cio__pp_worker_init(p, &spare, pid, fd, pidfd);
+    cio__pp_worker_close(&spare); /* no place for it: a closed channel makes it exit */
 }
 
 static void control_message(pp_pool *p) {
     fs_msg m;
-    int fd = -1;
-    if (cio__fork_server_recv(p->ctl, &m, &fd) <= 0) {
+    int fd = -1, pidfd = -1;
+    if (cio__fork_server_recv(p->ctl, &m, &fd, &pidfd) <= 0) {
         close(p->ctl);
         p->ctl = -1; /* the server is gone: no more replacements */
         p->want = 0;
@@ -223,7 +237,7 @@ static void control_message(pp_pool *p) {
         return;
     }
     if (m.type == MSG_SPAWNED) {
-        adopt(p, m.pid, fd);
+        adopt(p, m.pid, fd, pidfd);
     } else if (m.type == MSG_FAILED) {
         p->want++;
         spawn_failed(p, m.status > 0 ? -m.status : -EAGAIN);
@@ -302,10 +316,7 @@ void cio__pp_io_main(pp_pool *p) {
     /* Done: closing the channels makes the workers exit, closing the
      * control socket makes the server reap them and exit. */
     for (unsigned i = 0; i < p->nworkers; i++)
-        if (p->workers[i].fd >= 0) {
-            close(p->workers[i].fd);
-            p->workers[i].fd = -1;
-        }
+        cio__pp_worker_close(&p->workers[i]);
     if (p->ctl >= 0)
         close(p->ctl);
     p->ctl = -1;

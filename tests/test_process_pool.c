@@ -591,8 +591,30 @@ static void test_bad_input(void **state) {
     cio_executor_free(pool);
 }
 
+/* ---- no descriptor stays open once the pool is gone ---- */
+
+static int open_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static void test_no_fd_left(void **state) {
+    (void)state;
+    int before = open_fds();
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_int_equal(cio_run(crashes, pool, NULL), 0); /* replacements included */
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+    assert_int_equal(open_fds(), before);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_fd_left), /* first: no earlier pool winds down meanwhile */
         cmocka_unit_test(test_results_and_shm),
         cmocka_unit_test(test_crash_and_cancel_running),
         cmocka_unit_test(test_queued_cancel_and_shutdown),
