@@ -80,7 +80,9 @@ static int send_spawned(int ctl, pid_t pid, int ch, int pidfd) {
     size_t nfds = pidfd >= 0 ? 2 : 1;
     struct iovec iov = {&m, sizeof m};
     char cbuf[CMSG_SPACE(sizeof fds)] = {0};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = cbuf,
                          .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
@@ -194,8 +196,8 @@ pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
 int cio__fork_server_recv(int ctl, fs_msg *m, int *fd, int *pidfd) {
     char cbuf[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {m, sizeof *m};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                         .msg_controllen = sizeof cbuf};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     ssize_t n;
     do
         n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);

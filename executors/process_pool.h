@@ -11,9 +11,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#define PP_PIPELINE 32    /* most jobs a worker holds */
+#define PP_PIPELINE 32 /* most jobs a worker holds */
 #define PP_MAX_WORKERS 256
-#define PP_SPAWN_TRIES 3  /* spawn failures in a row before queued jobs fail */
+#define PP_SPAWN_TRIES 3 /* spawn failures in a row before queued jobs fail */
 
 typedef struct pp_job {
     cio__mpsc_node node; /* first: the completion */
@@ -60,7 +60,7 @@ typedef struct pp_pool {
     unsigned spawn_fails; /* failed forks or deaths before any job, in a row */
     pthread_t io;
     bool shutdown, stopping, debug;
-    bool owner_gone; /* freed without joining the I/O thread */
+    bool owner_gone;   /* freed without joining the I/O thread */
     _Atomic long refs; /* owner + live jobs + the I/O thread */
     /* Loop thread only: a submission pokes the I/O thread once per loop
      * iteration, and slots are reused without the shm allocator's lock. */

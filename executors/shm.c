@@ -25,8 +25,8 @@
 #define DEFAULT_SIZE ((size_t)1 << 32) /* 4 GiB of address space */
 #define MIN_SIZE ((size_t)1 << 20)
 #define MAX_SIZE ((size_t)1 << 44)
-#define MIN_SHIFT 5 /* 32-byte blocks, header included */
-#define CLASSES 40  /* up to 2^44 bytes */
+#define MIN_SHIFT 5                      /* 32-byte blocks, header included */
+#define CLASSES 40                       /* up to 2^44 bytes */
 #define RELEASE_FROM ((size_t)256 << 10) /* freed blocks this big drop their pages */
 #define MAGIC 0xC105A11Cu
 
@@ -59,8 +59,8 @@ static size_t region_size_for(size_t size) {
 }
 
 static int map_region(size_t size) {
-    region *rg = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    region *rg =
+        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (rg == MAP_FAILED)
         return -errno;
     pthread_mutexattr_t a;
@@ -92,7 +92,8 @@ int cio__shm_init(size_t size) {
 
 bool cio__shm_contains(const void *p) {
     region *rg = atomic_load_explicit(&shm, memory_order_acquire);
-    return rg && (const char *)p >= (const char *)rg && (const char *)p < (const char *)rg + rg->size;
+    return rg && (const char *)p >= (const char *)rg &&
+           (const char *)p < (const char *)rg + rg->size;
 }
 
 void cio__shm_lock(void) {
@@ -177,8 +178,8 @@ static void release_pages(block *b, size_t total) {
 
 void cio_shm_free(void *p) {
     region *rg = atomic_load_explicit(&shm, memory_order_acquire);
-    if (!p || !rg || ((uintptr_t)p & 15) ||
-        (char *)p < (char *)rg + FIRST_BLOCK + HEADER || !cio__shm_contains(p))
+    if (!p || !rg || ((uintptr_t)p & 15) || (char *)p < (char *)rg + FIRST_BLOCK + HEADER ||
+        !cio__shm_contains(p))
         return; /* not ours: ignoring beats corrupting */
     block *b = (block *)((char *)p - HEADER);
     if (b->magic != MAGIC || b->cls >= CLASSES)

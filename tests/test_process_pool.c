@@ -270,7 +270,7 @@ static void count_init(void *arg) {
 }
 
 static void *read_inits(void *arg) {
-    return (void *)(intptr_t)*(int *)arg;
+    return (void *)(intptr_t) * (int *)arg;
 }
 
 static void *initializer(void *arg) {
@@ -558,7 +558,7 @@ static void test_loop_closes_first(void **state) {
     assert_int_equal(cio_run(fire_and_forget, pool, &kept), 0);
     assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
     assert_false(cio_future_done(kept)); /* its loop is gone: it stays pending */
-    assert_true(cio_cancel(kept)); /* a late cancel finds no freed job */
+    assert_true(cio_cancel(kept));       /* a late cancel finds no freed job */
     assert_true(cio_future_cancelled(kept));
     cio_future_unref(kept);
     cio_executor_free(pool);

@@ -223,12 +223,9 @@ static void test_full(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_blocks),
-        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_processes),
-        cmocka_unit_test(test_holder_dies),
-        cmocka_unit_test(test_big_blocks_release),
+        cmocka_unit_test(test_blocks),      cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_threads),     cmocka_unit_test(test_processes),
+        cmocka_unit_test(test_holder_dies), cmocka_unit_test(test_big_blocks_release),
         cmocka_unit_test(test_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
