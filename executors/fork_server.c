@@ -3,11 +3,13 @@
 #include "fault.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -92,13 +94,49 @@ static int send_spawned(int ctl, pid_t pid, int ch, int pidfd) {
     return sendmsg(ctl, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof m ? 0 : -1;
 }
 
-static void reap(int ctl) {
+/* The server's state. It is single-threaded, so plain malloc is fine. */
+typedef struct server {
+    int ctl;
+    int sigchld; /* signalfd: a worker ended */
+    const fs_config *cfg;
+    pid_t *kids; /* workers not reaped yet */
+    size_t nkids, cap;
+} server;
+
+static void forget(server *sv, pid_t pid) {
+    for (size_t i = 0; i < sv->nkids; i++)
+        if (sv->kids[i] == pid) {
+            sv->kids[i] = sv->kids[--sv->nkids];
+            return;
+        }
+}
+
+/* Remembers pid, so that the server can kill it if the pool vanishes; false
+ * when there is no memory for that (the worker is then not started). */
+static bool remember(server *sv, pid_t pid) {
+    if (sv->nkids == sv->cap) {
+        size_t cap = sv->cap ? 2 * sv->cap : 16;
+        pid_t *k = realloc(sv->kids, cap * sizeof *k);
+        if (!k)
+            return false;
+        sv->kids = k;
+        sv->cap = cap;
+    }
+    sv->kids[sv->nkids++] = pid;
+    return true;
+}
+
+static void reap(server *sv) {
+    struct signalfd_siginfo si;
+    while (read(sv->sigchld, &si, sizeof si) == (ssize_t)sizeof si)
+        ; /* drained: one wakeup may stand for many deaths */
     int st;
     pid_t pid;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        forget(sv, pid);
         fs_msg m = {.type = MSG_DIED, .pid = pid, .status = st};
-        if (send(ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
-            break;
+        if (send(sv->ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
+            continue; /* the pool is gone; reaping goes on */
     }
 }
 
@@ -108,62 +146,90 @@ static void spawn_failed(int ctl, int err) {
         return; /* the pool is gone: the server is about to see EOF */
 }
 
-static void spawn(int ctl, const fs_config *cfg) {
-    int sv[2];
+static void worker_start(server *sv, int ch) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL); /* the server blocks SIGCHLD for its signalfd */
+    close(sv->sigchld);
+    close(sv->ctl);
+    free(sv->kids);
+    if (sv->cfg->init)
+        sv->cfg->init(sv->cfg->init_arg);
+    worker_main(ch, sv->cfg->max_jobs);
+}
+
+static void spawn(server *sv) {
+    int ch[2];
     if (CIO__FAULT(CIO__FAULT_FORK)) {
-        spawn_failed(ctl, EAGAIN);
+        spawn_failed(sv->ctl, EAGAIN);
         return;
     }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        spawn_failed(ctl, errno);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch) < 0) {
+        spawn_failed(sv->ctl, errno);
         return;
     }
     pid_t pid = fork();
     if (pid == 0) {
-        close(ctl);
-        close(sv[0]);
-        if (cfg->init)
-            cfg->init(cfg->init_arg);
-        worker_main(sv[1], cfg->max_jobs);
+        close(ch[0]);
+        worker_start(sv, ch[1]);
     }
-    if (pid > 0) {
+    if (pid > 0 && remember(sv, pid)) {
         int pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1 on old kernels: pids then */
-        send_spawned(ctl, pid, sv[0], pidfd);
+        send_spawned(sv->ctl, pid, ch[0], pidfd);
         if (pidfd >= 0)
             close(pidfd);
-    } else
-        spawn_failed(ctl, errno);
-    close(sv[0]);
-    close(sv[1]);
+    } else {
+        if (pid > 0)
+            kill(pid, SIGKILL); /* reaped by the next reap() */
+        spawn_failed(sv->ctl, pid > 0 ? ENOMEM : errno);
+    }
+    close(ch[0]);
+    close(ch[1]);
 }
 
-static void server_main(int ctl, const fs_config *cfg) {
-    /* Nothing of the parent's but the control socket and the standard
-     * streams: not its ring, not its sockets. */
+/* Nothing of the parent's but the control socket and the standard streams
+ * (not its ring, not its sockets), and default signal handling: a handler of
+ * the parent's (a test harness's, a crash reporter's) must not run inside a
+ * worker. Ctrl-C is the parent's to handle. */
+static int server_setup(int ctl) {
     close_range(3, (unsigned)ctl - 1, 0);
     close_range((unsigned)ctl + 1, ~0U, 0);
-    /* Default signal handling: a handler of the parent's (a test harness's,
-     * a crash reporter's) must not run inside a worker. */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             signal(sig, SIG_DFL);
-    signal(SIGINT, SIG_IGN); /* Ctrl-C is the parent's to handle */
+    signal(SIGINT, SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_SETMASK, &chld, NULL);
+    return signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* Serves spawn requests until the pool closes its end. If the pool vanished
+ * with work in flight (its process crashed), the workers still running are
+ * killed: nobody is left to want their results. After an orderly shutdown
+ * they are idle and exiting anyway. */
+static void server_main(int ctl, const fs_config *cfg) {
+    server sv = {.ctl = ctl, .sigchld = server_setup(ctl), .cfg = cfg};
+    if (sv.sigchld < 0)
+        _exit(1); /* the pool reads EOF before any worker: creation fails */
     for (;;) {
-        struct pollfd p = {.fd = ctl, .events = POLLIN};
-        int r = poll(&p, 1, 50); /* also a beat for reaping */
-        reap(ctl);
-        if (r <= 0)
+        struct pollfd p[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sv.sigchld, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0)
+            continue;
+        if (p[1].revents)
+            reap(&sv);
+        if (!p[0].revents)
             continue;
         char req;
         ssize_t n = read(ctl, &req, 1);
         if (n == 0 || (n < 0 && errno != EINTR))
             break;
         if (n == 1)
-            spawn(ctl, cfg);
+            spawn(&sv);
     }
+    for (size_t i = 0; i < sv.nkids; i++)
+        kill(sv.kids[i], SIGKILL);
     int st;
     while (waitpid(-1, &st, 0) > 0 || errno == EINTR)
         ;
