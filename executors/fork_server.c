@@ -49,26 +49,26 @@ static size_t read_slots(int ch, pp_slot **in, size_t cap) {
 /* A worker: runs the slots named on its channel, in order, and names each
  * back when done. A slot cancelled before it started is skipped. The state
  * in shared memory, not the reply, is what the pool trusts if we die. With
- * a job budget the worker leaves once it is spent; the pool never sends it
- * more than that, and would requeue any slot still QUEUED anyway. */
+ * a budget the worker leaves once it has taken that many slots (skipped ones
+ * count: the pool counts what it sends, and both must agree, or a worker
+ * would wait for slots the pool will never send it). */
 static void worker_main(int ch, unsigned max_jobs) {
     pp_slot *in[BATCH];
-    unsigned ran = 0;
+    unsigned taken = 0;
     for (;;) {
         size_t k = read_slots(ch, in, BATCH);
         if (k == 0)
             _exit(0); /* the pool closed the channel */
         size_t i = 0;
-        for (; i < k && (!max_jobs || ran < max_jobs); i++) {
+        for (; i < k && (!max_jobs || taken < max_jobs); i++, taken++) {
             pp_slot *s = in[i];
             int queued = SLOT_QUEUED;
             if (atomic_compare_exchange_strong(&s->state, &queued, SLOT_RUNNING)) {
                 s->result = s->fn(s->arg);
                 atomic_store(&s->state, SLOT_DONE);
-                ran++;
             }
         }
-        if (send_all(ch, in, i * sizeof in[0]) < 0 || (max_jobs && ran >= max_jobs))
+        if (send_all(ch, in, i * sizeof in[0]) < 0 || (max_jobs && taken >= max_jobs))
             _exit(0);
     }
 }

@@ -800,7 +800,8 @@ typedef struct cio_process_pool_options {
     unsigned max_workers;         /* 0: ncpu */
     void (*initializer)(void *);  /* runs once in each worker before its first job */
     void *initarg;                /* (a scalar or a pointer the workers inherit) */
-    unsigned max_tasks_per_child; /* a worker is replaced after this many jobs (0: never) */
+    unsigned max_tasks_per_child; /* a worker is replaced after this many jobs handed to it,
+                                     cancelled ones included (0: never) */
     size_t shm_size;              /* address space of the shared region, if this call is
                                      the one that creates it (0: 4 GiB; at least 1 MiB);
                                      pages cost only once touched */

@@ -403,6 +403,41 @@ static void *retiring(void *arg) {
     return NULL;
 }
 
+/* A job cancelled while its worker held it still counts against that
+ * worker's budget: the worker retires, and later jobs are not stranded. */
+static void *retiring_with_cancel(void *arg) {
+    cio_executor *pool = arg;
+    _Atomic int *flag = cio_shm_alloc(sizeof *flag);
+    atomic_init(flag, 0);
+    cio_future *busy = cio_run_in_executor(pool, nap_ms, (void *)100);
+    cio_future *held = cio_run_in_executor(pool, set_flag, (void *)flag);
+    cio_sleep(0.03); /* both at the worker, the first running */
+    assert_true(cio_cancel(held));
+    assert_int_equal(cio_await(busy, NULL), 0);
+    for (intptr_t i = 0; i < 3; i++) {
+        void *r;
+        cio_future *f = cio_run_in_executor(pool, plus_one, (void *)i);
+        assert_int_equal(cio_wait_for(f, 10, &r), 0);
+        assert_int_equal((intptr_t)r, i + 1);
+        cio_future_unref(f);
+    }
+    assert_int_equal(atomic_load(flag), 0);
+    cio_future_unref(busy);
+    cio_future_unref(held);
+    cio_shm_free((void *)flag);
+    return NULL;
+}
+
+static void test_max_tasks_with_cancel(void **state) {
+    (void)state;
+    cio_process_pool_options opt = {.max_workers = 1, .max_tasks_per_child = 2};
+    cio_executor *pool = cio_process_pool_new_with(&opt);
+    assert_int_equal(cio_run(retiring_with_cancel, pool, NULL), 0);
+    cio_executor_shutdown(pool, true, false);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
 static void test_max_tasks_per_child(void **state) {
     (void)state;
     cio_process_pool_options opt = {.max_workers = 2, .max_tasks_per_child = 3};
@@ -684,6 +719,7 @@ int main(void) {
         cmocka_unit_test(test_sigkill_mid_job),
         cmocka_unit_test(test_cancelled_queued_never_run),
         cmocka_unit_test(test_max_tasks_per_child),
+        cmocka_unit_test(test_max_tasks_with_cancel),
         cmocka_unit_test(test_initializer_crashes),
         cmocka_unit_test(test_loop_goes_on),
         cmocka_unit_test(test_debug_names_signal),
