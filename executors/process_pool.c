@@ -197,15 +197,36 @@ static void release_orphans(pp_pool *p) {
     }
 }
 
-static void cancel_queued(pp_pool *p) {
+/* Jobs a worker holds but has not started are cancelled in their slots (the
+ * worker skips them); their futures end here, the jobs come back later. */
+static void cancel_held(pp_pool *p, cio_loop *loop) {
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        for (pp_job *j = p->workers[i].head; j; j = j->next) {
+            int queued = SLOT_QUEUED;
+            if (j->loop != loop || j->cancelled ||
+                !atomic_compare_exchange_strong(&j->slot->state, &queued, SLOT_CANCELLED))
+                continue;
+            j->cancelled = true;
+            cio__future_finish(j->fut, -ECANCELED, NULL);
+        }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* concurrent.futures' cancel_futures: every job not started yet, of the
+ * running loop (futures are finished on their own loop's thread). */
+static void cancel_unstarted(pp_pool *p, cio_loop *loop) {
     for (;;) {
         pthread_mutex_lock(&p->mu);
         pp_job *j = p->qhead;
+        while (j && j->loop != loop)
+            j = j->next;
         pthread_mutex_unlock(&p->mu);
         if (!j)
-            return;
+            break;
         job_cancel(j->fut, j);
     }
+    cancel_held(p, loop);
 }
 
 static void stop_io(pp_pool *p) {
@@ -227,8 +248,8 @@ static int pp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
     pp_pool *p = (pp_pool *)ex;
     p->shutdown = true;
     flush_pending(p); /* submitted before the shutdown: they run (or are cancelled below) */
-    if (cancel_futures && cio__loop_running()) /* their futures are finished on their loop */
-        cancel_queued(p);
+    if (cancel_futures && cio__loop_running())
+        cancel_unstarted(p, cio__loop_running());
     if (!wait)
         return 0;
     /* Waiting means: every job handed out is done, the workers and the fork
