@@ -513,12 +513,12 @@ static void *loop_goes_on(void *arg) {
     void *r;
     assert_int_equal(cio_await(a, &r), 0);
     assert_int_equal((intptr_t)r, 300);
-    assert_true(ticks >= 5); /* 30 possible: the loop was not blocked */
+    assert_true(ticks >= 3); /* 30 possible: the loop was not blocked */
     int before = ticks;
-    cio_future *c = cio_run_in_executor(pool, nap_ms, (void *)300);
+    cio_future *c = cio_run_in_executor(pool, nap_ms, (void *)1000);
     assert_int_equal(cio_executor_shutdown(pool, true, false), 0); /* waits in a task */
     assert_true(cio_future_done(b) && cio_future_done(c));
-    assert_true(ticks - before >= 5);
+    assert_true(ticks - before >= 10); /* of ~100 (loose: 2 shared cores, sanitizers) */
     cio_cancel(t);
     cio_await(t, NULL);
     cio_future_unref(t);
