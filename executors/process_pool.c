@@ -229,13 +229,20 @@ static void cancel_unstarted(pp_pool *p, cio_loop *loop) {
     cancel_held(p, loop);
 }
 
-static void stop_io(pp_pool *p) {
+/* The I/O thread ends once nothing is in flight. The first to claim it
+ * joins it (or, freeing the pool, detaches it). */
+static bool stop_io_async(pp_pool *p, bool claim) {
     pthread_mutex_lock(&p->mu);
-    bool first = !p->stopping;
+    bool mine = claim && !p->io_claimed;
+    p->io_claimed |= claim;
     p->stopping = true;
     pthread_mutex_unlock(&p->mu);
     cio__pp_poke(p);
-    if (first)
+    return mine;
+}
+
+static void stop_io(pp_pool *p) {
+    if (stop_io_async(p, true))
         pthread_join(p->io, NULL);
 }
 
@@ -256,8 +263,13 @@ static int pp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
      * server are gone. In a task the loop goes on meanwhile (completions
      * arrive through it). */
     void *unused;
-    if (!cio__task_current() || cio_to_thread(join_job, p, &unused) < 0)
-        stop_io(p);
+    int r = cio__task_current() ? cio_to_thread(join_job, p, &unused) : -EPERM;
+    if (r == -ECANCELED) { /* the waiter was cancelled; the pool winds down without it */
+        stop_io_async(p, false);
+        return r;
+    }
+    if (r < 0)
+        stop_io(p); /* not in a task (or no thread to wait in): block */
     release_orphans(p);
     return 0;
 }
@@ -290,13 +302,10 @@ static void pp_destroy(cio_executor *ex) {
     /* Without waiting for the caller: queued and running jobs finish, then
      * the I/O thread, which holds a reference, lets the pool go. */
     pthread_mutex_lock(&p->mu);
-    bool joined = p->stopping;
-    p->stopping = true;
     p->owner_gone = true;
     detach_closed(p);
     pthread_mutex_unlock(&p->mu);
-    cio__pp_poke(p);
-    if (!joined)
+    if (stop_io_async(p, true))
         pthread_detach(p->io);
     release_orphans(p);
     cio__pp_unref(p);

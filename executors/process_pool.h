@@ -61,6 +61,7 @@ typedef struct pp_pool {
     pthread_t io;
     bool shutdown, stopping, debug;
     bool owner_gone;   /* freed without joining the I/O thread */
+    bool io_claimed;   /* someone joins or has detached the I/O thread */
     _Atomic long refs; /* owner + live jobs + the I/O thread */
     /* Loop thread only: a submission pokes the I/O thread once per loop
      * iteration, and slots are reused without the shm allocator's lock. */

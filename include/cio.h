@@ -791,7 +791,8 @@ CIO_API void cio_executor_free(cio_executor *ex);
      concurrent.futures' shutdown: later submissions fail with ESHUTDOWN;
      cancel_futures cancels the jobs not started; wait (in a task the loop
      keeps running meanwhile) returns when every job has ended and every
-     worker and the fork server have been reaped. cio_executor_free without
+     worker and the fork server have been reaped (-ECANCELED if that waiting
+     task is cancelled; the pool still winds down). cio_executor_free without
      waiting lets the jobs in flight end, then the processes are reaped in
      the background. No zombie remains either way.
    NULL and errno (EINVAL, ENOMEM, EAGAIN or another fork/socket error). */

@@ -535,6 +535,38 @@ static void test_loop_goes_on(void **state) {
     assert_int_equal(live_children(), 0);
 }
 
+/* ---- a shutdown whose waiting task is cancelled ---- */
+
+static void *shut_down_waiting(void *arg) {
+    return (void *)(intptr_t)cio_executor_shutdown(arg, true, false);
+}
+
+static void *cancelled_shutdown(void *arg) {
+    (void)arg;
+    cio_executor *pool = cio_process_pool_new(1);
+    cio_future *job = cio_run_in_executor(pool, nap_ms, (void *)300);
+    cio_future *waiter = cio_create_task(shut_down_waiting, pool);
+    cio_sleep(0.05);
+    cio_cancel(waiter);
+    void *r;
+    assert_int_equal(cio_await(waiter, &r), 0);
+    assert_int_equal((intptr_t)r, -ECANCELED);
+    assert_int_equal(cio_await(job, &r), 0); /* the job still ends normally */
+    assert_int_equal((intptr_t)r, 300);
+    cio_future_unref(waiter);
+    cio_future_unref(job);
+    cio_executor_free(pool);
+    return NULL;
+}
+
+static void test_cancelled_shutdown_wait(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(cancelled_shutdown, NULL, NULL), 0);
+    for (int i = 0; i < 500 && live_children() > 0; i++)
+        nap_ms((void *)10);
+    assert_int_equal(live_children(), 0);
+}
+
 /* ---- debug mode names the signal that killed a worker ---- */
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -720,6 +752,7 @@ int main(void) {
         cmocka_unit_test(test_max_tasks_with_cancel),
         cmocka_unit_test(test_initializer_crashes),
         cmocka_unit_test(test_loop_goes_on),
+        cmocka_unit_test(test_cancelled_shutdown_wait),
         cmocka_unit_test(test_debug_names_signal),
         cmocka_unit_test(test_loop_closes_first),
         cmocka_unit_test(test_bad_input),
