@@ -774,7 +774,8 @@ CIO_API void cio_executor_free(cio_executor *ex);
    is a function of the program (the workers are forks of it), arg and the
    result are scalars (intptr_t) or pointers into cio_shm memory, valid in
    every process. Jobs go through cio_run_in_executor, from the thread of one
-   loop at a time (the same pool may serve loops one after another).
+   loop at a time (the same pool may serve loops one after another). A
+   worker ends with _exit: a job that prints through stdio should fflush.
 
    Beyond asyncio:
    - CIO_EWORKER: a worker that dies during a job (a crash, a signal, exit)
