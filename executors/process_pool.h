@@ -38,7 +38,9 @@ typedef struct pp_worker {
     int nout;
     unsigned jobs_left; /* max_tasks_per_child budget (UINT_MAX: none) */
     unsigned long replies;
-    size_t partial; /* bytes of a reply pointer already read */
+    pp_slot *stolen[PP_PIPELINE]; /* sent here, then given to another worker: */
+    unsigned nstolen;             /* freed once this one has passed them */
+    size_t partial;               /* bytes of a reply pointer already read */
     double last_reply;
     char rbuf[sizeof(void *)];
 } pp_worker;
@@ -58,6 +60,7 @@ typedef struct pp_pool {
     unsigned want;        /* replacements not asked for yet */
     double spawn_at;      /* ...and not before this time (backoff) */
     unsigned spawn_fails; /* failed forks or deaths before any job, in a row */
+    double steal_at;      /* when to look for a stuck worker again (0: no need) */
     pthread_t io;
     bool shutdown, stopping, debug;
     bool owner_gone;   /* freed without joining the I/O thread */

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define STEAL_AFTER 1e-4 /* seconds a worker's job runs before jobs it holds may move */
 
 /* Hands a finished (or failed, or cancelled) job back to its loop. A loop
  * that closed meanwhile cannot take it: the job waits in `orphans` for the
@@ -64,7 +67,73 @@ static pp_worker *least_loaded(pp_pool *p, int limit) {
     return best;
 }
 
-/* Queued jobs to workers with room, least loaded first. */
+static void send_job(pp_worker *w, pp_job *j, double t) {
+    j->worker = w;
+    j->sent = t;
+    pp_list_append(&w->head, &w->tail, j);
+    w->nout++;
+    if (w->jobs_left != UINT_MAX)
+        w->jobs_left--;
+}
+
+/* When w's running job started: its reply-time estimate, as in reply(). */
+static double head_started(const pp_worker *w) {
+    return w->head->sent > w->last_reply ? w->head->sent : w->last_reply;
+}
+
+/* The worker holding the most jobs behind one that has run for STEAL_AFTER
+ * already. One whose job is younger may be done soon: *recheck gets the
+ * moment it would qualify (short jobs are never stolen, a stuck one is). */
+static pp_worker *victim(pp_pool *p, double now, double *recheck) {
+    pp_worker *v = NULL;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        pp_worker *w = &p->workers[i];
+        if (w->fd < 0 || w->nout < 2 || w->nstolen == PP_PIPELINE)
+            continue;
+        double ripe = head_started(w) + STEAL_AFTER;
+        if (ripe > now)
+            *recheck = *recheck && *recheck < ripe ? *recheck : ripe;
+        else if (!v || w->nout > v->nout)
+            v = w;
+    }
+    return v;
+}
+
+/* Work stealing: an idle worker takes the last job another one holds behind
+ * a job that runs long, so a short job never waits for a long one while a
+ * worker is free. The old slot is cancelled in place (its worker skips it)
+ * and the job goes out again in a fresh slot. */
+static bool steal(pp_pool *p, pp_worker *thief, double now) {
+    pp_worker *v = victim(p, now, &p->steal_at);
+    pp_job *j = v ? v->tail : NULL;
+    pp_slot *fresh = j ? cio_shm_alloc(sizeof *fresh) : NULL;
+    int queued = SLOT_QUEUED;
+    if (!fresh || !atomic_compare_exchange_strong(&j->slot->state, &queued, SLOT_CANCELLED)) {
+        cio_shm_free(fresh); /* nothing unstarted there (its tail runs), or no memory */
+        return false;
+    }
+    *fresh = (pp_slot){.fn = j->slot->fn, .arg = j->slot->arg, .owner = j};
+    atomic_init(&fresh->state, SLOT_QUEUED);
+    v->stolen[v->nstolen++] = j->slot;
+    pp_list_unlink(&v->head, &v->tail, j);
+    v->nout--;
+    j->slot = fresh;
+    send_job(thief, j, now);
+    write_slots(thief, &fresh, 1);
+    return true;
+}
+
+static void steal_for_idle(pp_pool *p) {
+    double now = cio__now();
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        pp_worker *w = &p->workers[i];
+        if (w->fd >= 0 && w->nout == 0 && w->jobs_left && !steal(p, w, now))
+            return;
+    }
+}
+
+/* Queued jobs to workers with room, least loaded first; with the queue
+ * empty, idle workers steal. */
 static void dispatch(pp_pool *p) {
     int limit = depth(p);
     double t = cio__now();
@@ -78,22 +147,34 @@ static void dispatch(pp_pool *p) {
             pp_job *j = p->qhead;
             pp_list_unlink(&p->qhead, &p->qtail, j);
             j->queued = false;
-            j->worker = w;
-            j->sent = t;
-            pp_list_append(&w->head, &w->tail, j);
-            w->nout++;
+            send_job(w, j, t);
             batch[n++] = j->slot;
         }
-        if (w->jobs_left != UINT_MAX)
-            w->jobs_left -= (unsigned)n;
         write_slots(w, batch, n);
     }
+    p->steal_at = 0;
+    if (!p->qhead)
+        steal_for_idle(p);
+}
+
+/* A reply for a slot stolen from w: w has passed it (skipping it) and
+ * never looks at it again, so it is freed. Anything else not at the head
+ * would mean a confused channel: ignored, the worker's death will tell. */
+static void stolen_passed(pp_worker *w, pp_slot *s) {
+    for (unsigned i = 0; i < w->nstolen; i++)
+        if (w->stolen[i] == s) {
+            w->stolen[i] = w->stolen[--w->nstolen];
+            cio_shm_free(s);
+            return;
+        }
 }
 
 static void reply(pp_pool *p, pp_worker *w, pp_slot *s) {
     pp_job *j = w->head;
-    if (!j || j->slot != s)
-        return; /* not what we sent: the channel is confused; its death will tell */
+    if (!j || j->slot != s) {
+        stolen_passed(w, s);
+        return;
+    }
     pp_list_unlink(&w->head, &w->tail, j);
     w->nout--;
     w->replies++;
@@ -174,6 +255,8 @@ void cio__pp_worker_init(const pp_pool *p, pp_worker *w, pid_t pid, int fd, int 
 }
 
 void cio__pp_worker_close(pp_worker *w) {
+    while (w->nstolen) /* the process is gone, or past them (see busy) */
+        cio_shm_free(w->stolen[--w->nstolen]);
     if (w->fd >= 0)
         close(w->fd);
     if (w->pidfd >= 0)
@@ -251,26 +334,38 @@ static void control_message(pp_pool *p) {
 }
 
 /* Replacements are asked for once their backoff has passed. Returns the
- * poll timeout in ms until then (-1: nothing to wait for). */
-static int ask_for_workers(pp_pool *p) {
+ * time to come back for the rest (0: nothing to wait for). */
+static double ask_for_workers(pp_pool *p) {
     if (!p->want || p->ctl < 0 || (p->stopping && !p->qhead))
-        return -1;
-    double wait = p->spawn_at - cio__now();
-    if (wait > 0)
-        return (int)(wait * 1e3) + 1;
+        return 0;
+    if (p->spawn_at > cio__now())
+        return p->spawn_at;
     char req[PP_MAX_WORKERS];
     memset(req, 1, p->want);
     if (send(p->ctl, req, p->want, MSG_NOSIGNAL) == (ssize_t)p->want)
         p->want = 0;
-    return -1;
+    return 0;
+}
+
+/* How long poll may sleep: until the earlier of two deadlines (0: none);
+ * NULL when there is none at all. */
+static struct timespec *until(double a, double b, struct timespec *ts) {
+    double when = !a ? b : !b ? a : a < b ? a : b;
+    if (!when)
+        return NULL;
+    double d = when - cio__now();
+    d = d > 0 ? d : 0;
+    ts->tv_sec = (time_t)d;
+    ts->tv_nsec = (long)((d - (double)ts->tv_sec) * 1e9);
+    return ts;
 }
 
 static bool busy(const pp_pool *p) {
     if (p->qhead)
         return true;
     for (unsigned i = 0; i < p->nworkers; i++)
-        if (p->workers[i].head)
-            return true;
+        if (p->workers[i].head || p->workers[i].nstolen)
+            return true; /* a stolen slot is freed only once its old worker passed it */
     return false;
 }
 
@@ -278,13 +373,15 @@ static bool busy(const pp_pool *p) {
 static void wait_and_handle(pp_pool *p) {
     struct pollfd fds[PP_MAX_WORKERS + 2];
     unsigned n = 0;
-    int timeout = ask_for_workers(p);
+    struct timespec ts;
+    /* steal_at: a worker is idle while another may be stuck, look again then */
+    struct timespec *timeout = until(ask_for_workers(p), p->steal_at, &ts);
     fds[n++] = (struct pollfd){.fd = p->wake, .events = POLLIN};
     fds[n++] = (struct pollfd){.fd = p->ctl, .events = POLLIN};
     for (unsigned i = 0; i < p->nworkers; i++)
         fds[n++] = (struct pollfd){.fd = p->workers[i].fd, .events = POLLIN};
     pthread_mutex_unlock(&p->mu);
-    int r = poll(fds, n, timeout);
+    int r = ppoll(fds, n, timeout, NULL);
     pthread_mutex_lock(&p->mu);
     if (r <= 0)
         return;

@@ -376,6 +376,38 @@ static void test_cancelled_queued_never_run(void **state) {
     cio_executor_free(pool);
 }
 
+/* ---- a short job held behind a long one moves to an idle worker ---- */
+
+static void *no_head_of_line(void *arg) {
+    cio_executor *pool = arg;
+    /* handed out together: one worker gets [long, s[0]], the other the rest */
+    cio_future *slow = cio_run_in_executor(pool, nap_ms, (void *)1500);
+    cio_future *s[3];
+    for (intptr_t i = 0; i < 3; i++)
+        s[i] = cio_run_in_executor(pool, plus_one, (void *)i);
+    for (intptr_t i = 0; i < 3; i++) {
+        void *r;
+        assert_int_equal(cio_await(s[i], &r), 0);
+        assert_int_equal((intptr_t)r, i + 1);
+        cio_future_unref(s[i]);
+    }
+    assert_false(cio_future_done(slow)); /* s[0] did not wait for it */
+    void *r;
+    assert_int_equal(cio_await(slow, &r), 0);
+    assert_int_equal((intptr_t)r, 1500);
+    cio_future_unref(slow);
+    return NULL;
+}
+
+static void test_work_stealing(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_int_equal(cio_run(no_head_of_line, pool, NULL), 0);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
 /* ---- max_tasks_per_child: workers retire, nothing is lost ---- */
 
 static void *retiring(void *arg) {
@@ -748,6 +780,7 @@ int main(void) {
         cmocka_unit_test(test_initializer),
         cmocka_unit_test(test_sigkill_mid_job),
         cmocka_unit_test(test_cancelled_queued_never_run),
+        cmocka_unit_test(test_work_stealing),
         cmocka_unit_test(test_max_tasks_per_child),
         cmocka_unit_test(test_max_tasks_with_cancel),
         cmocka_unit_test(test_initializer_crashes),
