@@ -1,9 +1,10 @@
 /* The process pool's I/O thread. It feeds the workers through their
  * channels (for short jobs up to PP_PIPELINE queued at each, so a worker
- * never waits for the parent; for long ones only two, so no worker sits on
- * work another could take), collects results, notices deaths, asks the fork
- * server for replacements, and posts completions to the loops. Everything
- * here runs under the pool's mutex, released only around poll(). */
+ * never waits for the parent; for long ones two), lets an idle worker steal
+ * a job another one holds behind a long-running job, collects results,
+ * notices deaths, asks the fork server for replacements, and posts
+ * completions to the loops. Everything here runs under the pool's mutex,
+ * released only around ppoll(). */
 #include "debug.h"
 #include "process_pool.h"
 #include "shm.h"
