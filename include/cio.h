@@ -783,8 +783,8 @@ CIO_API void cio_executor_free(cio_executor *ex);
      never turns "broken". Debug mode logs the signal or exit status.
    - Cancelling a running job kills its worker (replaced too) and the future
      ends cancelled at once; a queued job never runs.
-   - Short jobs are pipelined to the workers in batches (W7: ~100x Python's
-     ProcessPoolExecutor); a job held behind a long-running one moves to a
+   - Short jobs are pipelined to the workers in batches (no pickling, no
+     round trip per job); a job held behind a long-running one moves to a
      worker that falls idle, so it never waits for it.
    - Workers that cannot be had (fork fails, or each new worker dies before
      running anything, e.g. its initializer crashes) are asked for again
