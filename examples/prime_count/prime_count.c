@@ -102,33 +102,27 @@ static void *seq_mode(void *arg) {
     return NULL;
 }
 
-static void *blocking_chunk(void *arg) {
-    return count_chunk(arg); /* a task that computes without ever suspending */
+/* The mistake: one task does all the CPU work without ever suspending, so
+ * the ticker (and every other task) is frozen until it is done. */
+static void *all_chunks(void *arg) {
+    run *r = arg;
+    cio_task_set_name(cio_current_task(), "cpu-heavy");
+    for (long i = 0; i < cfg.chunks; i++) {
+        r->total += (long)(intptr_t)count_chunk((void *)(intptr_t)i);
+        r->p.done++;
+    }
+    return NULL;
 }
 
 static void *blocking_mode(void *arg) {
     run *r = arg;
-    cio_future **fs = calloc((size_t)cfg.chunks, sizeof *fs);
-    if (!fs)
-        return cio_fail(-ENOMEM);
     cio_future *tick = cio_create_task(ticker, &r->p);
-    for (long i = 0; i < cfg.chunks; i++) {
-        fs[i] = cio_create_task(blocking_chunk, (void *)(intptr_t)i);
-        char name[32];
-        snprintf(name, sizeof name, "chunk-%ld", i);
-        cio_task_set_name(fs[i], name);
-    }
-    for (long i = 0; i < cfg.chunks; i++) {
-        void *v;
-        if (cio_await(fs[i], &v) == 0)
-            r->total += (long)(intptr_t)v;
-        r->p.done++;
-        cio_future_unref(fs[i]);
-    }
-    cio_cancel(tick); /* not wait for its current tick */
+    cio_future *work = cio_create_task(all_chunks, r);
+    cio_await(work, NULL);
+    cio_future_unref(work);
+    cio_cancel(tick);
     cio_await(tick, NULL);
     cio_future_unref(tick);
-    free(fs);
     return NULL;
 }
 
