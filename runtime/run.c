@@ -76,6 +76,16 @@ static void cancel_leftovers(cio_loop *loop) {
     free(ts);
 }
 
+/* Done callbacks of tasks that ended in the last round, and completions
+ * other threads posted, still have to run (they often free things): a few
+ * rounds of the loop settle them before it closes. */
+static void settle(cio_loop *loop) {
+    for (int round = 0; round < 16 && (loop->nready || !cio__mpsc_empty(&loop->inbox)); round++) {
+        cio_loop_stop(loop);
+        cio_loop_run_forever(loop);
+    }
+}
+
 int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) {
     if (!main)
         return -EINVAL;
@@ -98,16 +108,12 @@ int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) 
     if (r == 0 && result)
         cio_future_result(task, result);
     cancel_leftovers(loop);
-    /* Done callbacks of tasks that ended in the last round still have to
-     * run (they often free things); a few rounds settle them. */
-    for (int round = 0; round < 16 && loop->nready; round++) {
-        cio_loop_stop(loop);
-        cio_loop_run_forever(loop);
-    }
+    settle(loop);
     if (loop->default_executor) {
         cio_executor_shutdown(loop->default_executor, true, false);
         cio_executor_free(loop->default_executor);
         loop->default_executor = NULL;
+        settle(loop); /* the jobs that finished meanwhile: their futures' callbacks */
     }
     if (own_sigint)
         give_sigint(&old);
