@@ -1,16 +1,7 @@
 /* W6: 200,000 calls of x+1 through the default thread pool with at most 64
  * in flight (calls/s), and 10,000 sequential awaited calls (median round
  * trip in µs). */
-#include "bench.h"
-
-#include <cio.h>
-#include <stdint.h>
-
-#define IN_FLIGHT 64
-
-static void *plus_one(void *arg) {
-    return (void *)((intptr_t)arg + 1);
-}
+#include "cio_in_flight.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -18,21 +9,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static void *throughput(void *arg) {
-    long n = (long)arg, sum = 0;
-    cio_future *fs[IN_FLIGHT] = {0};
-    for (long i = 0; i < n + IN_FLIGHT; i++) {
-        int s = (int)(i % IN_FLIGHT);
-        if (fs[s]) {
-            void *r;
-            BENCH_CHECK(cio_await(fs[s], &r) == 0);
-            sum += (long)(intptr_t)r;
-            cio_future_unref(fs[s]);
-            fs[s] = NULL;
-        }
-        if (i < n)
-            BENCH_CHECK((fs[s] = cio_run_in_executor(NULL, plus_one, (void *)(intptr_t)i)));
-    }
-    BENCH_CHECK(sum == n * (n - 1) / 2 + n);
+    bench_calls_in_flight(NULL, (long)arg);
     return NULL;
 }
 
