@@ -120,7 +120,7 @@ HAVE_SWITCH_MK := $(wildcard mk/switch.mk)
 
 all: lib
 
-lib: $(STATIC) $(SHARED_LINKS)
+lib: $(STATIC) $(SHARED_LINKS) $$(MODULE_LIBS)
 tests: $(TESTS)
 examples: $(EXAMPLES) $(TUTORIAL)
 bench-build: $(BENCH) $(BENCH_UV)
@@ -192,26 +192,34 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC) | $$(@D)
 
 -include $(ALL_OBJS:.o=.d)
 
-ifneq ($(HAVE_SWITCH_MK),)
-include mk/switch.mk
-endif
-ifneq ($(wildcard mk/fuzz.mk),)
-include mk/fuzz.mk
-endif
+# Every mk/*.mk is part of the build. An optional module (cio-tls, cio-curl,
+# cio-mpi, ...) brings its own mk/<module>.mk and plugs in by appending to:
+#   MODULE_LIBS      its libraries (built by `make lib`)
+#   MODULE_TESTS     its test binaries (run by `make check` beside $(TESTS))
+#   MODULE_PROGRAMS  its examples and other programs (built by `make check`)
+#   MODULE_INSTALL   install targets (run by `make install`)
+#   MODULE_DEPS      scripts/deps.sh groups that `make test` installs too
+# A module's packages are listed in scripts/deps.d/<module>.txt.
+MODULE_LIBS :=
+MODULE_TESTS :=
+MODULE_PROGRAMS :=
+MODULE_INSTALL :=
+MODULE_DEPS :=
+include $(sort $(wildcard mk/*.mk))
 
 # ---- what people run ----
 # Each public target installs its packages first, then runs a second make so
 # that nothing compiles (even with -j) before the packages are there.
 
 test:
-	@$(DEPS) build test cross
+	@$(DEPS) build test cross $(MODULE_DEPS)
 	@$(MAKE) check
 
 # check = `make test` without the package step. Runs everything, then fails
 # if anything failed: exported symbols, the switch-level tests, every unit test.
 # It also compiles (never runs) the tutorial and the cio benchmarks, which need
 # no package beyond the library's, so API changes that break them fail here.
-check: lib $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES)
+check: lib $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES) $(MODULE_TESTS) $(MODULE_PROGRAMS)
 	@rc=0; \
 	if [ -z "$(SAN)" ]; then $(MAKE) check-exports || rc=1; fi; \
 	if [ -n "$(HAVE_SWITCH_MK)" ]; then \
@@ -222,7 +230,7 @@ check: lib $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES)
 	        else echo "switch-test-aarch64 skipped: no aarch64-linux-gnu-gcc or qemu-aarch64"; fi; \
 	    fi; \
 	fi; \
-	$(RUNNER) $(TESTS) || rc=1; \
+	$(RUNNER) $(TESTS) $(MODULE_TESTS) || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "make check ($(BUILD)): FAILED"; fi; \
 	exit $$rc
 
@@ -260,7 +268,7 @@ fault-run: $(FAULTS)
 endif
 
 demo:
-	@$(DEPS) build examples
+	@$(DEPS) build examples $(MODULE_DEPS)
 	@$(MAKE) demo-run
 
 demo-run: lib examples
@@ -281,7 +289,7 @@ bench-run: lib bench-build
 
 # ---- install ----
 
-install: lib
+install: lib $(MODULE_INSTALL)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/cio.h $(DESTDIR)$(INCLUDEDIR)/cio.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libcio.a

@@ -18,10 +18,23 @@ declare -A group_pkgs=(
     [cross]="gcc-aarch64-linux-gnu qemu-user libc6-dev-arm64-cross"
 )
 
+# Optional modules add groups (or packages to a group) in scripts/deps.d/*.txt,
+# one "group: package package ..." per line; '#' starts a comment.
+for f in "$(dirname "$0")"/deps.d/*.txt; do
+    [ -f "$f" ] || continue
+    while IFS= read -r line; do
+        line=${line%%#*}
+        case $line in *:*) ;; *) continue ;; esac
+        g=${line%%:*}
+        g=${g//[[:space:]]/}
+        [ -n "$g" ] && group_pkgs[$g]="${group_pkgs[$g]-} ${line#*:}"
+    done <"$f"
+done
+
 wanted=()
 for group in "$@"; do
     if [ -z "${group_pkgs[$group]+set}" ]; then
-        echo "deps.sh: unknown group '$group' (known: build test examples bench cross)" >&2
+        echo "deps.sh: unknown group '$group' (known: ${!group_pkgs[*]})" >&2
         exit 2
     fi
     for p in ${group_pkgs[$group]}; do
