@@ -116,7 +116,10 @@ static int watch(ep *e, cio__ep_fd *f, int fd) {
         return 0;
     if (f->registered && epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
         return 0;
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST)
+    /* EEXIST: registered in an earlier life of the state; MOD brings its
+     * data up to this generation. */
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
+        (errno != EEXIST || epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) < 0))
         return -errno;
     if (!f->registered)
         f->nonblock = EP_UNKNOWN; /* a new registration: maybe a new file */
@@ -310,10 +313,17 @@ static void ep_fd_closing(cio__backend *b, int fd) {
     *f = (cio__ep_fd){.gen = f->gen + 1, .nonblock = EP_UNKNOWN, .ready = EP_IN | EP_OUT};
 }
 
+/* A fresh life for the fd: whatever the state knew may be of a file that
+ * had this number before (closed with close(2) behind cio's back). */
 static void ep_fd_owned(cio__backend *b, int fd) {
     cio__ep_fd *f = state((ep *)b, fd);
-    if (f)
-        f->owned = true;
+    if (!f)
+        return;
+    *f = (cio__ep_fd){.gen = f->gen + 1,
+                      .owned = true,
+                      .nonblock = EP_UNKNOWN,
+                      .ready = EP_IN | EP_OUT,
+                      .waiters = f->waiters};
 }
 
 static unsigned ep_inflight(const cio__backend *b) {
