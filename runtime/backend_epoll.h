@@ -56,7 +56,8 @@ int cio__ep_pool_init(cio__ep_pool *p);
 /* Waits for the running requests to end (their results are dropped: loop
  * close only comes here once nothing may wait for them), then frees all. */
 void cio__ep_pool_destroy(cio__ep_pool *p);
-/* Queues r; its blocking syscall's result lands in r->bres. 0 or -errno. */
+/* Queues r; its blocking syscall's result lands in r->bres (the pool touches
+ * nothing else of r: bstate stays the loop's). 0 or -errno. */
 int cio__ep_pool_submit(cio__ep_pool *p, cio__req *r);
 /* Takes r back if no thread has started it (true), else false. */
 bool cio__ep_pool_cancel(cio__ep_pool *p, cio__req *r);
