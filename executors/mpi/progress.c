@@ -1,0 +1,386 @@
+/* Rank 0's progress thread: the only thread that calls MPI while the loop
+ * runs. It hands queued jobs to the ranks with room (several short jobs per
+ * message), receives results, and posts them to the loop in batches. It never
+ * blocks inside MPI: it polls, yields a few rounds, then sleeps on `wake` with
+ * a growing timeout (up to 1 ms) while jobs are out, or until a submission
+ * kicks it when nothing is. */
+#include "rank0.h"
+
+#include <errno.h>
+#include <mpi.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BIG_RECORD (64 * 1024)    /* a record this big travels alone, from its own buffer */
+#define BATCH_BYTES (256 * 1024)  /* most bytes of small records per message */
+#define SPIN_ROUNDS 64            /* idle polls (with sched_yield) before sleeping */
+#define MAX_SLEEP_NS 1000000L     /* longest sleep while jobs are out: 1 ms */
+#define RECV_PER_ROUND 64
+
+typedef struct out_msg {
+    int rank;
+    void *buf;
+    size_t len, cap;
+} out_msg;
+
+typedef struct send_req {
+    MPI_Request req;
+    void *buf;
+} send_req;
+
+typedef struct prog {
+    cio__mpi_exec *x;
+    out_msg *outs; /* this round's messages */
+    size_t nouts, outs_cap;
+    send_req *sends; /* posted, not complete */
+    size_t nsends, sends_cap;
+    int byes;
+    int rr; /* where the search for a rank with room starts */
+} prog;
+
+void cio__mpi_progress_kick(cio__mpi_exec *x) {
+    if (x->sleeping)
+        pthread_cond_signal(&x->wake);
+}
+
+static void *grow(void *p, size_t *cap, size_t want, size_t size) {
+    if (want <= *cap)
+        return p;
+    size_t n = *cap ? *cap * 2 : 16;
+    while (n < want)
+        n *= 2;
+    void *q = realloc(p, n * size);
+    if (q)
+        *cap = n;
+    return q;
+}
+
+/* ---- dispatch (under mu) ---- */
+
+/* Short jobs may queue deep on a rank; long ones only two deep, so that the
+ * last jobs of a batch spread over the ranks instead of waiting behind one. */
+static unsigned window_for(double avg_ns) {
+    if (avg_ns <= 0)
+        return 2;
+    return avg_ns < 200e3 ? 64 : avg_ns < 2e6 ? 8 : 2;
+}
+
+static int pick_rank(cio__mpi_exec *x, int *rr) {
+    int best = -1;
+    for (int k = 0; k < x->nranks - 1; k++) {
+        int r = 1 + (*rr + k) % (x->nranks - 1);
+        unsigned n = x->ranks[r].inflight.n;
+        if (n < x->window && (best < 0 || n < x->ranks[best].inflight.n))
+            best = r;
+    }
+    if (best > 0)
+        *rr = best % (x->nranks - 1);
+    return best;
+}
+
+static int add_out(prog *p, int rank, void *buf, size_t len) {
+    out_msg *o = grow(p->outs, &p->outs_cap, p->nouts + 1, sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    p->outs = o;
+    p->outs[p->nouts++] = (out_msg){rank, buf, len, len};
+    return 0;
+}
+
+/* Appends j's record to the rank's open batch (the last out of that rank, if
+ * it is a batch with room), or opens one. */
+static int batch_add(prog *p, int rank, cio__mpi_job *j, size_t *open) {
+    out_msg *o = open[rank] != SIZE_MAX ? &p->outs[open[rank]] : NULL;
+    if (!o || o->len + j->msg_len > BATCH_BYTES) {
+        size_t cap = j->msg_len > 4096 ? j->msg_len : 4096;
+        void *b = malloc(cap);
+        if (!b || add_out(p, rank, b, 0) < 0) {
+            free(b);
+            return -ENOMEM;
+        }
+        open[rank] = p->nouts - 1;
+        o = &p->outs[open[rank]];
+        o->cap = cap;
+    }
+    if (o->len + j->msg_len > o->cap) {
+        size_t cap = o->cap * 2 >= o->len + j->msg_len ? o->cap * 2 : o->len + j->msg_len;
+        void *b = realloc(o->buf, cap);
+        if (!b)
+            return -ENOMEM;
+        o->buf = b;
+        o->cap = cap;
+    }
+    memcpy((char *)o->buf + o->len, j->msg, j->msg_len);
+    o->len += j->msg_len;
+    free(j->msg);
+    j->msg = NULL;
+    return 0;
+}
+
+static void fail_job(cio__mpi_exec *x, cio__mpi_job *j, int err) {
+    j->err = err;
+    j->where = CIO__MPI_DONE;
+    cio__mpi_list_append(&x->done, j);
+}
+
+static void dispatch(prog *p, size_t *open) {
+    cio__mpi_exec *x = p->x;
+    for (int r = 0; r < x->nranks; r++)
+        open[r] = SIZE_MAX;
+    x->window = window_for(x->avg_run_ns);
+    int rank;
+    while (x->queue.head && (rank = pick_rank(x, &p->rr)) > 0) {
+        cio__mpi_job *j = x->queue.head;
+        cio__mpi_list_unlink(&x->queue, j);
+        int e = j->msg_len > BIG_RECORD ? add_out(p, rank, j->msg, j->msg_len)
+                                        : batch_add(p, rank, j, open);
+        if (e < 0) {
+            fail_job(x, j, e);
+            continue;
+        }
+        if (j->msg_len > BIG_RECORD)
+            j->msg = NULL; /* the send owns it now */
+        j->where = CIO__MPI_SENT;
+        j->rank = rank;
+        cio__mpi_list_append(&x->ranks[rank].inflight, j);
+        x->sent_total++;
+    }
+}
+
+/* ---- MPI ---- */
+
+static void post_sends(prog *p) {
+    for (size_t i = 0; i < p->nouts; i++) {
+        out_msg *o = &p->outs[i];
+        send_req *s = grow(p->sends, &p->sends_cap, p->nsends + 1, sizeof *s);
+        if (!s) { /* no room to track it: send it synchronously */
+            MPI_Send(o->buf, (int)o->len, MPI_BYTE, o->rank, CIO__MPI_TAG_JOBS, MPI_COMM_WORLD);
+            free(o->buf);
+            continue;
+        }
+        p->sends = s;
+        s = &p->sends[p->nsends++];
+        s->buf = o->buf;
+        MPI_Isend(o->buf, (int)o->len, MPI_BYTE, o->rank, CIO__MPI_TAG_JOBS, MPI_COMM_WORLD,
+                  &s->req);
+    }
+    p->nouts = 0;
+}
+
+static void test_sends(prog *p) {
+    size_t k = 0;
+    for (size_t i = 0; i < p->nsends; i++) {
+        int done = 0;
+        MPI_Test(&p->sends[i].req, &done, MPI_STATUS_IGNORE);
+        if (done)
+            free(p->sends[i].buf);
+        else
+            p->sends[k++] = p->sends[i];
+    }
+    p->nsends = k;
+}
+
+static void send_stops(prog *p) {
+    cio__mpi_wire_job stop = {.kind = CIO__MPI_W_STOP};
+    for (int r = 1; r < p->x->nranks; r++) {
+        void *b = malloc(sizeof stop);
+        if (!b || add_out(p, r, b, sizeof stop) < 0) {
+            free(b);
+            MPI_Send(&stop, sizeof stop, MPI_BYTE, r, CIO__MPI_TAG_JOBS, MPI_COMM_WORLD);
+            continue;
+        }
+        memcpy(b, &stop, sizeof stop);
+    }
+    post_sends(p);
+}
+
+/* Under mu: one result record of rank src. */
+static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *owner) {
+    cio__mpi_exec *x = p->x;
+    if (r->kind == CIO__MPI_W_BYE) {
+        x->ranks[src].bye = true;
+        p->byes++;
+        return;
+    }
+    cio__mpi_job *j = x->ranks[src].inflight.head;
+    if (!j || j->id != r->id) { /* the wire is ordered: this cannot happen */
+        fprintf(stderr, "cio-mpi: rank 0: unexpected result %llu from rank %d\n",
+                (unsigned long long)r->id, src);
+        abort();
+    }
+    cio__mpi_list_unlink(&x->ranks[src].inflight, j);
+    x->sent_total--;
+    x->avg_run_ns = x->avg_run_ns > 0 ? 0.9 * x->avg_run_ns + 0.1 * (double)r->run_ns
+                                      : (double)r->run_ns;
+    j->err = r->err;
+    j->value = r->value;
+    j->out_len = r->out_len;
+    if (r->out_len && owner) {
+        j->res_buf = owner;
+        j->out = r + 1;
+    } else if (r->out_len) {
+        j->res_buf = malloc(r->out_len);
+        if (j->res_buf) {
+            memcpy(j->res_buf, r + 1, r->out_len);
+            j->out = j->res_buf;
+        } else {
+            j->err = -ENOMEM;
+        }
+    }
+    j->where = CIO__MPI_DONE;
+    cio__mpi_list_append(&x->done, j);
+}
+
+/* Parses one message; a message of one record with bytes gives its buffer
+ * to that job (no copy); else buf is freed. */
+static void take_message(prog *p, int src, char *buf, size_t len) {
+    cio__mpi_exec *x = p->x;
+    const cio__mpi_wire_res *first = (const cio__mpi_wire_res *)buf;
+    bool alone = len >= sizeof *first &&
+                 sizeof *first + cio__mpi_pad8(first->out_len) == len && first->out_len;
+    pthread_mutex_lock(&x->mu);
+    for (size_t at = 0; at + sizeof(cio__mpi_wire_res) <= len;) {
+        const cio__mpi_wire_res *r = (const cio__mpi_wire_res *)(buf + at);
+        take_result(p, src, r, alone ? buf : NULL);
+        at += sizeof *r + cio__mpi_pad8(r->out_len);
+    }
+    if (!x->queue.head && !x->sent_total)
+        pthread_cond_broadcast(&x->idle);
+    pthread_mutex_unlock(&x->mu);
+    if (!alone)
+        free(buf);
+}
+
+static int receive(prog *p) {
+    int got = 0;
+    for (; got < RECV_PER_ROUND; got++) {
+        int flag = 0, n = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD, &flag, &st);
+        if (!flag)
+            break;
+        MPI_Get_count(&st, MPI_BYTE, &n);
+        char *buf = malloc(n > 0 ? (size_t)n : 1);
+        if (!buf)
+            break; /* left in MPI's hands until memory comes back */
+        MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+        take_message(p, st.MPI_SOURCE, buf, (size_t)n);
+    }
+    return got;
+}
+
+/* ---- the thread ---- */
+
+/* Under mu: schedules a delivery of the done list on the loop. */
+static bool want_post(cio__mpi_exec *x) {
+    if (!x->done.head || x->posted || x->stopping)
+        return false;
+    x->posted = true;
+    return true;
+}
+
+static void post(cio__mpi_exec *x) {
+    if (cio_call_soon_threadsafe(x->loop, cio__mpi_deliver, x) == 0)
+        return;
+    pthread_mutex_lock(&x->mu); /* tried again next round */
+    x->posted = false;
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void pause_for(prog *p, unsigned idle) {
+    cio__mpi_exec *x = p->x;
+    if (idle < SPIN_ROUNDS) {
+        sched_yield();
+        return;
+    }
+    long ns = 10000L << (idle - SPIN_ROUNDS < 7 ? idle - SPIN_ROUNDS : 7);
+    ns = ns < MAX_SLEEP_NS ? ns : MAX_SLEEP_NS;
+    pthread_mutex_lock(&x->mu);
+    bool nothing_out = !x->queue.head && !x->sent_total && !p->nsends && !x->stopping &&
+                       !(x->done.head && !x->posted);
+    x->sleeping = true;
+    if (nothing_out) {
+        pthread_cond_wait(&x->wake, &x->mu);
+    } else {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += ns;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&x->wake, &x->mu, &t);
+    }
+    x->sleeping = false;
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* One round: dispatch, send, receive. True when something moved. */
+static bool round_once(prog *p, size_t *open, bool *stop_sent) {
+    cio__mpi_exec *x = p->x;
+    pthread_mutex_lock(&x->mu);
+    bool stop_now = x->stopping && !*stop_sent;
+    if (!x->stopping)
+        dispatch(p, open);
+    bool post_now = want_post(x);
+    pthread_mutex_unlock(&x->mu);
+    bool moved = p->nouts > 0 || stop_now;
+    post_sends(p);
+    if (stop_now) {
+        send_stops(p);
+        *stop_sent = true;
+    }
+    if (post_now)
+        post(x);
+    moved |= receive(p) > 0;
+    if (p->nsends)
+        test_sends(p);
+    return moved;
+}
+
+static void *progress_main(void *arg) {
+    prog p = {.x = arg};
+    size_t *open = malloc((size_t)p.x->nranks * sizeof *open);
+    if (!open) {
+        fprintf(stderr, "cio-mpi: rank 0: out of memory in the progress thread\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    bool stop_sent = false;
+    unsigned idle = 0;
+    while (!(stop_sent && p.byes == p.x->nranks - 1)) {
+        if (round_once(&p, open, &stop_sent))
+            idle = 0;
+        else
+            pause_for(&p, ++idle);
+    }
+    for (size_t i = 0; i < p.nsends; i++) {
+        MPI_Wait(&p.sends[i].req, MPI_STATUS_IGNORE);
+        free(p.sends[i].buf);
+    }
+    free(p.sends);
+    free(p.outs);
+    free(open);
+    return NULL;
+}
+
+int cio__mpi_progress_start(cio__mpi_exec *x) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals belong to the loop */
+    int r = pthread_create(&x->progress, NULL, progress_main, x);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -r;
+}
+
+void cio__mpi_progress_stop(cio__mpi_exec *x) {
+    pthread_mutex_lock(&x->mu);
+    x->stopping = true;
+    cio__mpi_progress_kick(x);
+    pthread_mutex_unlock(&x->mu);
+    pthread_join(x->progress, NULL);
+}

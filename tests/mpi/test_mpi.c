@@ -1,0 +1,287 @@
+/* cio-mpi under mpirun -np 3 (tests/mpi/run_test_mpi.sh starts it): rank 0
+ * runs these cmocka tests inside its loop, ranks 1 and 2 serve the jobs.
+ * `--crash` instead runs one job that crashes its rank (the runner checks
+ * that the run ends, naming the job). */
+#include <cio.h>
+#include <cio_mpi.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* ---- jobs (they run on ranks 1 and 2) ---- */
+
+static long slept; /* per rank: sleep_job calls run here */
+
+static void *square_plus_one(void *arg) {
+    intptr_t i = (intptr_t)arg;
+    return (void *)(i * i + 1);
+}
+
+static void *where(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)cio_mpi_rank();
+}
+
+/* Sleeps arg milliseconds; returns arg. */
+static void *sleep_job(void *arg) {
+    slept++;
+    usleep((useconds_t)((intptr_t)arg * 1000));
+    return arg;
+}
+
+static void *slept_here(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)(cio_mpi_rank() * 1000000L + slept);
+}
+
+/* Non-static and exported (-rdynamic) so that the crash message names it. */
+void *crash_job(void *arg);
+void *crash_job(void *arg) {
+    *(volatile int *)(intptr_t)arg = 1;
+    return NULL;
+}
+
+/* ---- helpers ---- */
+
+static cio_executor *ex(void) {
+    cio_executor *e = cio_mpi_executor();
+    assert_non_null(e);
+    return e;
+}
+
+static intptr_t run1(cio_fn fn, intptr_t arg) {
+    cio_future *f = cio_run_in_executor(ex(), fn, (void *)arg);
+    assert_non_null(f);
+    void *v = NULL;
+    assert_int_equal(cio_await(f, &v), 0);
+    cio_future_unref(f);
+    return (intptr_t)v;
+}
+
+/* How many sleep_job calls ranks 1 and 2 have run, asked until both answered. */
+static long slept_total(void) {
+    long per_rank[3] = {-1, -1, -1};
+    for (int tries = 0; tries < 50 && (per_rank[1] < 0 || per_rank[2] < 0); tries++) {
+        cio_future *f[2] = {cio_run_in_executor(ex(), slept_here, NULL),
+                            cio_run_in_executor(ex(), slept_here, NULL)};
+        for (int k = 0; k < 2; k++) {
+            void *v;
+            assert_int_equal(cio_await(f[k], &v), 0);
+            cio_future_unref(f[k]);
+            long rank = (intptr_t)v / 1000000, n = (intptr_t)v % 1000000;
+            assert_true(rank == 1 || rank == 2);
+            per_rank[rank] = n;
+        }
+    }
+    assert_true(per_rank[1] >= 0 && per_rank[2] >= 0);
+    return per_rank[1] + per_rank[2];
+}
+
+/* ---- tests ---- */
+
+static void test_not_outside_rank0_main(void **state) {
+    (void)state;
+    assert_int_equal(cio_mpi_size(), 3);
+    assert_int_equal(cio_mpi_rank(), 0);
+    int argc = 0;
+    char **argv = NULL;
+    assert_int_equal(cio_mpi_main(&argc, &argv, where, NULL, NULL), -EALREADY);
+    assert_int_equal(cio_mpi_main(&argc, &argv, NULL, NULL, NULL), -EINVAL);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    errno = 0;
+    assert_null(cio_run_in_executor(ex(), NULL, NULL));
+    assert_int_equal(errno, EINVAL);
+    /* A function of a shared library (libc) cannot cross: it may load elsewhere. */
+    errno = 0;
+    assert_null(cio_run_in_executor(ex(), (cio_fn)(void (*)(void))abort, NULL));
+    assert_int_equal(errno, EINVAL);
+}
+
+/* Cancelled queued jobs never run: with long jobs a rank holds two, so of 20
+ * only 4 leave rank 0 before the other 16 are cancelled. */
+static void test_cancel_queued(void **state) {
+    (void)state;
+    assert_int_equal(run1(sleep_job, 30), 30); /* the window shrinks to 2 per rank */
+    assert_int_equal(run1(sleep_job, 30), 30);
+    long before = slept_total();
+    enum { N = 20, SENT = 4 };
+    cio_future *f[N];
+    for (int i = 0; i < N; i++)
+        assert_non_null(f[i] = cio_run_in_executor(ex(), sleep_job, (void *)(intptr_t)200));
+    for (int i = SENT; i < N; i++)
+        assert_true(cio_cancel(f[i]));
+    for (int i = 0; i < N; i++) {
+        void *v = NULL;
+        int r = cio_await(f[i], &v);
+        if (i < SENT) {
+            assert_int_equal(r, 0);
+            assert_int_equal((intptr_t)v, 200);
+        } else {
+            assert_int_equal(r, -ECANCELED);
+            assert_true(cio_future_cancelled(f[i]));
+        }
+        cio_future_unref(f[i]);
+    }
+    assert_int_equal(slept_total() - before, SENT);
+}
+
+/* A job already on a rank: its future ends cancelled at once, the executor
+ * goes on. */
+static void test_cancel_running(void **state) {
+    (void)state;
+    cio_future *f = cio_run_in_executor(ex(), sleep_job, (void *)(intptr_t)100);
+    assert_non_null(f);
+    assert_int_equal(cio_sleep(0.02), 0);
+    assert_true(cio_cancel(f));
+    assert_int_equal(cio_await(f, NULL), -ECANCELED);
+    cio_future_unref(f);
+    assert_int_equal(run1(square_plus_one, 9), 82);
+}
+
+static void test_10000_scalar_jobs(void **state) {
+    (void)state;
+    enum { N = 10000 };
+    cio_future **f = calloc(N, sizeof *f);
+    assert_non_null(f);
+    for (intptr_t i = 0; i < N; i++)
+        assert_non_null(f[i] = cio_run_in_executor(ex(), square_plus_one, (void *)i));
+    for (intptr_t i = 0; i < N; i++) {
+        void *v = NULL;
+        assert_int_equal(cio_await(f[i], &v), 0);
+        assert_int_equal((intptr_t)v, i * i + 1);
+        cio_future_unref(f[i]);
+    }
+    free(f);
+}
+
+static void test_both_ranks_used(void **state) {
+    (void)state;
+    enum { N = 200 };
+    cio_future *f[N];
+    int seen[3] = {0};
+    for (int i = 0; i < N; i++)
+        assert_non_null(f[i] = cio_run_in_executor(ex(), where, NULL));
+    for (int i = 0; i < N; i++) {
+        void *v;
+        assert_int_equal(cio_await(f[i], &v), 0);
+        intptr_t rank = (intptr_t)v;
+        assert_true(rank == 1 || rank == 2);
+        seen[rank]++;
+        cio_future_unref(f[i]);
+    }
+    assert_true(seen[1] > 0 && seen[2] > 0);
+}
+
+typedef struct ticks {
+    long n;
+} ticks;
+
+static void *ticker(void *arg) {
+    ticks *t = arg;
+    while (cio_sleep(0.01) == 0)
+        t->n++;
+    return NULL;
+}
+
+/* While both ranks work for 0.3 s, the loop's timers keep firing. */
+static void test_loop_responsive(void **state) {
+    (void)state;
+    ticks t = {0};
+    cio_future *tick = cio_create_task(ticker, &t);
+    cio_future *f[4];
+    for (int i = 0; i < 4; i++)
+        assert_non_null(f[i] = cio_run_in_executor(ex(), sleep_job, (void *)(intptr_t)150));
+    long during = -1;
+    for (int i = 0; i < 4; i++) {
+        void *v;
+        assert_int_equal(cio_await(f[i], &v), 0);
+        assert_int_equal((intptr_t)v, 150);
+        cio_future_unref(f[i]);
+        if (i == 0)
+            during = t.n; /* the others are still running */
+    }
+    assert_true(during >= 2);
+    assert_true(t.n > during);
+    cio_cancel(tick);
+    assert_int_equal(cio_await(tick, NULL), -ECANCELED);
+    cio_future_unref(tick);
+}
+
+/* Last: the executor stays shut down. Without waiting, cancel_futures cancels
+ * what is queued and returns at once; the jobs on ranks still finish, and a
+ * second shutdown that waits returns once they are back. */
+static void test_shutdown(void **state) {
+    (void)state;
+    assert_int_equal(run1(sleep_job, 30), 30);
+    enum { N = 12 };
+    cio_future *f[N];
+    for (int i = 0; i < N; i++)
+        assert_non_null(f[i] = cio_run_in_executor(ex(), sleep_job, (void *)(intptr_t)100));
+    assert_int_equal(cio_sleep(0.01), 0); /* the first ones leave rank 0 */
+    assert_int_equal(cio_executor_shutdown(ex(), false, true), 0);
+    errno = 0;
+    assert_null(cio_run_in_executor(ex(), square_plus_one, NULL));
+    assert_int_equal(errno, ESHUTDOWN);
+    int cancelled = 0;
+    for (int i = 0; i < N; i++)
+        cancelled += cio_future_cancelled(f[i]);
+    assert_true(cancelled >= N - 4);
+    assert_int_equal(cio_executor_shutdown(ex(), true, false), 0);
+    int finished = 0;
+    for (int i = 0; i < N; i++) {
+        assert_true(cio_future_done(f[i]));
+        void *v = NULL;
+        if (!cio_future_cancelled(f[i])) {
+            assert_int_equal(cio_future_result(f[i], &v), 0);
+            assert_int_equal((intptr_t)v, 100);
+            finished++;
+        }
+        cio_future_unref(f[i]);
+    }
+    assert_int_equal(finished + cancelled, N);
+    assert_true(finished >= 1);
+    cio_executor_free(ex()); /* shuts down again: owned by cio_mpi_main */
+}
+
+static void *rank0(void *arg) {
+    if (arg) { /* --crash */
+        void *v;
+        cio_future *f = cio_run_in_executor(cio_mpi_executor(), crash_job, NULL);
+        cio_await(f, &v);
+        return (void *)1; /* never reached: the run ends */
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_not_outside_rank0_main),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_cancel_queued),
+        cmocka_unit_test(test_cancel_running),
+        cmocka_unit_test(test_10000_scalar_jobs),
+        cmocka_unit_test(test_both_ranks_used),
+        cmocka_unit_test(test_loop_responsive),
+        cmocka_unit_test(test_shutdown),
+    };
+    return (void *)(intptr_t)cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+int main(int argc, char **argv) {
+    int crash = argc > 1 && strcmp(argv[1], "--crash") == 0;
+    void *failed = NULL;
+    int r = cio_mpi_main(&argc, &argv, rank0, crash ? (void *)1 : NULL, &failed);
+    if (r < 0) {
+        fprintf(stderr, "cio_mpi_main: %s\n", cio_strerror(r));
+        return 1;
+    }
+    return failed != NULL;
+}
