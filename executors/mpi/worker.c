@@ -24,6 +24,7 @@
 #define FLUSH_BYTES (64 * 1024) /* results sent once this many bytes wait */
 #define FLUSH_COUNT 64          /* ...or this many results */
 #define FLUSH_NS 1000000        /* ...or the oldest waited 1 ms */
+#define LONG_JOB_NS 50000       /* after a job this long, at once (batching gains nothing) */
 #define SPIN_ROUNDS 64
 #define MAX_SLEEP_NS 1000000L
 
@@ -46,6 +47,7 @@ typedef struct worker {
     size_t out_len, out_cap;
     unsigned out_n;
     long long oldest_ns;
+    long long last_run_ns;
     bool stop;
 } worker;
 
@@ -165,7 +167,8 @@ static void run_job(worker *w, const cio__mpi_wire_job *h) {
     else if (err == 0)
         r->value = (uint64_t)(uintptr_t)((cio_fn)fn)((void *)(uintptr_t)h->arg);
     crash_fn = NULL;
-    r->run_ns = (uint64_t)(now_ns() - t0);
+    w->last_run_ns = now_ns() - t0;
+    r->run_ns = (uint64_t)w->last_run_ns;
     size_t pad = cio__mpi_pad8(r->out_len);
     memset((char *)(r + 1) + r->out_len, 0, pad - r->out_len);
     w->out_len = at + sizeof *r + pad;
@@ -242,8 +245,9 @@ static void pause_for(unsigned idle) {
 }
 
 static bool should_flush(const worker *w) {
-    return w->out_len && (!w->qlen || w->out_len >= FLUSH_BYTES || w->out_n >= FLUSH_COUNT ||
-                          now_ns() - w->oldest_ns >= FLUSH_NS);
+    return w->out_len &&
+           (!w->qlen || w->out_len >= FLUSH_BYTES || w->out_n >= FLUSH_COUNT ||
+            w->last_run_ns >= LONG_JOB_NS || now_ns() - w->oldest_ns >= FLUSH_NS);
 }
 
 static void run_next(worker *w) {

@@ -215,7 +215,7 @@ static void test_loop_responsive(void **state) {
     assert_true(during >= 2);
     assert_true(t.n > during);
     cio_cancel(tick);
-    assert_int_equal(cio_await(tick, NULL), -ECANCELED);
+    assert_int_equal(cio_await(tick, NULL), 0); /* the ticker ends on its cancelled sleep */
     cio_future_unref(tick);
 }
 
