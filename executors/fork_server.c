@@ -1,5 +1,6 @@
 /* The fork server and the workers it forks (see fork_server.h). */
 #include "fork_server.h"
+#include "bytes.h"
 #include "fault.h"
 
 #include <errno.h>
@@ -64,7 +65,8 @@ static void worker_main(int ch, unsigned max_jobs) {
             pp_slot *s = in[i];
             int queued = SLOT_QUEUED;
             if (atomic_compare_exchange_strong(&s->state, &queued, SLOT_RUNNING)) {
-                s->result = s->fn(s->arg);
+                s->result =
+                    s->bfn ? (void *)(intptr_t)cio__bytes_run(s->bfn, s->arg) : s->fn(s->arg);
                 atomic_store(&s->state, SLOT_DONE);
             }
         }

@@ -14,6 +14,9 @@ enum { SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE, SLOT_CANCELLED };
 
 typedef struct pp_slot {
     void *(*fn)(void *);
+    /* A bytes job instead (fn NULL): runs on the buffer at arg and returns
+     * its count as the result (see bytes.h). */
+    ssize_t (*bfn)(const void *in, size_t in_len, void *out, size_t out_cap);
     void *arg;
     void *result;
     _Atomic int state;

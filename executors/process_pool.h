@@ -22,6 +22,7 @@ typedef struct pp_job {
     cio_loop *loop;
     cio_future *fut; /* the job's own reference; NULL once dropped on cancel */
     pp_slot *slot;
+    struct cio__bytes *bytes; /* a bytes job's buffer in cio_shm, until handed to fut */
     struct pp_worker *worker; /* NULL while queued in the pool */
     double sent;              /* when it went to the worker */
     int err;

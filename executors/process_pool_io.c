@@ -113,7 +113,7 @@ static bool steal(pp_pool *p, pp_worker *thief, double now) {
         cio_shm_free(fresh); /* nothing unstarted there (its tail runs), or no memory */
         return false;
     }
-    *fresh = (pp_slot){.fn = j->slot->fn, .arg = j->slot->arg, .owner = j};
+    *fresh = (pp_slot){.fn = j->slot->fn, .bfn = j->slot->bfn, .arg = j->slot->arg, .owner = j};
     atomic_init(&fresh->state, SLOT_QUEUED);
     v->stolen[v->nstolen++] = j->slot;
     pp_list_unlink(&v->head, &v->tail, j);

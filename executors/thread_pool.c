@@ -7,6 +7,7 @@
  *
  * Lifetime: the pool is freed when its owner has called destroy, every
  * worker has exited and no job is left (an atomic count of all three). */
+#include "bytes.h"
 #include "fault.h"
 #include "future.h"
 #include "loop.h"
@@ -33,6 +34,10 @@ static void job_release(cio__tp_job *j, bool drop_loop) {
     cio__thread_pool *p = j->pool;
     cio_loop *loop = j->loop;
     cio_future_unref(j->fut);
+    if (j->bytes) {
+        j->bytes->release(j->bytes);
+        j->bytes = NULL;
+    }
     if (loop == p->home && p->nfree < FREE_JOBS_MAX) {
         j->next = p->free_jobs;
         p->free_jobs = j;
@@ -50,7 +55,7 @@ static void release_closed(cio__tp_job *j) {
     cio__thread_pool *p = j->pool;
     cio_loop *loop = j->loop;
     cio_future_unref(j->fut);
-    free(j);
+    cio__tp_job_free(j);
     cio__loop_unref(loop);
     cio__tp_pool_unref(p);
 }
@@ -59,7 +64,14 @@ static void job_done(cio__mpsc_node *n) {
     cio__tp_job *j = (cio__tp_job *)n;
     switch (atomic_load(&j->state)) {
     case CIO__TP_RUNNING:
-        cio__future_finish(j->fut, 0, j->result);
+        if (j->err) {
+            cio__future_finish(j->fut, j->err, NULL);
+        } else if (j->bytes) {
+            cio__bytes_finish(j->fut, j->bytes);
+            j->bytes = NULL;
+        } else {
+            cio__future_finish(j->fut, 0, j->result);
+        }
         break;
     case CIO__TP_QUEUED: /* taken off the queue by a shutdown on another thread */
         cio__future_finish(j->fut, -ECANCELED, NULL);
@@ -153,10 +165,12 @@ static cio__tp_job *job_alloc(cio__thread_pool *p, cio_loop *loop) {
     return CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof(cio__tp_job));
 }
 
-static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
-    cio__thread_pool *p = (cio__thread_pool *)ex;
+/* job: fn and arg, or bfn and bytes (the job owns them from now on). */
+static cio_future *submit(cio__thread_pool *p, cio__tp_job job) {
     cio_loop *loop = cio__loop_running();
     if (p->shutdown) { /* rechecked under the lock */
+        if (job.bytes)
+            job.bytes->release(job.bytes);
         errno = ESHUTDOWN;
         return NULL;
     }
@@ -166,11 +180,16 @@ static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
     cio_future *f = j ? cio_loop_future_new(loop) : NULL;
     if (!f) {
         free(j);
+        if (job.bytes)
+            job.bytes->release(job.bytes);
         errno = ENOMEM;
         return NULL;
     }
-    *j =
-        (cio__tp_job){.node.fn = job_done, .pool = p, .loop = loop, .fut = f, .fn = fn, .arg = arg};
+    *j = job;
+    j->node.fn = job_done;
+    j->pool = p;
+    j->loop = loop;
+    j->fut = f;
     atomic_init(&j->state, CIO__TP_QUEUED);
     cio_future_ref(f); /* the job's own */
     cio__future_set_cancel(f, job_cancel, j);
@@ -193,6 +212,21 @@ static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
         return NULL;
     }
     return f;
+}
+
+static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
+    return submit((cio__thread_pool *)ex, (cio__tp_job){.fn = fn, .arg = arg});
+}
+
+/* The input is copied once, into the buffer that also takes the result. */
+static cio_future *tp_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in, size_t in_len,
+                                   size_t out_cap) {
+    cio__bytes *b = cio__bytes_new_heap(out_cap, in, in_len);
+    if (!b) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return submit((cio__thread_pool *)ex, (cio__tp_job){.bfn = fn, .bytes = b});
 }
 
 /* ---- shutdown ---- */
@@ -378,6 +412,7 @@ static const cio_executor_ops thread_pool_ops = {
     .submit = tp_submit,
     .shutdown = tp_shutdown,
     .destroy = tp_destroy,
+    .submit_bytes = tp_submit_bytes,
 };
 
 /* concurrent.futures' default: min(32, cpus + 4). */

@@ -707,6 +707,13 @@ CIO_API void cio_server_free(cio_server *srv);
 
 typedef struct cio_executor cio_executor;
 
+/* A job that takes bytes and returns bytes (the only kind that crosses
+   process and machine boundaries): runs in the worker, reads in_len bytes at
+   in, writes at most out_cap bytes at out, and returns how many it wrote, or
+   a negative errno (its future then fails with it). */
+typedef ssize_t (*cio_bytes_fn)(const void *in, size_t in_len, void *out, size_t out_cap);
+#define CIO_EOUTCAP (-(CIO_EBASE + 10)) /* a bytes job returned more than out_cap */
+
 /* The executor interface: embed `cio_executor` as the first member of your
    own executor and point ops at a static table. cio_run_in_executor,
    cio_executor_shutdown and cio_executor_free dispatch through it, so user
@@ -721,6 +728,15 @@ typedef struct cio_executor_ops {
     int (*shutdown)(cio_executor *ex, bool wait, bool cancel_futures);
     /* Releases everything (after an implicit shutdown without waiting). */
     void (*destroy)(cio_executor *ex);
+    /* Optional (NULL: cio_run_in_executor_bytes goes through submit, with
+       the input and the result in one heap buffer, so that path is for
+       executors whose workers share the caller's memory). On the loop
+       thread: start the bytes job fn(in, in_len, out, out_cap) on a copy of
+       in made before returning, and return a pending future of the running
+       loop completed with cio_future_set_bytes (or an error). fn, in_len and
+       out_cap have been checked. NULL and errno. */
+    cio_future *(*submit_bytes)(cio_executor *ex, cio_bytes_fn fn, const void *in, size_t in_len,
+                                size_t out_cap);
 } cio_executor_ops;
 
 struct cio_executor {
@@ -730,6 +746,32 @@ struct cio_executor {
 /* cio_run_in_executor(ex, fn, arg): ex NULL means the loop's default thread
    pool (created on first use). The future is completed on the loop thread. */
 CIO_API cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg);
+/* Runs the bytes job fn on ex (NULL: the default thread pool). in (may be
+   NULL when in_len is 0) is copied before the call returns; the result
+   buffer has room for out_cap bytes. The thread pool copies in once into a
+   buffer that also holds the result; the process pool puts both in cio_shm
+   (the workers read and write it in place: no pipe carries the payload).
+   The future ends with the result bytes (read them with cio_future_bytes),
+   with the job's negative return value, with CIO_EOUTCAP when the job
+   claims more than out_cap bytes (out_cap 0 means "no result bytes"), or
+   as any job does (-ECANCELED, CIO_EWORKER). NULL and errno: EINVAL (fn
+   NULL, in NULL with in_len > 0), EPERM without a running loop, ENOMEM,
+   ESHUTDOWN. */
+CIO_API cio_future *cio_run_in_executor_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in,
+                                              size_t in_len, size_t out_cap);
+/* The result bytes of a done bytes job: 0, *data and *len (valid while f is
+   referenced; *data is also f's result pointer). f's error if it failed,
+   -EAGAIN while pending, -EINVAL when f is NULL or not completed with bytes. */
+CIO_API int cio_future_bytes(cio_future *f, const void **data, size_t *len);
+/* For executors that implement submit_bytes: a result buffer with room for
+   cap bytes (16-aligned; NULL and errno ENOMEM), released with
+   cio_bytes_free unless handed to cio_future_set_bytes. */
+CIO_API void *cio_bytes_alloc(size_t cap);
+CIO_API void cio_bytes_free(void *buf);
+/* Completes f with the first len bytes of buf (from cio_bytes_alloc, or
+   another executor's result buffer); f owns buf from now on, also when this
+   fails. -EINVAL (not such a buffer, len beyond its capacity, f done). */
+CIO_API int cio_future_set_bytes(cio_future *f, void *buf, size_t len);
 /* In a task: asyncio.to_thread. 0 and *result, or the job's error. Cancelling
    the caller does not stop the thread. */
 CIO_API int cio_to_thread(cio_fn fn, void *arg, void **result);

@@ -22,6 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes_jobs.h"
+
+bool cio__shm_contains(const void *p); /* executors/shm.h: the payload stays in cio_shm */
+
 static void *plus_one(void *arg) {
     return (void *)((intptr_t)arg + 1);
 }
@@ -770,10 +774,72 @@ static void test_parent_dies(void **state) {
     cio_shm_free(m);
 }
 
+/* ---- bytes jobs ---- */
+
+static ssize_t bj_crash(const void *in, size_t n, void *out, size_t cap) {
+    (void)in, (void)n, (void)out, (void)cap;
+    raise(SIGSEGV);
+    return 0;
+}
+
+/* The worker's pid, as 8 bytes. */
+static ssize_t bj_pid(const void *in, size_t n, void *out, size_t cap) {
+    (void)in, (void)n;
+    int64_t pid = getpid();
+    if (cap < sizeof pid)
+        return -ENOSPC;
+    memcpy(out, &pid, sizeof pid);
+    return sizeof pid;
+}
+
+static void *bytes_in_pool(void *arg) {
+    cio_executor *pool = arg;
+    bytes_jobs_check(pool);
+    cio_future *f = cio_run_in_executor_bytes(pool, bj_pid, NULL, 0, 8);
+    const void *data;
+    size_t len;
+    assert_int_equal(cio_await(f, NULL), 0);
+    assert_int_equal(cio_future_bytes(f, &data, &len), 0);
+    assert_true(cio__shm_contains(data)); /* written in place by the worker */
+    int64_t pid;
+    memcpy(&pid, data, sizeof pid);
+    assert_int_not_equal(pid, getpid());
+    cio_future_unref(f);
+    /* a crash fails its job only; a cancelled queued one never runs */
+    cio_future *bad = cio_run_in_executor_bytes(pool, bj_crash, "x", 1, 1);
+    cio_future *good = cio_run_in_executor_bytes(pool, bj_reverse, "abc", 3, 3);
+    assert_int_equal(cio_await(bad, NULL), CIO_EWORKER);
+    assert_int_equal(cio_await(good, NULL), 0);
+    assert_int_equal(cio_future_bytes(good, &data, &len), 0);
+    assert_memory_equal(data, "cba", 3);
+    cio_future_unref(bad), cio_future_unref(good);
+    cio_future *slow[4];
+    for (int i = 0; i < 4; i++)
+        slow[i] = cio_run_in_executor_bytes(pool, bj_slow_count, "abcd", 4, 4);
+    assert_true(cio_cancel(slow[3]));
+    assert_true(cio_cancel(slow[0]));
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cio_await(slow[i], NULL), i == 0 || i == 3 ? -ECANCELED : 0);
+        cio_future_unref(slow[i]);
+    }
+    return NULL;
+}
+
+static void test_bytes_jobs(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_non_null(pool);
+    assert_int_equal(cio_run(bytes_in_pool, pool, NULL), 0);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_fd_left), /* first: no earlier pool winds down meanwhile */
         cmocka_unit_test(test_results_and_shm),
+        cmocka_unit_test(test_bytes_jobs),
         cmocka_unit_test(test_crash_and_cancel_running),
         cmocka_unit_test(test_queued_cancel_and_shutdown),
         cmocka_unit_test(test_random_sigkills),
