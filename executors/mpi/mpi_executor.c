@@ -29,7 +29,7 @@ static void all_unlink(cio__mpi_exec *x, cio__mpi_job *j) {
 void cio__mpi_job_free(cio__mpi_job *j) {
     cio_future_unref(j->fut);
     free(j->msg);
-    free(j->res_buf);
+    cio_bytes_free(j->res_buf);
     free(j);
 }
 
@@ -81,6 +81,19 @@ static void on_done(cio_future *f, void *arg) {
     job_unref(x, j); /* this callback's */
 }
 
+static void complete(cio__mpi_job *j) {
+    if (!j->err && j->kind == CIO__MPI_W_BYTES && !j->res_buf && !(j->res_buf = cio_bytes_alloc(0)))
+        j->err = -ENOMEM;
+    if (j->err) {
+        cio_future_set_error(j->fut, j->err);
+    } else if (j->kind == CIO__MPI_W_BYTES) {
+        cio_future_set_bytes(j->fut, j->res_buf, j->out_len);
+        j->res_buf = NULL; /* the future's now */
+    } else {
+        cio_future_set_result(j->fut, (void *)(uintptr_t)j->value);
+    }
+}
+
 void cio__mpi_deliver(void *arg) {
     cio__mpi_exec *x = arg;
     pthread_mutex_lock(&x->mu);
@@ -92,12 +105,8 @@ void cio__mpi_deliver(void *arg) {
     pthread_mutex_unlock(&x->mu);
     while (j) {
         cio__mpi_job *next = j->next;
-        if (!cio_future_done(j->fut)) { /* else cancelled meanwhile: dropped */
-            if (j->err)
-                cio_future_set_error(j->fut, j->err);
-            else
-                cio_future_set_result(j->fut, (void *)(uintptr_t)j->value);
-        }
+        if (!cio_future_done(j->fut)) /* else cancelled meanwhile: dropped */
+            complete(j);
         x->live--;
         job_unref(x, j);
         j = next;
@@ -124,7 +133,8 @@ static cio__mpi_job *job_new(cio__mpi_exec *x, uint32_t kind, uint64_t fn, uint6
         memcpy(m + 1, in, in_len);
         memset((char *)(m + 1) + in_len, 0, cio__mpi_pad8(in_len) - in_len);
     }
-    *j = (cio__mpi_job){.x = x, .fut = f, .id = m->id, .refs = 2, .msg = m, .msg_len = len};
+    *j = (cio__mpi_job){
+        .x = x, .fut = f, .id = m->id, .kind = kind, .refs = 2, .msg = m, .msg_len = len};
     return j;
 }
 
@@ -166,6 +176,12 @@ cio_future *cio__mpi_submit(cio__mpi_exec *x, uint32_t kind, const void *fn, uin
 static cio_future *mx_submit(cio_executor *ex, cio_fn fn, void *arg) {
     return cio__mpi_submit((cio__mpi_exec *)ex, CIO__MPI_W_SCALAR, (const void *)fn,
                            (uint64_t)(uintptr_t)arg, NULL, 0, 0);
+}
+
+static cio_future *mx_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in,
+                                   size_t in_len, size_t out_cap) {
+    return cio__mpi_submit((cio__mpi_exec *)ex, CIO__MPI_W_BYTES, (const void *)fn, 0, in, in_len,
+                           out_cap);
 }
 
 /* ---- shutdown ---- */
@@ -236,6 +252,7 @@ static const cio_executor_ops mpi_ops = {
     .submit = mx_submit,
     .shutdown = mx_shutdown,
     .destroy = mx_destroy,
+    .submit_bytes = mx_submit_bytes,
 };
 
 int cio__mpi_exec_init(cio__mpi_exec *x, int nranks) {

@@ -136,13 +136,15 @@ static void dispatch(prog *p, size_t *open) {
     while (x->queue.head && (rank = pick_rank(x, &p->rr)) > 0) {
         cio__mpi_job *j = x->queue.head;
         cio__mpi_list_unlink(&x->queue, j);
-        int e = j->msg_len > BIG_RECORD ? add_out(p, rank, j->msg, j->msg_len)
-                                        : batch_add(p, rank, j, open);
+        bool big = j->msg_len > BIG_RECORD;
+        if (big)
+            open[rank] = SIZE_MAX; /* later jobs go after it: the rank runs them in order */
+        int e = big ? add_out(p, rank, j->msg, j->msg_len) : batch_add(p, rank, j, open);
         if (e < 0) {
             fail_job(x, j, e);
             continue;
         }
-        if (j->msg_len > BIG_RECORD)
+        if (big)
             j->msg = NULL; /* the send owns it now */
         j->where = CIO__MPI_SENT;
         j->rank = rank;
@@ -198,8 +200,9 @@ static void send_stops(prog *p) {
     post_sends(p);
 }
 
-/* Under mu: one result record of rank src. */
-static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *owner) {
+/* Under mu: one result record of rank src; big is its bytes' buffer when it
+ * came alone (TAG_BIG), else the bytes follow the record. */
+static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *big) {
     cio__mpi_exec *x = p->x;
     if (r->kind == CIO__MPI_W_BYE) {
         x->ranks[src].bye = true;
@@ -219,57 +222,79 @@ static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *owne
     j->err = r->err;
     j->value = r->value;
     j->out_len = r->out_len;
-    if (r->out_len && owner) {
-        j->res_buf = owner;
-        j->out = r + 1;
-    } else if (r->out_len) {
-        j->res_buf = malloc(r->out_len);
-        if (j->res_buf) {
+    if (big) {
+        j->res_buf = big;
+    } else if (r->out_len && !r->err) {
+        j->res_buf = cio_bytes_alloc(r->out_len);
+        if (j->res_buf)
             memcpy(j->res_buf, r + 1, r->out_len);
-            j->out = j->res_buf;
-        } else {
+        else
             j->err = -ENOMEM;
-        }
     }
     j->where = CIO__MPI_DONE;
     cio__mpi_list_append(&x->done, j);
 }
 
-/* Parses one message; a message of one record with bytes gives its buffer
- * to that job (no copy); else buf is freed. */
-static void take_message(prog *p, int src, char *buf, size_t len) {
+/* Under mu: what follows a result's arrival. */
+static void after_results(cio__mpi_exec *x) {
+    if (!x->queue.head && !x->sent_total)
+        pthread_cond_broadcast(&x->idle);
+}
+
+static void take_batch(prog *p, int src, char *buf, size_t len) {
     cio__mpi_exec *x = p->x;
-    const cio__mpi_wire_res *first = (const cio__mpi_wire_res *)buf;
-    bool alone = len >= sizeof *first &&
-                 sizeof *first + cio__mpi_pad8(first->out_len) == len && first->out_len;
     pthread_mutex_lock(&x->mu);
     for (size_t at = 0; at + sizeof(cio__mpi_wire_res) <= len;) {
         const cio__mpi_wire_res *r = (const cio__mpi_wire_res *)(buf + at);
-        take_result(p, src, r, alone ? buf : NULL);
+        take_result(p, src, r, NULL);
         at += sizeof *r + cio__mpi_pad8(r->out_len);
     }
-    if (!x->queue.head && !x->sent_total)
-        pthread_cond_broadcast(&x->idle);
+    after_results(x);
     pthread_mutex_unlock(&x->mu);
-    if (!alone)
-        free(buf);
 }
 
+/* A big result goes straight into a result buffer: its bytes come first. */
+static int take_big(prog *p, const MPI_Status *st, size_t n) {
+    cio__mpi_wire_res r;
+    char *buf = n >= sizeof r ? cio_bytes_alloc(n) : NULL;
+    if (!buf)
+        return -ENOMEM;
+    MPI_Recv(buf, (int)n, MPI_BYTE, st->MPI_SOURCE, CIO__MPI_TAG_BIG, MPI_COMM_WORLD,
+             MPI_STATUS_IGNORE);
+    memcpy(&r, buf + n - sizeof r, sizeof r);
+    pthread_mutex_lock(&p->x->mu);
+    take_result(p, st->MPI_SOURCE, &r, buf);
+    after_results(p->x);
+    pthread_mutex_unlock(&p->x->mu);
+    return 0;
+}
+
+static int take_small(prog *p, const MPI_Status *st, size_t n) {
+    char *buf = malloc(n ? n : 1);
+    if (!buf)
+        return -ENOMEM;
+    MPI_Recv(buf, (int)n, MPI_BYTE, st->MPI_SOURCE, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD,
+             MPI_STATUS_IGNORE);
+    take_batch(p, st->MPI_SOURCE, buf, n);
+    free(buf);
+    return 0;
+}
+
+/* Every rank's messages in the order sent (MPI_ANY_TAG keeps it). A
+ * message with no memory to receive it waits in MPI's hands. */
 static int receive(prog *p) {
     int got = 0;
     for (; got < RECV_PER_ROUND; got++) {
         int flag = 0, n = 0;
         MPI_Status st;
-        MPI_Iprobe(MPI_ANY_SOURCE, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD, &flag, &st);
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
         if (!flag)
             break;
         MPI_Get_count(&st, MPI_BYTE, &n);
-        char *buf = malloc(n > 0 ? (size_t)n : 1);
-        if (!buf)
-            break; /* left in MPI's hands until memory comes back */
-        MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD,
-                 MPI_STATUS_IGNORE);
-        take_message(p, st.MPI_SOURCE, buf, (size_t)n);
+        int e = st.MPI_TAG == CIO__MPI_TAG_BIG ? take_big(p, &st, (size_t)n)
+                                               : take_small(p, &st, (size_t)n);
+        if (e < 0)
+            break;
     }
     return got;
 }

@@ -24,6 +24,7 @@ typedef struct cio__mpi_job {
     struct cio__mpi_exec *x;
     cio_future *fut;                          /* the job's own reference */
     uint64_t id;
+    uint32_t kind; /* CIO__MPI_W_SCALAR or _BYTES */
     int refs;                                 /* loop thread */
     int where;                                /* under mu */
     int rank;                                 /* under mu: where it was sent */
@@ -33,8 +34,7 @@ typedef struct cio__mpi_job {
     /* Its result, written by the progress thread before the job is done. */
     int err;
     uint64_t value;
-    void *res_buf; /* owns out */
-    const void *out;
+    void *res_buf; /* a bytes job's result (cio_bytes_alloc), out_len bytes */
     size_t out_len;
 } cio__mpi_job;
 

@@ -5,17 +5,19 @@
  * header followed by in_len payload bytes, padded to 8. The last message to
  * a rank is one W_STOP record. A worker answers with TAG_RESULTS messages:
  * wire_res records (each followed by out_len bytes, padded to 8) in the order
- * its jobs ran, and finally one W_BYE record. Both directions use one tag
- * each, so MPI's non-overtaking rule keeps every message in order: once rank 0
- * has the BYE of every rank, nothing is left in flight and MPI_Finalize
- * cannot hang. */
+ * its jobs ran, and finally one W_BYE record. A big bytes result travels
+ * alone as TAG_BIG: its bytes first (padded to 8), the wire_res record last,
+ * so that rank 0 receives it straight into the future's result buffer. Rank 0
+ * receives with MPI_ANY_TAG, so MPI's non-overtaking rule keeps each rank's
+ * messages in order: once rank 0 has the BYE of every rank, nothing is left
+ * in flight and MPI_Finalize cannot hang. */
 #ifndef CIO_MPI_WIRE_H
 #define CIO_MPI_WIRE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CIO__MPI_TAG_JOBS = 7101, CIO__MPI_TAG_RESULTS = 7102 };
+enum { CIO__MPI_TAG_JOBS = 7101, CIO__MPI_TAG_RESULTS = 7102, CIO__MPI_TAG_BIG = 7103 };
 enum { CIO__MPI_W_SCALAR = 1, CIO__MPI_W_BYTES = 2, CIO__MPI_W_STOP = 3, CIO__MPI_W_BYE = 4 };
 
 typedef struct cio__mpi_wire_job {

@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdint.h>
 #include <mpi.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,8 +28,6 @@
 #define LONG_JOB_NS 50000       /* after a job this long, at once (batching gains nothing) */
 #define SPIN_ROUNDS 64
 #define MAX_SLEEP_NS 1000000L
-
-typedef ssize_t (*bytes_fn)(const void *in, size_t in_len, void *out, size_t out_cap);
 
 typedef struct inmsg {
     int refs; /* jobs of it not run yet */
@@ -124,48 +123,78 @@ static void flush(worker *w) {
     w->out_n = 0;
 }
 
-/* Runs a bytes job writing straight into the result buffer. */
-static void run_bytes(worker *w, bytes_fn fn, const cio__mpi_wire_job *h, size_t at) {
-    cio__mpi_wire_res *r = (cio__mpi_wire_res *)(w->out + at);
-    ssize_t n = fn(h + 1, h->in_len, r + 1, h->out_cap);
-    if (n < 0)
-        r->err = n < -0x7fffffff ? -EINVAL : (int32_t)n;
-    else if ((size_t)n > h->out_cap)
-        r->err = -EOVERFLOW;
-    else
-        r->out_len = (uint64_t)n;
+#define CANARY 0x5AFEC0DEDEADBEEFull
+
+/* Runs a bytes job writing straight into out (room for out_cap bytes and
+ * a canary after them); the job's length, or its error, or CIO_EOUTCAP when
+ * it claims more than out_cap or wrote past it. */
+static ssize_t run_bytes(cio_bytes_fn fn, const cio__mpi_wire_job *h, char *out) {
+    uint64_t canary = CANARY;
+    memcpy(out + h->out_cap, &canary, sizeof canary);
+    ssize_t n = fn(h + 1, h->in_len, out, h->out_cap);
+    memcpy(&canary, out + h->out_cap, sizeof canary);
+    if (n >= 0 && ((size_t)n > h->out_cap || canary != CANARY))
+        return CIO_EOUTCAP;
+    return n < INT32_MIN ? -EINVAL : n;
 }
 
-/* A result record at the end of the buffer, with room for cap bytes after
- * it; NULL when even the record cannot be had. */
-static cio__mpi_wire_res *record(worker *w, const cio__mpi_wire_job *h, size_t cap, int *err) {
-    *err = reserve(w, sizeof(cio__mpi_wire_res) + cap);
-    if (*err < 0 && reserve(w, sizeof(cio__mpi_wire_res)) < 0)
-        return NULL;
-    cio__mpi_wire_res *r = (cio__mpi_wire_res *)(w->out + w->out_len);
-    *r = (cio__mpi_wire_res){.kind = h->kind, .id = h->id, .err = *err};
-    return r;
+static void *job_fn(const cio__mpi_wire_job *h) {
+    void *fn = cio__mpi_image_fn(h->fn);
+    crash_fn = fn;
+    crash_off = h->fn;
+    return fn;
+}
+
+/* A big bytes job: the result travels alone, bytes first, record last. */
+static void run_big(worker *w, const cio__mpi_wire_job *h) {
+    flush(w);
+    size_t room = cio__mpi_pad8(h->out_cap) + 8;
+    cio__mpi_wire_res r = {.kind = h->kind, .id = h->id, .err = reserve(w, room + sizeof r)};
+    void *fn = job_fn(h);
+    long long t0 = now_ns();
+    ssize_t n = r.err ? r.err : fn ? run_bytes((cio_bytes_fn)fn, h, w->out) : -EINVAL;
+    crash_fn = NULL;
+    w->last_run_ns = now_ns() - t0;
+    r.run_ns = (uint64_t)w->last_run_ns;
+    size_t len = 0;
+    if (n < 0) {
+        r.err = (int32_t)n;
+    } else {
+        r.out_len = (uint64_t)n;
+        len = cio__mpi_pad8((size_t)n);
+        memset(w->out + n, 0, len - (size_t)n);
+    }
+    if (len + sizeof r > w->out_cap && reserve(w, sizeof r) < 0)
+        MPI_Abort(MPI_COMM_WORLD, ENOMEM);
+    memcpy(w->out + len, &r, sizeof r);
+    MPI_Send(w->out, (int)(len + sizeof r), MPI_BYTE, 0, CIO__MPI_TAG_BIG, MPI_COMM_WORLD);
 }
 
 static void run_job(worker *w, const cio__mpi_wire_job *h) {
-    bool bytes = h->kind == CIO__MPI_W_BYTES, big = bytes && h->out_cap > FLUSH_BYTES;
-    if (big)
-        flush(w); /* a big result travels alone: rank 0 keeps its buffer */
-    int err;
-    size_t at = w->out_len;
-    cio__mpi_wire_res *r = record(w, h, bytes ? cio__mpi_pad8(h->out_cap) : 0, &err);
-    if (!r) /* not even 40 bytes: say so loudly rather than lose the job */
-        MPI_Abort(MPI_COMM_WORLD, ENOMEM);
-    void *fn = cio__mpi_image_fn(h->fn);
+    bool bytes = h->kind == CIO__MPI_W_BYTES;
+    if (bytes && h->out_cap > FLUSH_BYTES) {
+        run_big(w, h);
+        return;
+    }
+    size_t at = w->out_len, room = bytes ? cio__mpi_pad8(h->out_cap) + 8 : 0;
+    int err = reserve(w, sizeof(cio__mpi_wire_res) + room);
+    if (err < 0 && reserve(w, sizeof(cio__mpi_wire_res)) < 0)
+        MPI_Abort(MPI_COMM_WORLD, ENOMEM); /* not even 40 bytes: say so loudly */
+    cio__mpi_wire_res *r = (cio__mpi_wire_res *)(w->out + at);
+    *r = (cio__mpi_wire_res){.kind = h->kind, .id = h->id, .err = err};
+    void *fn = job_fn(h);
     long long t0 = now_ns();
-    crash_fn = fn;
-    crash_off = h->fn;
-    if (err == 0 && !fn)
+    if (err == 0 && !fn) {
         r->err = -EINVAL;
-    else if (err == 0 && bytes)
-        run_bytes(w, (bytes_fn)fn, h, at);
-    else if (err == 0)
+    } else if (err == 0 && bytes) {
+        ssize_t n = run_bytes((cio_bytes_fn)fn, h, (char *)(r + 1));
+        if (n < 0)
+            r->err = (int32_t)n;
+        else
+            r->out_len = (uint64_t)n;
+    } else if (err == 0) {
         r->value = (uint64_t)(uintptr_t)((cio_fn)fn)((void *)(uintptr_t)h->arg);
+    }
     crash_fn = NULL;
     w->last_run_ns = now_ns() - t0;
     r->run_ns = (uint64_t)w->last_run_ns;
@@ -174,8 +203,6 @@ static void run_job(worker *w, const cio__mpi_wire_job *h) {
     w->out_len = at + sizeof *r + pad;
     if (!w->out_n++)
         w->oldest_ns = now_ns();
-    if (big)
-        flush(w);
 }
 
 /* ---- jobs in ---- */

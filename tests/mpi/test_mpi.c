@@ -43,6 +43,31 @@ static void *slept_here(void *arg) {
     return (void *)(intptr_t)(cio_mpi_rank() * 1000000L + slept);
 }
 
+/* Writes in reversed. */
+static ssize_t reverse(const void *in, size_t len, void *out, size_t cap) {
+    if (len > cap)
+        return -ENOSPC;
+    for (size_t i = 0; i < len; i++)
+        ((unsigned char *)out)[i] = ((const unsigned char *)in)[len - 1 - i];
+    return (ssize_t)len;
+}
+
+static ssize_t fails(const void *in, size_t len, void *out, size_t cap) {
+    (void)in, (void)len, (void)out, (void)cap;
+    return -EIO;
+}
+
+static ssize_t claims_too_much(const void *in, size_t len, void *out, size_t cap) {
+    (void)in, (void)len, (void)out;
+    return (ssize_t)cap + 1;
+}
+
+static ssize_t writes_past_cap(const void *in, size_t len, void *out, size_t cap) {
+    (void)in, (void)len;
+    memset(out, 0x5a, cap + 4); /* the canary after out notices */
+    return (ssize_t)cap;
+}
+
 /* Non-static and exported (-rdynamic) so that the crash message names it. */
 void *crash_job(void *arg);
 void *crash_job(void *arg) {
@@ -255,6 +280,86 @@ static void test_shutdown(void **state) {
     cio_executor_free(ex()); /* shuts down again: owned by cio_mpi_main */
 }
 
+static size_t bytes_len(int i) {
+    if (i % 10 == 0)
+        return (size_t)i * 7919 % (1u << 20) + 1; /* up to 1 MiB */
+    return (size_t)i * 131 % 4096;
+}
+
+static void fill(unsigned char *p, size_t n, int i) {
+    for (size_t k = 0; k < n; k++)
+        p[k] = (unsigned char)(k * 31 + (size_t)i);
+}
+
+static void check_reversed(cio_future *f, int i) {
+    size_t n = bytes_len(i), len = 0;
+    const unsigned char *out = NULL;
+    assert_int_equal(cio_await(f, NULL), 0);
+    assert_int_equal(cio_future_bytes(f, (const void **)&out, &len), 0);
+    assert_int_equal(len, n);
+    for (size_t k = 0; k < n; k++)
+        if (out[k] != (unsigned char)((n - 1 - k) * 31 + (size_t)i))
+            fail_msg("job %d: byte %zu of %zu is wrong", i, k, n);
+    cio_future_unref(f);
+}
+
+/* 1,000 bytes jobs of 0 B to 1 MiB, 16 in flight, every byte checked. */
+static void test_1000_bytes_jobs(void **state) {
+    (void)state;
+    enum { N = 1000, INFLIGHT = 16 };
+    unsigned char *in = malloc(1u << 20);
+    assert_non_null(in);
+    cio_future *f[INFLIGHT] = {0};
+    for (int i = 0; i < N + INFLIGHT; i++) {
+        if (i >= INFLIGHT)
+            check_reversed(f[i % INFLIGHT], i - INFLIGHT);
+        if (i >= N)
+            continue;
+        size_t n = bytes_len(i);
+        fill(in, n, i);
+        f[i % INFLIGHT] = cio_run_in_executor_bytes(ex(), reverse, in, n, n);
+        assert_non_null(f[i % INFLIGHT]);
+        memset(in, 0, n); /* copied already: the job must not see this */
+    }
+    free(in);
+}
+
+static int bytes_error(cio_bytes_fn fn, size_t cap) {
+    char in[8] = "abcdefg";
+    cio_future *f = cio_run_in_executor_bytes(ex(), fn, in, sizeof in, cap);
+    assert_non_null(f);
+    int r = cio_await(f, NULL);
+    const void *data;
+    size_t len;
+    if (r == 0) {
+        assert_int_equal(cio_future_bytes(f, &data, &len), 0);
+        r = (int)len;
+    }
+    cio_future_unref(f);
+    return r;
+}
+
+static void test_bytes_errors(void **state) {
+    (void)state;
+    assert_int_equal(bytes_error(fails, 16), -EIO);
+    assert_int_equal(bytes_error(claims_too_much, 16), CIO_EOUTCAP);
+    assert_int_equal(bytes_error(writes_past_cap, 16), CIO_EOUTCAP);
+    assert_int_equal(bytes_error(writes_past_cap, 200000), CIO_EOUTCAP); /* alone on the wire */
+    assert_int_equal(bytes_error(reverse, 4), -ENOSPC);
+    assert_int_equal(bytes_error(reverse, 8), 8);
+    assert_int_equal(bytes_error(reverse, 300000), 8); /* a big buffer, a short result */
+    /* A job with no result bytes still ends with bytes: none. */
+    cio_future *f = cio_run_in_executor_bytes(ex(), reverse, NULL, 0, 0);
+    assert_non_null(f);
+    assert_int_equal(cio_await(f, NULL), 0);
+    const void *data;
+    size_t len = 99;
+    assert_int_equal(cio_future_bytes(f, &data, &len), 0);
+    assert_int_equal(len, 0);
+    cio_future_unref(f);
+    assert_int_equal(run1(square_plus_one, 3), 10); /* the ranks go on */
+}
+
 static void *rank0(void *arg) {
     if (arg) { /* --crash */
         void *v;
@@ -269,6 +374,8 @@ static void *rank0(void *arg) {
         cmocka_unit_test(test_cancel_running),
         cmocka_unit_test(test_10000_scalar_jobs),
         cmocka_unit_test(test_both_ranks_used),
+        cmocka_unit_test(test_1000_bytes_jobs),
+        cmocka_unit_test(test_bytes_errors),
         cmocka_unit_test(test_loop_responsive),
         cmocka_unit_test(test_shutdown),
     };
