@@ -134,7 +134,7 @@ static cio__mpi_job *job_new(cio__mpi_exec *x, uint32_t kind, uint64_t fn, uint6
         memset((char *)(m + 1) + in_len, 0, cio__mpi_pad8(in_len) - in_len);
     }
     *j = (cio__mpi_job){
-        .x = x, .fut = f, .id = m->id, .kind = kind, .refs = 2, .msg = m, .msg_len = len};
+        .x = x, .fut = f, .id = m->id, .kind = kind, .fn = fn, .refs = 2, .msg = m, .msg_len = len};
     return j;
 }
 
@@ -256,7 +256,7 @@ static const cio_executor_ops mpi_ops = {
 };
 
 int cio__mpi_exec_init(cio__mpi_exec *x, int nranks) {
-    *x = (cio__mpi_exec){.base.ops = &mpi_ops, .nranks = nranks, .window = 2};
+    *x = (cio__mpi_exec){.base.ops = &mpi_ops, .nranks = nranks};
     x->ranks = calloc((size_t)nranks, sizeof *x->ranks);
     if (!x->ranks)
         return -ENOMEM;

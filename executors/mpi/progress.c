@@ -1,9 +1,9 @@
 /* Rank 0's progress thread: the only thread that calls MPI while the loop
  * runs. It hands queued jobs to the ranks with room (several short jobs per
  * message), receives results, and posts them to the loop in batches. It never
- * blocks inside MPI: it polls, yields a few rounds, then sleeps on `wake` with
- * a growing timeout (up to 1 ms) while jobs are out, or until a submission
- * kicks it when nothing is. */
+ * blocks inside MPI: it polls (cio__mpi_backoff), sleeping on `wake` with a
+ * growing timeout while jobs are out, or until a submission kicks it when
+ * nothing is. */
 #include "rank0.h"
 
 #include <errno.h>
@@ -13,12 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define BIG_RECORD (64 * 1024)    /* a record this big travels alone, from its own buffer */
 #define BATCH_BYTES (256 * 1024)  /* most bytes of small records per message */
-#define SPIN_ROUNDS 64            /* idle polls (with sched_yield) before sleeping */
-#define MAX_SLEEP_NS 1000000L     /* longest sleep while jobs are out: 1 ms */
 #define RECV_PER_ROUND 64
 
 typedef struct out_msg {
@@ -61,20 +60,32 @@ static void *grow(void *p, size_t *cap, size_t want, size_t size) {
 
 /* ---- dispatch (under mu) ---- */
 
-/* Short jobs may queue deep on a rank; long ones only two deep, so that the
- * last jobs of a batch spread over the ranks instead of waiting behind one. */
-static unsigned window_for(double avg_ns) {
-    if (avg_ns <= 0)
-        return 2;
-    return avg_ns < 200e3 ? 64 : avg_ns < 2e6 ? 8 : 2;
+static double *cost_of(cio__mpi_exec *x, uint64_t fn) {
+    unsigned slot = (unsigned)((fn >> 4) ^ (fn >> 10)) % CIO__MPI_COSTS;
+    if (x->costs[slot].fn != fn) {
+        x->costs[slot].fn = fn;
+        x->costs[slot].avg_ns = 0;
+    }
+    return &x->costs[slot].avg_ns;
 }
 
-static int pick_rank(cio__mpi_exec *x, int *rr) {
+/* Short jobs may queue deep on a rank; long ones (or a function not seen
+ * yet) only two deep, so that the last jobs of a batch spread over the ranks
+ * instead of waiting behind one. Sized per job function: a batch of long jobs
+ * right after many short ones still spreads. */
+static unsigned window_for(cio__mpi_exec *x, const cio__mpi_job *j) {
+    double avg = *cost_of(x, j->fn);
+    if (avg <= 0)
+        return 2;
+    return avg < 200e3 ? 64 : avg < 2e6 ? 8 : 2;
+}
+
+static int pick_rank(cio__mpi_exec *x, int *rr, unsigned window) {
     int best = -1;
     for (int k = 0; k < x->nranks - 1; k++) {
         int r = 1 + (*rr + k) % (x->nranks - 1);
         unsigned n = x->ranks[r].inflight.n;
-        if (n < x->window && (best < 0 || n < x->ranks[best].inflight.n))
+        if (n < window && (best < 0 || n < x->ranks[best].inflight.n))
             best = r;
     }
     if (best > 0)
@@ -131,9 +142,8 @@ static void dispatch(prog *p, size_t *open) {
     cio__mpi_exec *x = p->x;
     for (int r = 0; r < x->nranks; r++)
         open[r] = SIZE_MAX;
-    x->window = window_for(x->avg_run_ns);
     int rank;
-    while (x->queue.head && (rank = pick_rank(x, &p->rr)) > 0) {
+    while (x->queue.head && (rank = pick_rank(x, &p->rr, window_for(x, x->queue.head))) > 0) {
         cio__mpi_job *j = x->queue.head;
         cio__mpi_list_unlink(&x->queue, j);
         bool big = j->msg_len > BIG_RECORD;
@@ -217,8 +227,8 @@ static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *big)
     }
     cio__mpi_list_unlink(&x->ranks[src].inflight, j);
     x->sent_total--;
-    x->avg_run_ns = x->avg_run_ns > 0 ? 0.9 * x->avg_run_ns + 0.1 * (double)r->run_ns
-                                      : (double)r->run_ns;
+    double *avg = cost_of(x, j->fn);
+    *avg = *avg > 0 ? 0.8 * *avg + 0.2 * (double)r->run_ns : (double)r->run_ns;
     j->err = r->err;
     j->value = r->value;
     j->out_len = r->out_len;
@@ -317,14 +327,16 @@ static void post(cio__mpi_exec *x) {
     pthread_mutex_unlock(&x->mu);
 }
 
-static void pause_for(prog *p, unsigned idle) {
+/* Sends in progress need this thread's polls to move (MPI's rendezvous for
+ * big messages): then it only yields. Else it sleeps on `wake`, with a
+ * growing timeout while jobs are out, without one when nothing is. */
+static void pause_for(prog *p, cio__mpi_backoff *b) {
     cio__mpi_exec *x = p->x;
-    if (idle < SPIN_ROUNDS) {
+    if (p->nsends) {
         sched_yield();
         return;
     }
-    long ns = 10000L << (idle - SPIN_ROUNDS < 7 ? idle - SPIN_ROUNDS : 7);
-    ns = ns < MAX_SLEEP_NS ? ns : MAX_SLEEP_NS;
+    long ns = cio__mpi_backoff_next(b);
     pthread_mutex_lock(&x->mu);
     bool nothing_out = !x->queue.head && !x->sent_total && !p->nsends && !x->stopping &&
                        !(x->done.head && !x->posted);
@@ -370,18 +382,19 @@ static bool round_once(prog *p, size_t *open, bool *stop_sent) {
 
 static void *progress_main(void *arg) {
     prog p = {.x = arg};
+    prctl(PR_SET_TIMERSLACK, 1000UL); /* its polls sleep microseconds: keep them short */
     size_t *open = malloc((size_t)p.x->nranks * sizeof *open);
     if (!open) {
         fprintf(stderr, "cio-mpi: rank 0: out of memory in the progress thread\n");
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     bool stop_sent = false;
-    unsigned idle = 0;
+    cio__mpi_backoff b = {0};
     while (!(stop_sent && p.byes == p.x->nranks - 1)) {
         if (round_once(&p, open, &stop_sent))
-            idle = 0;
+            cio__mpi_backoff_reset(&b);
         else
-            pause_for(&p, ++idle);
+            pause_for(&p, &b);
     }
     for (size_t i = 0; i < p.nsends; i++) {
         MPI_Wait(&p.sends[i].req, MPI_STATUS_IGNORE);

@@ -16,6 +16,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#define CIO__MPI_COSTS 64
+
 enum { CIO__MPI_NOWHERE, CIO__MPI_QUEUED, CIO__MPI_SENT, CIO__MPI_DONE };
 
 typedef struct cio__mpi_job {
@@ -25,6 +27,7 @@ typedef struct cio__mpi_job {
     cio_future *fut;                          /* the job's own reference */
     uint64_t id;
     uint32_t kind; /* CIO__MPI_W_SCALAR or _BYTES */
+    uint64_t fn;   /* its offset in the image */
     int refs;                                 /* loop thread */
     int where;                                /* under mu */
     int rank;                                 /* under mu: where it was sent */
@@ -58,8 +61,12 @@ typedef struct cio__mpi_exec {
     pthread_cond_t idle; /* nothing queued or in flight (shutdown waits outside a task) */
     cio__mpi_list queue, done;
     cio__mpi_rank *ranks;  /* [nranks]; [0] unused */
-    unsigned window;       /* jobs a rank may hold (sized by job run times) */
-    double avg_run_ns;     /* moving average of a job's run time */
+    /* Run time of each job function seen (a moving average; direct-mapped
+     * by offset): how many of its jobs a rank may hold. */
+    struct {
+        uint64_t fn;
+        double avg_ns;
+    } costs[CIO__MPI_COSTS];
     unsigned sent_total;   /* jobs sent and not answered yet */
     bool sleeping;         /* the progress thread waits on `wake` */
     bool posted;           /* a delivery is scheduled on the loop */

@@ -1,7 +1,7 @@
 /* A worker rank: receives jobs from rank 0, runs them one after another in
  * its main thread, and answers with results in order, several short ones per
- * message. It never blocks inside MPI while it waits (polls, yields, then
- * sleeps up to 1 ms), so an idle rank leaves the CPU to the busy ones.
+ * message. It never blocks inside MPI while it waits (cio__mpi_backoff), so an
+ * idle rank leaves the CPU to the busy ones.
  *
  * A job that crashes the rank: a handler names the job on stderr and the rank
  * dies of the same signal; mpirun / srun then end the whole run. */
@@ -11,11 +11,11 @@
 #include <errno.h>
 #include <stdint.h>
 #include <mpi.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,8 +26,6 @@
 #define FLUSH_COUNT 64          /* ...or this many results */
 #define FLUSH_NS 1000000        /* ...or the oldest waited 1 ms */
 #define LONG_JOB_NS 50000       /* after a job this long, at once (batching gains nothing) */
-#define SPIN_ROUNDS 64
-#define MAX_SLEEP_NS 1000000L
 
 typedef struct inmsg {
     int refs; /* jobs of it not run yet */
@@ -56,9 +54,7 @@ static void *volatile crash_fn;
 static volatile uint64_t crash_off;
 
 static long long now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+    return cio__mpi_now_ns();
 }
 
 /* ---- crashes ---- */
@@ -261,13 +257,8 @@ static bool receive(worker *w) {
     return got;
 }
 
-static void pause_for(unsigned idle) {
-    if (idle < SPIN_ROUNDS) {
-        sched_yield();
-        return;
-    }
-    long ns = 10000L << (idle - SPIN_ROUNDS < 7 ? idle - SPIN_ROUNDS : 7);
-    struct timespec t = {0, ns < MAX_SLEEP_NS ? ns : MAX_SLEEP_NS};
+static void pause_for(cio__mpi_backoff *b) {
+    struct timespec t = {0, cio__mpi_backoff_next(b)};
     nanosleep(&t, NULL);
 }
 
@@ -289,16 +280,17 @@ static void run_next(worker *w) {
 int cio__mpi_serve(int rank) {
     worker w = {0};
     crash_handlers(rank);
-    unsigned idle = 0;
+    prctl(PR_SET_TIMERSLACK, 1000UL); /* its polls sleep microseconds: keep them short */
+    cio__mpi_backoff b = {0};
     for (;;) {
         bool got = receive(&w);
         if (w.stop)
             break;
         if (w.qlen) {
             run_next(&w);
-            idle = 0;
+            cio__mpi_backoff_reset(&b);
         } else if (!got) {
-            pause_for(++idle);
+            pause_for(&b);
         }
         if (should_flush(&w))
             flush(&w);
