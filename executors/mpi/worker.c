@@ -29,7 +29,7 @@
 
 typedef struct inmsg {
     int refs; /* jobs of it not run yet */
-    char data[];
+    _Alignas(16) char data[]; /* records are 8-aligned within */
 } inmsg;
 
 typedef struct local_job {

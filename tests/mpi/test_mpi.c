@@ -367,6 +367,7 @@ static void *rank0(void *arg) {
         cio_await(f, &v);
         return (void *)1; /* never reached: the run ends */
     }
+    printf("rank 0 loop backend: %s\n", cio_loop_backend_name(cio_get_running_loop()));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_outside_rank0_main),
         cmocka_unit_test(test_bad_input),
