@@ -256,11 +256,11 @@ static double run_mode(const char *mode, long *total, long *ticks) {
 }
 
 static int usage(const char *argv0) {
-    fprintf(
-        stderr,
-        "usage: %s [-n N] [-k chunks] [-w workers] [--mode all|seq|blocking|threads|processes|mpi]\n"
-        "       (mpi: mpirun -np 3 %s --mode mpi)\n",
-        argv0, argv0);
+    fprintf(stderr,
+            "usage: %s [-n N] [-k chunks] [-w workers] [--mode "
+            "all|seq|blocking|threads|processes|mpi]\n"
+            "       (mpi: mpirun -np 3 %s --mode mpi)\n",
+            argv0, argv0);
     return 2;
 }
 

@@ -127,8 +127,12 @@ static cio__mpi_job *job_new(cio__mpi_exec *x, uint32_t kind, uint64_t fn, uint6
         free(j);
         return NULL;
     }
-    *m = (cio__mpi_wire_job){
-        .kind = kind, .id = x->next_id++, .fn = fn, .arg = arg, .in_len = in_len, .out_cap = out_cap};
+    *m = (cio__mpi_wire_job){.kind = kind,
+                             .id = x->next_id++,
+                             .fn = fn,
+                             .arg = arg,
+                             .in_len = in_len,
+                             .out_cap = out_cap};
     if (in_len) {
         memcpy(m + 1, in, in_len);
         memset((char *)(m + 1) + in_len, 0, cio__mpi_pad8(in_len) - in_len);
@@ -178,8 +182,8 @@ static cio_future *mx_submit(cio_executor *ex, cio_fn fn, void *arg) {
                            (uint64_t)(uintptr_t)arg, NULL, 0, 0);
 }
 
-static cio_future *mx_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in,
-                                   size_t in_len, size_t out_cap) {
+static cio_future *mx_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in, size_t in_len,
+                                   size_t out_cap) {
     return cio__mpi_submit((cio__mpi_exec *)ex, CIO__MPI_W_BYTES, (const void *)fn, 0, in, in_len,
                            out_cap);
 }

@@ -16,8 +16,8 @@
 #include <sys/prctl.h>
 #include <time.h>
 
-#define BIG_RECORD (64 * 1024)    /* a record this big travels alone, from its own buffer */
-#define BATCH_BYTES (256 * 1024)  /* most bytes of small records per message */
+#define BIG_RECORD (64 * 1024)   /* a record this big travels alone, from its own buffer */
+#define BATCH_BYTES (256 * 1024) /* most bytes of small records per message */
 #define RECV_PER_ROUND 64
 
 typedef struct out_msg {

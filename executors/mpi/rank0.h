@@ -24,13 +24,13 @@ typedef struct cio__mpi_job {
     struct cio__mpi_job *next, *prev;         /* under mu: queue / in-flight / done */
     struct cio__mpi_job *all_next, *all_prev; /* loop thread: every live job */
     struct cio__mpi_exec *x;
-    cio_future *fut;                          /* the job's own reference */
+    cio_future *fut; /* the job's own reference */
     uint64_t id;
     uint32_t kind; /* CIO__MPI_W_SCALAR or _BYTES */
     uint64_t fn;   /* its offset in the image */
-    int refs;                                 /* loop thread */
-    int where;                                /* under mu */
-    int rank;                                 /* under mu: where it was sent */
+    int refs;      /* loop thread */
+    int where;     /* under mu */
+    int rank;      /* under mu: where it was sent */
     /* The record to send (header + payload): owned by the queue until sent. */
     cio__mpi_wire_job *msg;
     size_t msg_len;
@@ -60,22 +60,22 @@ typedef struct cio__mpi_exec {
     pthread_cond_t wake; /* the progress thread sleeps on it */
     pthread_cond_t idle; /* nothing queued or in flight (shutdown waits outside a task) */
     cio__mpi_list queue, done;
-    cio__mpi_rank *ranks;  /* [nranks]; [0] unused */
+    cio__mpi_rank *ranks; /* [nranks]; [0] unused */
     /* Run time of each job function seen (a moving average; direct-mapped
      * by offset): how many of its jobs a rank may hold. */
     struct {
         uint64_t fn;
         double avg_ns;
     } costs[CIO__MPI_COSTS];
-    unsigned sent_total;   /* jobs sent and not answered yet */
-    bool sleeping;         /* the progress thread waits on `wake` */
-    bool posted;           /* a delivery is scheduled on the loop */
-    bool stopping;         /* rank 0's main returned: stop the ranks */
-    uint64_t next_id;      /* loop thread */
-    bool shutdown;         /* loop thread: no more submissions */
-    unsigned live;         /* loop thread: submitted, not delivered/cancelled */
-    cio_future *drained;   /* loop thread: a task waits in shutdown */
-    cio__mpi_job *all;     /* loop thread: every live job */
+    unsigned sent_total; /* jobs sent and not answered yet */
+    bool sleeping;       /* the progress thread waits on `wake` */
+    bool posted;         /* a delivery is scheduled on the loop */
+    bool stopping;       /* rank 0's main returned: stop the ranks */
+    uint64_t next_id;    /* loop thread */
+    bool shutdown;       /* loop thread: no more submissions */
+    unsigned live;       /* loop thread: submitted, not delivered/cancelled */
+    cio_future *drained; /* loop thread: a task waits in shutdown */
+    cio__mpi_job *all;   /* loop thread: every live job */
 } cio__mpi_exec;
 
 static inline void cio__mpi_list_append(cio__mpi_list *l, cio__mpi_job *j) {

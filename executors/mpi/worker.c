@@ -28,7 +28,7 @@
 #define LONG_JOB_NS 50000       /* after a job this long, at once (batching gains nothing) */
 
 typedef struct inmsg {
-    int refs; /* jobs of it not run yet */
+    int refs;                 /* jobs of it not run yet */
     _Alignas(16) char data[]; /* records are 8-aligned within */
 } inmsg;
 
@@ -263,9 +263,8 @@ static void pause_for(cio__mpi_backoff *b) {
 }
 
 static bool should_flush(const worker *w) {
-    return w->out_len &&
-           (!w->qlen || w->out_len >= FLUSH_BYTES || w->out_n >= FLUSH_COUNT ||
-            w->last_run_ns >= LONG_JOB_NS || now_ns() - w->oldest_ns >= FLUSH_NS);
+    return w->out_len && (!w->qlen || w->out_len >= FLUSH_BYTES || w->out_n >= FLUSH_COUNT ||
+                          w->last_run_ns >= LONG_JOB_NS || now_ns() - w->oldest_ns >= FLUSH_NS);
 }
 
 static void run_next(worker *w) {

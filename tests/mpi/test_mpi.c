@@ -369,16 +369,11 @@ static void *rank0(void *arg) {
     }
     printf("rank 0 loop backend: %s\n", cio_loop_backend_name(cio_get_running_loop()));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_not_outside_rank0_main),
-        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_cancel_queued),
-        cmocka_unit_test(test_cancel_running),
-        cmocka_unit_test(test_10000_scalar_jobs),
-        cmocka_unit_test(test_both_ranks_used),
-        cmocka_unit_test(test_1000_bytes_jobs),
-        cmocka_unit_test(test_bytes_errors),
-        cmocka_unit_test(test_loop_responsive),
-        cmocka_unit_test(test_shutdown),
+        cmocka_unit_test(test_not_outside_rank0_main), cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_cancel_queued),          cmocka_unit_test(test_cancel_running),
+        cmocka_unit_test(test_10000_scalar_jobs),      cmocka_unit_test(test_both_ranks_used),
+        cmocka_unit_test(test_1000_bytes_jobs),        cmocka_unit_test(test_bytes_errors),
+        cmocka_unit_test(test_loop_responsive),        cmocka_unit_test(test_shutdown),
     };
     return (void *)(intptr_t)cmocka_run_group_tests(tests, NULL, NULL);
 }
