@@ -55,8 +55,8 @@ $(MPI_TEST): $(BUILD)/obj/tests/mpi/test_mpi.o $(MPI_STATIC) $(STATIC) | $$(@D)
 
 # The runner starts the ranks: mpirun --oversubscribe -np 3 (and the checks
 # that need their own runs: a crashing job, a mismatched binary).
-$(MPI_TEST_RUN): tests/mpi/run_test_mpi.sh tests/mpi/lsan.supp $(MPI_TEST) | $$(@D)
-	cp tests/mpi/lsan.supp $(@D)/lsan.supp
+$(MPI_TEST_RUN): tests/mpi/run_test_mpi.sh tests/mpi/lsan.supp tests/mpi/tsan.supp $(MPI_TEST) | $$(@D)
+	cp tests/mpi/lsan.supp tests/mpi/tsan.supp $(@D)/
 	cp $< $@
 	chmod +x $@
 

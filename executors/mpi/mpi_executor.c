@@ -278,6 +278,8 @@ void cio__mpi_exec_release(cio__mpi_exec *x) {
     }
     if (x->drained)
         cio_future_unref(x->drained);
+    if (x->keepalive)
+        cio_future_unref(x->keepalive);
     free(x->ranks);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->wake);

@@ -92,6 +92,8 @@ static int start_mpi(int *argc, char ***argv, int *rank, int *size) {
 
 static void *rank0_main(void *arg) {
     exec0.loop = cio_get_running_loop();
+    if (!(exec0.keepalive = cio_loop_future_new(exec0.loop)))
+        return cio_fail(-ENOMEM);
     exec_ready = true;
     void *r = user_main(arg);
     exec_ready = false;

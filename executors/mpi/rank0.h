@@ -54,6 +54,9 @@ typedef struct cio__mpi_rank {
 typedef struct cio__mpi_exec {
     cio_executor base;
     cio_loop *loop; /* rank 0's loop, set before main starts */
+    /* A future of that loop, held until the progress thread has ended: the
+     * loop's memory stays valid while the thread may still post to it. */
+    cio_future *keepalive;
     int nranks;     /* MPI ranks, rank 0 included */
     pthread_t progress;
     pthread_mutex_t mu;

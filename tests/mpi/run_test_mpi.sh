@@ -11,10 +11,11 @@ mpirun=(mpirun --oversubscribe)
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
 # Shared-memory transfers without ptrace rights (containers): copy-in/copy-out.
 export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
-# Under ASan: Open MPI's own leaks are suppressed (whole stacks, so that the
-# libraries behind its unloaded plugins show).
+# Under ASan and TSan: Open MPI's own leaks and lock order are suppressed
+# (ASan: whole stacks, so that the libraries behind its unloaded plugins show).
 export LSAN_OPTIONS="suppressions=$dir/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
+export TSAN_OPTIONS="suppressions=$dir/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 limit=${CIO_MPI_TEST_LIMIT:-90}
 fail=0
 
