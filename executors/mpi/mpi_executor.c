@@ -48,11 +48,11 @@ static void check_drained(cio__mpi_exec *x) {
     x->drained = NULL;
 }
 
-/* Under mu: takes a queued job off the queue; false when it left already. */
+/* Under mu: takes a job not sent yet off its list; false when it left already. */
 static bool unqueue(cio__mpi_exec *x, cio__mpi_job *j) {
-    if (j->where != CIO__MPI_QUEUED)
+    if (j->where != CIO__MPI_QUEUED && j->where != CIO__MPI_PENDING)
         return false;
-    cio__mpi_list_unlink(&x->queue, j);
+    cio__mpi_list_unlink(j->where == CIO__MPI_QUEUED ? &x->queue : &x->pending, j);
     j->where = CIO__MPI_NOWHERE;
     free(j->msg);
     j->msg = NULL;
@@ -142,6 +142,33 @@ static cio__mpi_job *job_new(cio__mpi_exec *x, uint32_t kind, uint64_t fn, uint6
     return j;
 }
 
+/* The iteration's submissions reach the progress thread together, with one
+ * wake-up: it can pack them into few messages. */
+static void flush_pending(cio__mpi_exec *x) {
+    if (!x->pending.head)
+        return;
+    pthread_mutex_lock(&x->mu);
+    for (cio__mpi_job *j = x->pending.head; j; j = j->next)
+        j->where = CIO__MPI_QUEUED;
+    if (x->queue.tail) {
+        x->queue.tail->next = x->pending.head;
+        x->pending.head->prev = x->queue.tail;
+    } else {
+        x->queue.head = x->pending.head;
+    }
+    x->queue.tail = x->pending.tail;
+    x->queue.n += x->pending.n;
+    x->pending = (cio__mpi_list){0};
+    cio__mpi_progress_kick(x);
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void flush_pending_cb(void *arg) {
+    cio__mpi_exec *x = arg;
+    x->flush_scheduled = false;
+    flush_pending(x);
+}
+
 /* Checks that the caller may submit: 0 or a negative errno. */
 static int may_submit(cio__mpi_exec *x, const void *fn, uint64_t *off) {
     if (cio_get_running_loop() != x->loop || !x->loop)
@@ -166,14 +193,17 @@ cio_future *cio__mpi_submit(cio__mpi_exec *x, uint32_t kind, const void *fn, uin
         errno = r < 0 ? -r : ENOMEM;
         return NULL;
     }
+    if (!x->flush_scheduled && !cio_call_soon(flush_pending_cb, x).p) {
+        cio__mpi_job_free(j);
+        errno = ENOMEM;
+        return NULL;
+    }
+    x->flush_scheduled = true;
     cio_future_ref(j->fut); /* the caller's; the job keeps its own */
     all_link(x, j);
     x->live++;
-    pthread_mutex_lock(&x->mu);
-    j->where = CIO__MPI_QUEUED;
-    cio__mpi_list_append(&x->queue, j);
-    cio__mpi_progress_kick(x);
-    pthread_mutex_unlock(&x->mu);
+    j->where = CIO__MPI_PENDING;
+    cio__mpi_list_append(&x->pending, j);
     return j->fut;
 }
 
@@ -236,6 +266,8 @@ static void wait_blocking(cio__mpi_exec *x) {
 
 static int mx_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
     cio__mpi_exec *x = (cio__mpi_exec *)ex;
+    if (cio_get_running_loop() == x->loop)
+        flush_pending(x); /* submitted before the shutdown: they run (or are cancelled below) */
     x->shutdown = true;
     if (cancel_futures)
         cancel_queued(x);

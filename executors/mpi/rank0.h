@@ -1,7 +1,8 @@
 /* Rank 0's side of cio-mpi: the executor (loop thread, mpi_executor.c) and
  * the progress thread that makes every MPI call (progress.c).
  *
- * A job is in one place at a time, under `mu`: the queue (not sent yet), a
+ * A job is in one place at a time: this loop iteration's submissions
+ * (`pending`, loop thread only), or under `mu`: the queue (not sent yet), a
  * rank's in-flight list (sent, in the order that rank runs them), the done
  * list (its result is in, waiting for the loop), or nowhere (delivered or
  * cancelled off the queue). Only the loop thread (or cio_mpi_main once the
@@ -18,7 +19,7 @@
 
 #define CIO__MPI_COSTS 64
 
-enum { CIO__MPI_NOWHERE, CIO__MPI_QUEUED, CIO__MPI_SENT, CIO__MPI_DONE };
+enum { CIO__MPI_NOWHERE, CIO__MPI_PENDING, CIO__MPI_QUEUED, CIO__MPI_SENT, CIO__MPI_DONE };
 
 typedef struct cio__mpi_job {
     struct cio__mpi_job *next, *prev;         /* under mu: queue / in-flight / done */
@@ -57,7 +58,7 @@ typedef struct cio__mpi_exec {
     /* A future of that loop, held until the progress thread has ended: the
      * loop's memory stays valid while the thread may still post to it. */
     cio_future *keepalive;
-    int nranks;     /* MPI ranks, rank 0 included */
+    int nranks; /* MPI ranks, rank 0 included */
     pthread_t progress;
     pthread_mutex_t mu;
     pthread_cond_t wake; /* the progress thread sleeps on it */
@@ -70,15 +71,17 @@ typedef struct cio__mpi_exec {
         uint64_t fn;
         double avg_ns;
     } costs[CIO__MPI_COSTS];
-    unsigned sent_total; /* jobs sent and not answered yet */
-    bool sleeping;       /* the progress thread waits on `wake` */
-    bool posted;         /* a delivery is scheduled on the loop */
-    bool stopping;       /* rank 0's main returned: stop the ranks */
-    uint64_t next_id;    /* loop thread */
-    bool shutdown;       /* loop thread: no more submissions */
-    unsigned live;       /* loop thread: submitted, not delivered/cancelled */
-    cio_future *drained; /* loop thread: a task waits in shutdown */
-    cio__mpi_job *all;   /* loop thread: every live job */
+    unsigned sent_total;   /* jobs sent and not answered yet */
+    bool sleeping;         /* the progress thread waits on `wake` */
+    bool posted;           /* a delivery is scheduled on the loop */
+    bool stopping;         /* rank 0's main returned: stop the ranks */
+    uint64_t next_id;      /* loop thread */
+    cio__mpi_list pending; /* loop thread: submitted this iteration */
+    bool flush_scheduled;  /* loop thread: a callback moves `pending` to the queue */
+    bool shutdown;         /* loop thread: no more submissions */
+    unsigned live;         /* loop thread: submitted, not delivered/cancelled */
+    cio_future *drained;   /* loop thread: a task waits in shutdown */
+    cio__mpi_job *all;     /* loop thread: every live job */
 } cio__mpi_exec;
 
 static inline void cio__mpi_list_append(cio__mpi_list *l, cio__mpi_job *j) {
