@@ -2,7 +2,8 @@
 # cio-mpi's test, as `make check` runs it (copied next to test_mpi):
 #   1. the cmocka suite on 3 ranks (mpirun --oversubscribe -np 3);
 #   2. a job that crashes its rank: the run must end, non-zero, naming the job;
-#   3. ranks running different binaries: refused at start, with a clear error.
+#   3. ranks running different binaries: refused at start, with a clear error;
+#   4. rank 0's main returning with jobs in flight: every rank ends cleanly.
 # Each run has its own time limit, so a hang fails instead of blocking.
 set -u
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +23,12 @@ fail=0
 echo "== suite: mpirun -np 3 test_mpi"
 if ! timeout --kill-after=5 "$limit" "${mpirun[@]}" -np 3 "$bin"; then
     echo "FAIL: the suite"
+    fail=1
+fi
+
+echo "== rank 0's main returns with jobs queued and running"
+if ! timeout --kill-after=5 "$limit" "${mpirun[@]}" -np 3 "$bin" --leave; then
+    echo "FAIL: the run did not end cleanly"
     fail=1
 fi
 

@@ -1,7 +1,8 @@
 /* cio-mpi under mpirun -np 3 (tests/mpi/run_test_mpi.sh starts it): rank 0
  * runs these cmocka tests inside its loop, ranks 1 and 2 serve the jobs.
  * `--crash` instead runs one job that crashes its rank (the runner checks
- * that the run ends, naming the job). */
+ * that the run ends, naming the job); `--leave` returns from main with jobs
+ * in flight (the run must end cleanly). */
 #include <cio.h>
 #include <cio_mpi.h>
 
@@ -360,7 +361,22 @@ static void test_bytes_errors(void **state) {
     assert_int_equal(run1(square_plus_one, 3), 10); /* the ranks go on */
 }
 
+/* --leave: main returns while jobs run on both ranks and more wait at rank
+ * 0; the run must still end, every rank finalising MPI. */
+static void *leave_jobs_behind(void) {
+    for (int i = 0; i < 20; i++) {
+        cio_future *f = cio_run_in_executor(cio_mpi_executor(), sleep_job, (void *)(intptr_t)200);
+        if (!f)
+            return (void *)1;
+        cio_future_unref(f);
+    }
+    cio_sleep(0.05); /* the first ones reach the ranks */
+    return NULL;
+}
+
 static void *rank0(void *arg) {
+    if (arg == (void *)2)
+        return leave_jobs_behind();
     if (arg) { /* --crash */
         void *v;
         cio_future *f = cio_run_in_executor(cio_mpi_executor(), crash_job, NULL);
@@ -379,9 +395,11 @@ static void *rank0(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    int crash = argc > 1 && strcmp(argv[1], "--crash") == 0;
+    intptr_t mode = argc > 1 && strcmp(argv[1], "--crash") == 0   ? 1
+                    : argc > 1 && strcmp(argv[1], "--leave") == 0 ? 2
+                                                                  : 0;
     void *failed = NULL;
-    int r = cio_mpi_main(&argc, &argv, rank0, crash ? (void *)1 : NULL, &failed);
+    int r = cio_mpi_main(&argc, &argv, rank0, (void *)mode, &failed);
     if (r < 0) {
         fprintf(stderr, "cio_mpi_main: %s\n", cio_strerror(r));
         return 1;
