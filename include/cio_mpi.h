@@ -24,8 +24,9 @@
  *   - Rank 0's loop never waits on MPI: a progress thread of rank 0 makes
  *     every MPI call (MPI_THREAD_SERIALIZED) and posts finished jobs to the
  *     loop in batches through cio_call_soon_threadsafe.
- *   - Each worker rank holds a few jobs at once (up to 64 when jobs are short,
- *     2 when they take milliseconds) so that no rank waits for a round trip;
+ *   - Each worker rank holds a few jobs at once (2 plus about 2 ms worth of
+ *     the function's jobs, at most 64; measured per job function) so that no
+ *     rank waits for a round trip;
  *     the others wait in rank 0's queue, FIFO, for the first rank with room.
  *   - Cancelling a queued job removes it (it never runs); a job already on a
  *     rank cannot be stopped: its future ends cancelled and the result is

@@ -69,15 +69,22 @@ static double *cost_of(cio__mpi_exec *x, uint64_t fn) {
     return &x->costs[slot].avg_ns;
 }
 
-/* Short jobs may queue deep on a rank; long ones (or a function not seen
- * yet) only two deep, so that the last jobs of a batch spread over the ranks
- * instead of waiting behind one. Sized per job function: a batch of long jobs
- * right after many short ones still spreads. */
+/* A rank holds enough jobs to stay busy while its results travel to rank 0
+ * and new jobs back (about LATENCY_NS on a loaded machine whose ranks poll):
+ * two, plus one per LATENCY_NS worth of this function's jobs, at most 64.
+ * Few of long jobs, so that the last jobs of a batch spread over the ranks
+ * instead of waiting behind one; a function not seen yet gets two. Sized per
+ * job function: a batch of long jobs right after many short ones still
+ * spreads. */
+#define LATENCY_NS 2e6
+#define MAX_WINDOW 64
+
 static unsigned window_for(cio__mpi_exec *x, const cio__mpi_job *j) {
     double avg = *cost_of(x, j->fn);
     if (avg <= 0)
         return 2;
-    return avg < 200e3 ? 64 : avg < 2e6 ? 8 : 2;
+    double w = 3 + LATENCY_NS / avg; /* 2 + rounded up */
+    return w < MAX_WINDOW ? (unsigned)w : MAX_WINDOW;
 }
 
 static int pick_rank(cio__mpi_exec *x, int *rr, unsigned window) {
