@@ -2,6 +2,7 @@
 #include "fork_server.h"
 #include "bytes.h"
 #include "fault.h"
+#include "job.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -65,8 +66,10 @@ static void worker_main(int ch, unsigned max_jobs) {
             pp_slot *s = in[i];
             int queued = SLOT_QUEUED;
             if (atomic_compare_exchange_strong(&s->state, &queued, SLOT_RUNNING)) {
+                cio__job_fail_take();
                 s->result =
                     s->bfn ? (void *)(intptr_t)cio__bytes_run(s->bfn, s->arg) : s->fn(s->arg);
+                s->err = s->bfn ? 0 : cio__job_fail_take(); /* `return cio_fail(-EIO);` */
                 atomic_store(&s->state, SLOT_DONE);
             }
         }

@@ -172,7 +172,10 @@ CIO_API int cio_sleep(double seconds);
 /* In a task: lets every other ready callback and task run once. 0 or -ECANCELED. */
 CIO_API int cio_yield(void);
 /* `return cio_fail(-EIO);` ends the current task with that error
-   (cio_fail(-ECANCELED) ends it cancelled). Returns NULL. */
+   (cio_fail(-ECANCELED) ends it cancelled). Returns NULL. In an executor's
+   job (cio_to_thread, a thread- or process-pool job) it makes the job's
+   future fail with err the same way; the error wins over the value the
+   job returns. */
 CIO_API void *cio_fail(int err);
 
 /* Requests cancellation. False if f is already done. A task gets -ECANCELED

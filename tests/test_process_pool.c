@@ -774,6 +774,41 @@ static void test_parent_dies(void **state) {
     cio_shm_free(m);
 }
 
+/* ---- a job can fail (issue 14 #10) ---- */
+
+static void *fails_eio(void *arg) {
+    (void)arg;
+    return cio_fail(-EIO);
+}
+
+static void *returns_null(void *arg) {
+    (void)arg;
+    return NULL;
+}
+
+static void *failing_jobs(void *arg) {
+    cio_executor *pool = arg;
+    for (int round = 0; round < 20; round++) {
+        cio_future *bad = cio_run_in_executor(pool, fails_eio, NULL);
+        cio_future *ok = cio_run_in_executor(pool, returns_null, NULL);
+        void *r = (void *)1;
+        assert_int_equal(cio_await(bad, &r), -EIO);
+        assert_int_equal(cio_await(ok, &r), 0);
+        assert_null(r);
+        cio_future_unref(bad), cio_future_unref(ok);
+    }
+    return NULL;
+}
+
+static void test_job_can_fail(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(1);
+    assert_non_null(pool);
+    assert_int_equal(cio_run(failing_jobs, pool, NULL), 0);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+}
+
 /* ---- bytes jobs ---- */
 
 static ssize_t bj_crash(const void *in, size_t n, void *out, size_t cap) {
@@ -840,6 +875,7 @@ int main(void) {
         cmocka_unit_test(test_no_fd_left), /* first: no earlier pool winds down meanwhile */
         cmocka_unit_test(test_results_and_shm),
         cmocka_unit_test(test_bytes_jobs),
+        cmocka_unit_test(test_job_can_fail),
         cmocka_unit_test(test_crash_and_cancel_running),
         cmocka_unit_test(test_queued_cancel_and_shutdown),
         cmocka_unit_test(test_random_sigkills),
