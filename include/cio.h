@@ -821,6 +821,10 @@ CIO_API void cio_executor_free(cio_executor *ex);
    every process. Jobs go through cio_run_in_executor, from the thread of one
    loop at a time (the same pool may serve loops one after another). A
    worker ends with _exit: a job that prints through stdio should fflush.
+   A worker starts with no running loop and no current task, also when the
+   pool was made inside a task, so a job may run a loop of its own
+   (cio_run) and return its result; jobs run on a stack as big as the main
+   thread's (RLIMIT_STACK, 8 MiB when unlimited).
 
    Beyond asyncio:
    - CIO_EWORKER: a worker that dies during a job (a crash, a signal, exit)

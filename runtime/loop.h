@@ -77,4 +77,7 @@ unsigned cio__loop_default_workers(const cio_loop *loop);
 void cio__signals_close(cio_loop *loop);
 void cio__watchers_close(cio_loop *loop);
 
+/* In a forked child: no loop runs on this thread (nor does its task). */
+void cio__loop_forget_after_fork(void);
+
 #endif
