@@ -870,8 +870,11 @@ CIO_API cio_executor *cio_process_pool_new_with(const cio_process_pool_options *
    anywhere). Any process may allocate and free, also a worker (e.g. its
    result); a worker killed inside cio_shm_alloc/free does not block the
    others (a robust process-shared lock), at worst that block is lost.
-   Blocks are 16-byte aligned. NULL and errno: EINVAL for size 0, ENOMEM when
-   the region is full. Thread- and process-safe. */
+   Blocks are 16-byte aligned. Freed blocks merge with free neighbours, so
+   freed space serves a later request of any size; a block costs its size
+   plus at most 78 bytes (a 16-byte header, rounding to 16, a leftover too
+   small to split off). NULL and errno: EINVAL for size 0, ENOMEM when the
+   region has no free run that big. Thread- and process-safe. */
 CIO_API void *cio_shm_alloc(size_t size);
 /* NULL, a pointer not from cio_shm_alloc and a second free are ignored.
    Big blocks give their pages back to the system. */
