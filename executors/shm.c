@@ -45,16 +45,16 @@
 
 #define HDR 16       /* header; payloads are 16-aligned */
 #define MIN_BLOCK 48 /* header, two links, a boundary tag */
-#define F_FREE 1u    /* flags in the low bits of head */
+#define F_FREE 1u    /* flags */
 #define F_PREV_FREE 2u
 #define SMALL_BINS 64 /* exact classes of 16 bytes below 1 KiB */
 #define BINS (SMALL_BINS + 4 * 35)
 #define SCAN_MAX 32 /* blocks of the request's own class looked at */
 
 typedef struct blk {
-    size_t head;    /* size | flags */
-    uint32_t magic; /* MAGIC ^ address while allocated */
-    uint32_t unused;
+    size_t size;             /* written only while the block is free, or by its owner */
+    uint32_t magic;          /* MAGIC ^ address while allocated */
+    uint32_t flags;          /* F_FREE, F_PREV_FREE (the latter set by the neighbour below) */
     struct blk *next, *prev; /* free blocks only */
 } blk;
 
@@ -131,7 +131,7 @@ bool cio__shm_contains(const void *p) {
 /* ---- blocks ---- */
 
 static size_t bsize(const blk *b) {
-    return b->head & ~(size_t)15;
+    return b->size;
 }
 
 static blk *at(region *rg, size_t off) {
@@ -160,9 +160,9 @@ static void set_next_prev_free(region *rg, blk *b, bool free) {
     if (off_of(rg, n) >= rg->used)
         rg->end_prev_free = free;
     else if (free)
-        n->head |= F_PREV_FREE;
+        n->flags |= F_PREV_FREE;
     else
-        n->head &= ~(size_t)F_PREV_FREE;
+        n->flags &= ~F_PREV_FREE;
 }
 
 static unsigned bin_of(size_t size) {
@@ -236,7 +236,8 @@ static blk *grow(region *rg, size_t need) {
     if (rg->size - rg->used < extra)
         return NULL;
     blk *top = at(rg, rg->used);
-    top->head = extra | F_FREE | (last ? F_PREV_FREE : 0);
+    top->size = extra;
+    top->flags = F_FREE | (last ? F_PREV_FREE : 0);
     step(1);
     rg->used += extra; /* the walk now sees the new block */
     step(2);
@@ -244,7 +245,7 @@ static blk *grow(region *rg, size_t need) {
         return top;
     unlink_free(rg, last);
     step(3);
-    last->head = need | F_FREE | (last->head & F_PREV_FREE); /* swallows top */
+    last->size = need; /* swallows top */
     return last;
 }
 
@@ -254,14 +255,16 @@ static void carve(region *rg, blk *b, size_t need) {
     size_t have = bsize(b);
     if (have - need >= MIN_BLOCK) {
         blk *rest = (blk *)((char *)b + need);
-        rest->head = (have - need) | F_FREE;
+        rest->size = have - need;
+        rest->flags = F_FREE;
         step(4);
-        b->head = need | (b->head & F_PREV_FREE); /* shrinks and allocates at once */
+        b->size = need; /* rest becomes a block of its own */
         step(5);
+        b->flags &= ~F_FREE;
         link_free(rg, rest);
         set_next_prev_free(rg, rest, true);
     } else {
-        b->head &= ~(size_t)F_FREE;
+        b->flags &= ~F_FREE;
         step(6);
         set_next_prev_free(rg, b, false);
     }
@@ -272,12 +275,13 @@ static void carve(region *rg, blk *b, size_t need) {
 
 /* A free run [b, b + size) found by the walk: linked as one block. Runs too
  * small to hold links stay out of the lists (lost, < MIN_BLOCK bytes). */
-static void adopt_run(region *rg, blk *b, size_t size, size_t prev_flag) {
-    b->head = size | F_FREE | prev_flag;
+static void adopt_run(region *rg, blk *b, size_t size, uint32_t prev_flag) {
+    b->size = size;
+    b->flags = F_FREE | prev_flag;
     if (size >= MIN_BLOCK)
         link_free(rg, b);
     else
-        b->head &= ~(size_t)F_FREE;
+        b->flags &= ~F_FREE;
 }
 
 /* The lists rebuilt from the tiling, adjacent free blocks merged, every
@@ -286,7 +290,8 @@ static void rebuild(region *rg) {
     memset(rg->map, 0, sizeof rg->map);
     memset(rg->bins, 0, sizeof rg->bins);
     blk *run = NULL;
-    size_t run_size = 0, run_flag = 0, off = FIRST_BLOCK;
+    size_t run_size = 0, off = FIRST_BLOCK;
+    uint32_t run_flag = 0;
     bool prev_free = false;
     while (off < rg->used) {
         blk *b = at(rg, off);
@@ -295,7 +300,7 @@ static void rebuild(region *rg) {
             rg->used = off; /* a torn top: cut (never expected) */
             break;
         }
-        if (b->head & F_FREE) {
+        if (b->flags & F_FREE) {
             if (!run) {
                 run = b, run_size = 0, run_flag = prev_free ? F_PREV_FREE : 0;
             }
@@ -303,17 +308,17 @@ static void rebuild(region *rg) {
         } else {
             if (run) {
                 adopt_run(rg, run, run_size, run_flag);
-                prev_free = run->head & F_FREE;
+                prev_free = run->flags & F_FREE;
                 run = NULL;
             }
-            b->head = (b->head & ~(size_t)F_PREV_FREE) | (prev_free ? F_PREV_FREE : 0);
+            b->flags = (b->flags & ~F_PREV_FREE) | (prev_free ? F_PREV_FREE : 0);
             prev_free = false;
         }
         off += size;
     }
     if (run) {
         adopt_run(rg, run, run_size, run_flag);
-        prev_free = run->head & F_FREE;
+        prev_free = run->flags & F_FREE;
     }
     rg->end_prev_free = prev_free;
 }
@@ -386,7 +391,7 @@ static void release_pages(blk *b, size_t total) {
 /* Under the lock: whether b is an allocated block of ours. */
 static bool allocated(region *rg, const blk *b) {
     size_t off = off_of(rg, b), size = bsize(b);
-    return b->magic == magic_of(b) && !(b->head & F_FREE) && size >= MIN_BLOCK &&
+    return b->magic == magic_of(b) && !(b->flags & F_FREE) && size >= MIN_BLOCK &&
            size <= rg->used - off;
 }
 
@@ -406,19 +411,19 @@ void cio_shm_free(void *p) {
         return;
     }
     b->magic = 0;
-    b->head |= F_FREE;
+    b->flags |= F_FREE;
     step(7);
     blk *n = after(b);
-    if (off_of(rg, n) < rg->used && (n->head & F_FREE)) {
+    if (off_of(rg, n) < rg->used && (n->flags & F_FREE)) {
         unlink_free(rg, n);
         step(8);
-        b->head = (bsize(b) + bsize(n)) | (b->head & 15);
+        b->size += bsize(n);
     }
-    if (b->head & F_PREV_FREE) {
+    if (b->flags & F_PREV_FREE) {
         blk *pv = (blk *)((char *)b - ((size_t *)b)[-1]);
         unlink_free(rg, pv);
         step(9);
-        pv->head = (bsize(pv) + bsize(b)) | (pv->head & 15);
+        pv->size += bsize(b);
         b = pv;
     }
     link_free(rg, b);
@@ -439,9 +444,10 @@ int cio__shm_check(size_t *free_bytes, size_t *free_blocks) {
     while (off < rg->used && !bad) {
         blk *b = at(rg, off);
         size_t size = bsize(b);
-        bool free = b->head & F_FREE;
-        bad = size < MIN_BLOCK || size > rg->used - off || !(b->head & F_PREV_FREE) != !prev_free ||
-              (free && prev_free) || (free && ((size_t *)after(b))[-1] != size);
+        bool free = b->flags & F_FREE;
+        bad = size < MIN_BLOCK || size > rg->used - off ||
+              !(b->flags & F_PREV_FREE) != !prev_free || (free && prev_free) ||
+              (free && ((size_t *)after(b))[-1] != size);
         fb += free ? size : 0;
         nb += free;
         prev_free = free;
@@ -451,7 +457,7 @@ int cio__shm_check(size_t *free_bytes, size_t *free_blocks) {
     for (unsigned i = 0; i < BINS && !bad; i++) {
         bad = !rg->bins[i] != !(rg->map[i / 64] >> (i % 64) & 1);
         for (blk *b = rg->bins[i]; b && !bad; b = b->next, linked++)
-            bad = !(b->head & F_FREE) || bin_of(bsize(b)) != i || (b->next && b->next->prev != b);
+            bad = !(b->flags & F_FREE) || bin_of(bsize(b)) != i || (b->next && b->next->prev != b);
     }
     cio__shm_unlock();
     if (bad || linked != nb)
