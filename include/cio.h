@@ -74,6 +74,10 @@ typedef struct cio_options {           /* zero means default */
     int debug;                         /* also on when env CIO_DEBUG=1 */
     double slow_callback_duration;     /* default 0.1 s (debug mode) */
     unsigned default_executor_workers; /* default min(32, ncpu + 4) */
+    double shutdown_timeout;           /* cio_run: seconds to wait for the default executor's
+                                          jobs after main ended (default 300, asyncio's;
+                                          negative: no limit); then a warning names the
+                                          jobs still running and cio_run returns */
 } cio_options;
 
 /* ===================================================================== */
@@ -83,11 +87,13 @@ typedef struct cio_options {           /* zero means default */
 /* asyncio.run: creates a loop, runs main(arg) as a task until it ends, then
    cancels the tasks still alive and waits for them, shuts the default executor
    down (if one was created), and closes the loop. *result (may be NULL) gets
-   main's return value. Returns 0, main's error (cio_fail), -ECANCELED,
+   main's return value. The default executor's jobs are waited for up to
+   opt->shutdown_timeout (300 s); a job still running then is named in a
+   warning and left to its thread. Returns 0, main's error (cio_fail), -ECANCELED,
    -EINTR when SIGINT cancelled main, or the error that kept the loop from
    starting (e.g. CIO_EUNAVAIL, -EBUSY when a loop already runs here). */
 CIO_API int cio_run(cio_fn main, void *arg, void **result);
-/* cio_run with options (NULL: defaults). */
+/* cio_run with options (NULL: defaults). -EINVAL for a NaN shutdown_timeout. */
 CIO_API int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result);
 
 /* A new loop (opt may be NULL). NULL with errno set on failure; when io_uring
