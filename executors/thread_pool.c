@@ -450,7 +450,8 @@ int cio__tp_shutdown_within(cio_executor *ex, double timeout) {
     }
     char names[600];
     pthread_mutex_lock(&p->mu);
-    while (p->nworkers > 0 && pthread_cond_timedwait(&p->gone, &p->mu, &until) != ETIMEDOUT)
+    while (p->nworkers > 0 &&
+           pthread_cond_clockwait(&p->gone, &p->mu, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
         ;
     unsigned left = p->nworkers;
     if (left)
@@ -508,7 +509,7 @@ cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt) {
     atomic_init(&p->transit, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, &ca);
-    pthread_cond_init(&p->gone, &ca);
+    pthread_cond_init(&p->gone, NULL);
     pthread_condattr_destroy(&ca);
     return &p->base;
 }
