@@ -325,6 +325,7 @@ static void detach(pp_job *j) {
  * end as orphans that only the I/O thread sees, which may not touch them. */
 static void detach_closed(pp_pool *p) {
     detach(p->qhead);
+    detach(p->dying);
     for (unsigned i = 0; i < p->nworkers; i++)
         detach(p->workers[i].head);
 }

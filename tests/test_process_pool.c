@@ -634,6 +634,40 @@ static void *crash_in_debug(void *arg) {
     return NULL;
 }
 
+/* Every time, and before the job's future fails (issue 14 #14): the
+ * program may well end right after the await. */
+static void *crash_and_check_at_once(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 20; round++) {
+        pthread_mutex_lock(&log_mu);
+        saw_signal = false;
+        pthread_mutex_unlock(&log_mu);
+        cio_executor *pool = cio_process_pool_new(1);
+        assert_non_null(pool);
+        cio_future *f = cio_run_in_executor(pool, crash, NULL);
+        assert_int_equal(cio_await(f, NULL), CIO_EWORKER);
+        cio_future_unref(f);
+        pthread_mutex_lock(&log_mu);
+        bool seen = saw_signal;
+        pthread_mutex_unlock(&log_mu);
+        if (!seen)
+            fail_msg("round %d: no 'died from signal' line when the job failed", round);
+        cio_executor_free(pool);
+    }
+    return NULL;
+}
+
+static void test_debug_signal_every_time(void **state) {
+    (void)state;
+    cio_set_log_handler(catch_log, NULL);
+    cio_options opt = {.debug = 1};
+    assert_int_equal(cio_run_with(&opt, crash_and_check_at_once, NULL, NULL), 0);
+    cio_set_log_handler(NULL, NULL);
+    for (int i = 0; i < 500 && live_children() > 0; i++)
+        nap_ms((void *)10);
+    assert_int_equal(live_children(), 0);
+}
+
 static void test_debug_names_signal(void **state) {
     (void)state;
     cio_set_log_handler(catch_log, NULL);
@@ -951,6 +985,7 @@ int main(void) {
         cmocka_unit_test(test_loop_goes_on),
         cmocka_unit_test(test_cancelled_shutdown_wait),
         cmocka_unit_test(test_debug_names_signal),
+        cmocka_unit_test(test_debug_signal_every_time),
         cmocka_unit_test(test_loop_closes_first),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_parent_dies),
