@@ -4,6 +4,7 @@
 #include "fault.h"
 #include "job.h"
 #include "loop.h"
+#include "shm.h"
 #include "switch.h"
 
 #include <errno.h>
@@ -284,6 +285,11 @@ pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
     fflush(NULL); /* or the children would print the parent's buffered output again */
+    /* The children's view of cio_shm starts from this thread's: one pass
+     * through the allocator's lock orders it after every thread's earlier
+     * change (so TSan in a worker sees no race on a reused block). */
+    cio__shm_lock();
+    cio__shm_unlock();
     pid_t pid = fork();
     if (pid < 0) {
         int e = -errno;
