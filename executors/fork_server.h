@@ -19,6 +19,7 @@ typedef struct pp_slot {
     ssize_t (*bfn)(const void *in, size_t in_len, void *out, size_t out_cap);
     void *arg;
     void *result;
+    int err; /* the job's cio_fail, once done */
     _Atomic int state;
     void *owner; /* the parent's job record: opaque to the worker */
 } pp_slot;

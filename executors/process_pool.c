@@ -76,6 +76,8 @@ static void job_release(pp_job *j) {
 
 static void job_done(cio__mpsc_node *n) {
     pp_job *j = (pp_job *)n;
+    if (!j->cancelled && !j->err)
+        j->err = j->slot->err; /* the job's cio_fail */
     if (!j->cancelled && !j->err && j->bytes)
         j->err = cio__bytes_settle(j->bytes, (ssize_t)(intptr_t)j->slot->result);
     if (!j->cancelled && !j->err && j->bytes) {
@@ -323,6 +325,7 @@ static void detach(pp_job *j) {
  * end as orphans that only the I/O thread sees, which may not touch them. */
 static void detach_closed(pp_pool *p) {
     detach(p->qhead);
+    detach(p->dying);
     for (unsigned i = 0; i < p->nworkers; i++)
         detach(p->workers[i].head);
 }

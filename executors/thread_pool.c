@@ -11,6 +11,7 @@
 #include "fault.h"
 #include "future.h"
 #include "loop.h"
+#include "symbol.h"
 #include "task.h"
 #include "thread_pool.h"
 
@@ -19,7 +20,9 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IDLE_EXIT_SECONDS 60.0
@@ -405,6 +408,62 @@ static void tp_destroy(cio_executor *ex) {
         release_closed(j);
     }
     cio__tp_pool_unref(p);
+}
+
+/* ---- cio_run's bounded wait ---- */
+
+/* Under the lock: up to `cap` bytes naming the jobs in workers' hands. */
+static void running_names(cio__thread_pool *p, char *out, size_t cap) {
+    size_t used = 0;
+    unsigned n = 0;
+    out[0] = '\0';
+    for (cio__tp_job *j = p->running.head; j && n < 4; j = j->next, n++) {
+        char name[128];
+        const void *fn = j->bfn ? (const void *)j->bfn : (const void *)j->fn;
+        cio__symbol_name(fn, name, sizeof name);
+        int k = snprintf(out + used, cap - used, "%s%s", n ? ", " : "", name);
+        if (k < 0 || (size_t)k >= cap - used)
+            break;
+        used += (size_t)k;
+    }
+}
+
+bool cio__tp_is(const cio_executor *ex) {
+    return ex && ex->ops->submit == tp_submit;
+}
+
+int cio__tp_shutdown_within(cio_executor *ex, double timeout) {
+    cio__thread_pool *p = (cio__thread_pool *)ex;
+    tp_shutdown(ex, false, false);
+    if (timeout < 0) {
+        cio__tp_wait_workers(p);
+        return 0;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    double whole = (double)(time_t)timeout;
+    until.tv_sec += (time_t)whole;
+    until.tv_nsec += (long)((timeout - whole) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    char names[600];
+    pthread_mutex_lock(&p->mu);
+    while (p->nworkers > 0 &&
+           pthread_cond_clockwait(&p->gone, &p->mu, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
+        ;
+    unsigned left = p->nworkers;
+    if (left)
+        running_names(p, names, sizeof names);
+    pthread_mutex_unlock(&p->mu);
+    if (!left)
+        return 0;
+    cio_log(CIO_LOG_WARNING,
+            "cio_run: the default executor's jobs did not finish within %g s after main "
+            "ended (cio_options.shutdown_timeout); not waiting for: %s",
+            timeout, names[0] ? names : "(a job being delivered)");
+    return -ETIMEDOUT;
 }
 
 static const cio_executor_ops thread_pool_ops = {

@@ -97,5 +97,11 @@ void cio__tp_job_free(cio__tp_job *j);
 int cio__tp_wake_workers(cio__thread_pool *p, unsigned n);
 /* Blocks until no worker is left (takes the lock). */
 void cio__tp_wait_workers(cio__thread_pool *p);
+/* Whether ex is a thread pool. */
+bool cio__tp_is(const cio_executor *ex);
+/* cio_run's end: shuts p down and waits at most timeout seconds (< 0: no
+ * limit) for its workers; then logs a warning naming the jobs still
+ * running. 0 or -ETIMEDOUT. */
+int cio__tp_shutdown_within(cio_executor *ex, double timeout);
 
 #endif

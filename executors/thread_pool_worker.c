@@ -4,6 +4,7 @@
  * next, and it posts the finished one's completion after unlocking. */
 #include "bytes.h"
 #include "fault.h"
+#include "job.h"
 #include "loop.h"
 #include "thread_pool.h"
 
@@ -80,10 +81,13 @@ static void run(cio__tp_job *j) {
     /* A job cancelled between take() and here never starts. */
     if (!atomic_compare_exchange_strong(&j->state, &queued, CIO__TP_RUNNING))
         return;
-    if (j->bfn)
+    cio__job_fail_take();
+    if (j->bfn) {
         j->err = cio__bytes_settle(j->bytes, cio__bytes_run(j->bfn, j->bytes));
-    else
+    } else {
         j->result = j->fn(j->arg);
+        j->err = cio__job_fail_take(); /* `return cio_fail(-EIO);` */
+    }
 }
 
 /* Once posted, j belongs to its loop thread; the job's loop reference is

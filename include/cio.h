@@ -83,6 +83,10 @@ typedef struct cio_options {           /* zero means default */
     double slow_callback_duration;     /* default 0.1 s (debug mode) */
     unsigned default_executor_workers; /* default min(32, ncpu + 4) */
     cio_backend backend;               /* default AUTO (see cio_backend) */
+    double shutdown_timeout;           /* cio_run: seconds to wait for the default executor's
+                                          jobs after main ended (default 300, asyncio's;
+                                          negative: no limit); then a warning names the
+                                          jobs still running and cio_run returns */
 } cio_options;
 
 /* ===================================================================== */
@@ -92,12 +96,14 @@ typedef struct cio_options {           /* zero means default */
 /* asyncio.run: creates a loop, runs main(arg) as a task until it ends, then
    cancels the tasks still alive and waits for them, shuts the default executor
    down (if one was created), and closes the loop. *result (may be NULL) gets
-   main's return value. Returns 0, main's error (cio_fail), -ECANCELED,
+   main's return value. The default executor's jobs are waited for up to
+   opt->shutdown_timeout (300 s); a job still running then is named in a
+   warning and left to its thread. Returns 0, main's error (cio_fail), -ECANCELED,
    -EINTR when SIGINT cancelled main, or the error that kept the loop from
    starting (CIO_EUNAVAIL when the backend asked for cannot start, -EBUSY
    when a loop already runs here). */
 CIO_API int cio_run(cio_fn main, void *arg, void **result);
-/* cio_run with options (NULL: defaults). */
+/* cio_run with options (NULL: defaults). -EINVAL for a NaN shutdown_timeout. */
 CIO_API int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result);
 
 /* A new loop (opt may be NULL). NULL with errno set on failure; when the
@@ -185,7 +191,10 @@ CIO_API int cio_sleep(double seconds);
 /* In a task: lets every other ready callback and task run once. 0 or -ECANCELED. */
 CIO_API int cio_yield(void);
 /* `return cio_fail(-EIO);` ends the current task with that error
-   (cio_fail(-ECANCELED) ends it cancelled). Returns NULL. */
+   (cio_fail(-ECANCELED) ends it cancelled). Returns NULL. In an executor's
+   job (cio_to_thread, a thread- or process-pool job) it makes the job's
+   future fail with err the same way; the error wins over the value the
+   job returns. */
 CIO_API void *cio_fail(int err);
 
 /* Requests cancellation. False if f is already done. A task gets -ECANCELED
@@ -831,6 +840,10 @@ CIO_API void cio_executor_free(cio_executor *ex);
    every process. Jobs go through cio_run_in_executor, from the thread of one
    loop at a time (the same pool may serve loops one after another). A
    worker ends with _exit: a job that prints through stdio should fflush.
+   A worker starts with no running loop and no current task, also when the
+   pool was made inside a task, so a job may run a loop of its own
+   (cio_run) and return its result; jobs run on a stack as big as the main
+   thread's (RLIMIT_STACK, 8 MiB when unlimited).
 
    Beyond asyncio:
    - CIO_EWORKER: a worker that dies during a job (a crash, a signal, exit)
@@ -876,8 +889,11 @@ CIO_API cio_executor *cio_process_pool_new_with(const cio_process_pool_options *
    anywhere). Any process may allocate and free, also a worker (e.g. its
    result); a worker killed inside cio_shm_alloc/free does not block the
    others (a robust process-shared lock), at worst that block is lost.
-   Blocks are 16-byte aligned. NULL and errno: EINVAL for size 0, ENOMEM when
-   the region is full. Thread- and process-safe. */
+   Blocks are 16-byte aligned. Freed blocks merge with free neighbours, so
+   freed space serves a later request of any size; a block costs its size
+   plus at most 78 bytes (a 16-byte header, rounding to 16, a leftover too
+   small to split off). NULL and errno: EINVAL for size 0, ENOMEM when the
+   region has no free run that big. Thread- and process-safe. */
 CIO_API void *cio_shm_alloc(size_t size);
 /* NULL, a pointer not from cio_shm_alloc and a second free are ignored.
    Big blocks give their pages back to the system. */

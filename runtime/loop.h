@@ -85,4 +85,7 @@ static inline void cio__loop_fd_owned(cio_loop *loop, int fd) {
 void cio__signals_close(cio_loop *loop);
 void cio__watchers_close(cio_loop *loop);
 
+/* In a forked child: no loop runs on this thread (nor does its task). */
+void cio__loop_forget_after_fork(void);
+
 #endif

@@ -11,9 +11,12 @@
 #include "loop.h" /* cio__loop_default_executor: the slot the pool lives in */
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -548,6 +551,69 @@ static void test_set_bytes(void **state) {
     assert_int_equal(cio_run(set_bytes, NULL, NULL), 0);
 }
 
+/* ---- cio_run's wait for the default executor is bounded (issue 14 #8) ---- */
+
+static sem_t release_stuck;
+static atomic_int stuck_state; /* 0 running, 1 released by the test, 2 gave up */
+
+static void *stuck_job(void *arg) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    int r;
+    while ((r = sem_timedwait(&release_stuck, &until)) < 0 && errno == EINTR)
+        ;
+    atomic_store(&stuck_state, r == 0 ? 1 : 2);
+    return arg;
+}
+
+static void *leaves_stuck_job(void *arg) {
+    cio_future *f = cio_run_in_executor(NULL, stuck_job, NULL);
+    assert_non_null(f);
+    cio_future_unref(f);
+    return arg;
+}
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char logged[2048];
+
+static void capture_log(int level, const char *msg, void *user) {
+    (void)user;
+    pthread_mutex_lock(&log_mu);
+    if (level == CIO_LOG_WARNING && strlen(logged) + strlen(msg) + 2 < sizeof logged) {
+        strcat(logged, msg);
+        strcat(logged, "\n");
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void test_shutdown_wait_bounded(void **state) {
+    (void)state;
+    assert_int_equal(sem_init(&release_stuck, 0, 0), 0);
+    atomic_store(&stuck_state, 0);
+    logged[0] = '\0';
+    cio_set_log_handler(capture_log, NULL);
+    void *r = NULL;
+    cio_options o = {.shutdown_timeout = 0.2};
+    assert_int_equal(cio_run_with(&o, leaves_stuck_job, (void *)3, &r), 0);
+    assert_ptr_equal(r, (void *)3);
+    assert_int_equal(atomic_load(&stuck_state), 0); /* cio_run did not wait for it */
+    pthread_mutex_lock(&log_mu);
+    bool named = strstr(logged, "stuck_job") != NULL;
+    pthread_mutex_unlock(&log_mu);
+    cio_set_log_handler(NULL, NULL);
+    sem_post(&release_stuck);
+    for (int i = 0; i < 500 && atomic_load(&stuck_state) == 0; i++)
+        nap(0.01);
+    assert_int_equal(atomic_load(&stuck_state), 1);
+    nap(0.05); /* the worker lets the orphaned job go */
+    if (!named)
+        fail_msg("the warning does not name the job: %s", logged);
+    o.shutdown_timeout = NAN;
+    assert_int_equal(cio_run_with(&o, leaves_stuck_job, NULL, NULL), -EINVAL);
+    sem_destroy(&release_stuck);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_to_thread_keeps_loop_running),
@@ -563,6 +629,7 @@ int main(void) {
         cmocka_unit_test(test_bytes_cancel),
         cmocka_unit_test(test_bytes_user_executors),
         cmocka_unit_test(test_set_bytes),
+        cmocka_unit_test(test_shutdown_wait_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
