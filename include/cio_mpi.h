@@ -66,7 +66,9 @@ CIO_API int cio_mpi_main(int *argc, char ***argv, cio_fn main, void *arg, void *
    cio_executor_free only shuts it down without waiting. Submissions must
    come from rank 0's loop; fn must lie in the executable (EINVAL for a
    function of a shared library). NULL and errno: EPERM outside rank 0's
-   main, ENXIO when the run has no other rank (mpirun -np 1 or no mpirun). */
+   main, ENXIO when the run has no other rank (mpirun -np 1 or no mpirun);
+   a bytes job with in_len or out_cap near 2 GiB or more fails to submit with
+   EMSGSIZE (an MPI message counts its bytes in an int). */
 CIO_API cio_executor *cio_mpi_executor(void);
 
 /* This process's rank in MPI_COMM_WORLD (0 before cio_mpi_main). A job may

@@ -184,6 +184,8 @@ cio_future *cio__mpi_submit(cio__mpi_exec *x, uint32_t kind, const void *fn, uin
                             const void *in, size_t in_len, size_t out_cap) {
     uint64_t off = 0;
     int r = may_submit(x, fn, &off);
+    if (r == 0 && (in_len > CIO__MPI_MAX_PAYLOAD || out_cap > CIO__MPI_MAX_PAYLOAD))
+        r = -EMSGSIZE; /* an MPI message counts its bytes in an int */
     cio__mpi_job *j = r < 0 ? NULL : job_new(x, kind, off, arg, in, in_len, out_cap);
     if (j && cio_future_add_done_callback(j->fut, on_done, j) < 0) {
         cio__mpi_job_free(j);

@@ -19,6 +19,10 @@
 #include <time.h>
 
 enum { CIO__MPI_TAG_JOBS = 7101, CIO__MPI_TAG_RESULTS = 7102, CIO__MPI_TAG_BIG = 7103 };
+/* Most bytes in or out of one job: a message (record and padding included)
+ * must stay below INT_MAX bytes. */
+#define CIO__MPI_MAX_PAYLOAD ((size_t)0x7fff0000)
+
 enum { CIO__MPI_W_SCALAR = 1, CIO__MPI_W_BYTES = 2, CIO__MPI_W_STOP = 3, CIO__MPI_W_BYE = 4 };
 
 typedef struct cio__mpi_wire_job {

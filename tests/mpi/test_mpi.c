@@ -358,6 +358,9 @@ static void test_bytes_errors(void **state) {
     assert_int_equal(cio_future_bytes(f, &data, &len), 0);
     assert_int_equal(len, 0);
     cio_future_unref(f);
+    errno = 0; /* too big for one MPI message: refused before any copy */
+    assert_null(cio_run_in_executor_bytes(ex(), reverse, "x", 1, (size_t)3 << 30));
+    assert_int_equal(errno, EMSGSIZE);
     assert_int_equal(run1(square_plus_one, 3), 10); /* the ranks go on */
 }
 
