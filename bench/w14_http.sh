@@ -57,12 +57,16 @@ w14_wrk() { # impl port name
         return
     fi
     awk -v impl="$impl" -v name="$name" '
-        $1 == "Requests/sec:" { printf "RESULT W14-%s-rps %s %s req/s\n", name, impl, $2 }
+        $1 == "Requests/sec:" { rps = $2 }
         $1 == "99%" {
             v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-            ms = u == "us" ? v / 1000 : u == "s" ? v * 1000 : v
-            printf "RESULT W14-%s-p99 %s %.6g ms\n", name, impl, ms
-        }' "$o" >>"$raw"
+            p99 = u == "us" ? v / 1000 : u == "s" ? v * 1000 : v
+        }
+        END {
+            if (rps == "" || p99 == "") exit 1
+            printf "RESULT W14-%s-rps %s %s req/s\n", name, impl, rps
+            printf "RESULT W14-%s-p99 %s %.6g ms\n", name, impl, p99
+        }' "$o" >>"$raw" || echo "FAILED W14-$name-rps $impl round $round: no figures in wrk's output" >>"$raw"
 }
 
 w14_serve_and_measure() { # impl port pid

@@ -9,7 +9,8 @@
  * default, HTTP/1.0's on request) with pipelining, one byte range (Range:
  * bytes=a-b, a-, -n; 206 or 416), If-Modified-Since (304), Last-Modified,
  * Content-Type by extension; 400, 403, 404, 405, 413, 431, 501, 503, 505
- * with a short text body. A directory serves its index.html.
+ * with a short text body. A directory serves its index.html. A connection
+ * quiet for 60 s (or whose client takes nothing for 60 s) is closed.
  *
  * One task per connection, as cio_start_server runs them. The request head
  * is read with cio_stream_readuntil into a buffer on the task's stack; the
@@ -40,6 +41,8 @@
 
 #define HEAD_MAX 8192              /* the longest request head */
 #define BODY_DISCARD_MAX (1 << 20) /* request bodies (ignored) up to this are read and dropped */
+#define IDLE_TIMEOUT 60.0          /* seconds a connection may stay quiet (or a send stall) */
+#define LINGER 1.0                 /* seconds to drop a client's input after a final error */
 
 typedef struct site {
     int root; /* the served directory, O_PATH */
@@ -151,6 +154,25 @@ static int skip_body(cio_stream *s, long long len) {
     return 0;
 }
 
+/* After an answer that ends the connection: stop sending, then read and drop
+ * what the client still sends, for a moment. Closing with unread input would
+ * reset the connection, and the client could lose the answer (nginx's
+ * lingering close). */
+static void linger_close(cio_stream *s) {
+    shutdown(cio_stream_fd(s), SHUT_WR);
+    cio_timeout t;
+    if (cio_timeout_enter(&t, LINGER) < 0)
+        return;
+    const void *data;
+    ssize_t n;
+    size_t dropped = 0;
+    while (dropped < BODY_DISCARD_MAX && (n = cio_stream_peek(s, &data)) > 0) {
+        cio_stream_consume(s, (size_t)n);
+        dropped += (size_t)n;
+    }
+    cio_timeout_exit(&t, 0);
+}
+
 /* One parsed request. 0 to go on with the connection, else a negative
  * errno or 1 (answered; close). */
 static int serve(const site *w, cio_stream *s, hs_request *req) {
@@ -184,24 +206,40 @@ static void handle(cio_stream *s, void *arg) {
     if (fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) < 0)
         return;
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* One deadline per connection, moved on lazily (at most every half
+     * period) rather than a timer per request. */
+    cio_timeout idle;
+    if (cio_timeout_enter(&idle, IDLE_TIMEOUT) < 0)
+        return;
+    cio_loop *loop = cio_get_running_loop();
     char head[HEAD_MAX];
     for (;;) {
+        double now = cio_loop_time(loop);
+        if (cio_timeout_when(&idle) - now < IDLE_TIMEOUT / 2 &&
+            cio_timeout_reschedule(&idle, now + IDLE_TIMEOUT) < 0)
+            break; /* it expired meanwhile */
         ssize_t n = cio_stream_readuntil(s, "\r\n\r\n", 4, head, sizeof head);
         if (n == CIO_ELIMIT) {
-            hs_send_error(sock, 431, false, false, false, 0);
-            return;
+            if (hs_send_error(sock, 431, false, false, false, 0) == 0)
+                linger_close(s);
+            break;
         }
         if (n <= 0)
-            return; /* the client closed (or reset), or the server stops */
+            break; /* the client closed (or reset), it was quiet too long, or we stop */
         hs_request req;
         int status = hs_parse_request(head, (size_t)n, &req);
         if (status) {
-            hs_send_error(sock, status, false, false, false, 0);
-            return;
+            if (hs_send_error(sock, status, false, false, false, 0) == 0)
+                linger_close(s);
+            break;
         }
-        if (serve(w, s, &req) != 0 || !req.keep_alive)
-            return;
+        int r = serve(w, s, &req);
+        if (r == 1)
+            linger_close(s);
+        if (r != 0 || !req.keep_alive)
+            break;
     }
+    cio_timeout_exit(&idle, 0);
 }
 
 static void *serve_main(void *arg) {
