@@ -25,11 +25,12 @@ PEER_ORDER = ["tokio", "go", "libuv", "libuv-idle", "libuv-bare-timers", "uvloop
 
 
 def fmt(x):
+    """Four significant digits (five near 1, where W3's wall time lives)."""
     if x is None:
         return "–"
     if abs(x) >= 1e5 or (abs(x) < 1e-2 and x != 0):
         return f"{x:.3g}"
-    return f"{x:,.3f}".rstrip("0").rstrip(".")
+    return f"{x:.5g}" if 0.5 <= abs(x) < 10 else f"{x:.4g}"
 
 
 def ratio(unit, cio, other):
