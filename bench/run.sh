@@ -128,6 +128,16 @@ go_peer() { # figs path args...: Go with one P, to compare with one loop
     GOMAXPROCS=1 peer "$@"
 }
 
+# A peer's echo server measured by cio's client program (w9_echo, w11_idle).
+echo_peer() { # figs impl client server
+    local figs=$1 impl=$2 client=$3 server=$4
+    if [ ! -x "$server" ]; then
+        peer "$figs" "$impl" "$server" # says why it is not there
+        return
+    fi
+    peer "$figs" "$impl" "$bin/$client" peer "$impl" "${q[@]}" -- "$server"
+}
+
 # ---- the rows ----
 
 row_W1() {
@@ -191,8 +201,8 @@ row_W9() {
     local figs=W9-msgs,W9-bulk
     cio $figs w9_echo "${q[@]}"
     peer $figs libuv "$peers/libuv/w9_echo" "${q[@]}"
-    peer $figs tokio "$bin/w9_echo" peer tokio "${q[@]}" -- "$peers/tokio/echo_server"
-    go_peer $figs go "$bin/w9_echo" peer go "${q[@]}" -- "$peers/go/echo_server"
+    echo_peer $figs tokio w9_echo "$peers/tokio/echo_server"
+    GOMAXPROCS=1 echo_peer $figs go w9_echo "$peers/go/echo_server"
     python_peer $figs w9_echo.py
 }
 row W9
@@ -211,8 +221,8 @@ row_W11() {
     local figs=W11-rss-idle,W11-rss-after,W11-round
     cio $figs w11_idle "${q[@]}"
     peer $figs libuv "$peers/libuv/w11_idle" "${q[@]}"
-    peer $figs tokio "$bin/w11_idle" peer tokio "${q[@]}" -- "$peers/tokio/echo_server"
-    go_peer $figs go "$bin/w11_idle" peer go "${q[@]}" -- "$peers/go/echo_server"
+    echo_peer $figs tokio w11_idle "$peers/tokio/echo_server"
+    GOMAXPROCS=1 echo_peer $figs go w11_idle "$peers/go/echo_server"
     python_peer $figs w11_idle.py
 }
 row W11

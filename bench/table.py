@@ -130,8 +130,9 @@ def plot(out, chart):
     dat = os.path.join(out, "latest.dat")
     with open(dat, "w") as f:
         for i, (name, r, c) in enumerate(chart):
-            f.write(f'{i} "{name}" {r} {1 if c == "cio-io_uring" else 2}\n')
-    gp = f"""set terminal pngcairo size 1400,{300 + 16 * len(chart)} font ",9"
+            y = len(chart) - 1 - i  # the table's first row at the top
+            f.write(f'{y} "{name}" {r} {1 if c == "cio-io_uring" else 2}\n')
+    gp = f"""set terminal pngcairo noenhanced size 1400,{300 + 16 * len(chart)} font ",9"
 set output '{os.path.join(out, "latest.png")}'
 set title 'cio against its peers: ratio of medians (> 1: cio better; log scale); blue io_uring, orange epoll'
 set style fill solid 0.8

@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
     double dt = bench_now() - t0;
     BENCH_CHECK(fired == n);
     BENCH_RESULT("W4", "libuv-bare-timers", dt, "s");
-    BENCH_RESULT("W4-rss", "libuv-bare-timers", (double)(rss_during - before) / (double)n, "bytes/task");
+    BENCH_RESULT("W4-rss", "libuv-bare-timers", (double)(rss_during - before) / (double)n,
+                 "bytes/task");
     return 0;
 }
