@@ -241,23 +241,26 @@ static void test_range(void **state) {
 
 static void test_if_modified_since(void **state) {
     (void)state;
-    char lm[64], before[64], req[1024], f[512], lm_field[128];
+    char lm[64], before[64], future[64], req[1024], f[512], lm_field[128];
     http_date(lm, sizeof lm, mtime_of("a.txt"));
     http_date(before, sizeof before, mtime_of("a.txt") - 3600);
+    http_date(future, sizeof future, time(NULL) + 86400); /* invalid: ignored */
     snprintf(req, sizeof req,
              "GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: %s\r\n\r\n"
              "HEAD /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: %s\r\n\r\n"
              "GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: %s\r\n\r\n"
+             "GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: %s\r\n\r\n"
              "GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: yesterday\r\n"
              "Connection: close\r\n\r\n",
-             lm, lm, before);
+             lm, lm, before, future);
     size_t len = exchange(req, strlen(req), resp, sizeof resp);
     const char *at = resp, *end = resp + len;
     snprintf(lm_field, sizeof lm_field, "Last-Modified: %s\r\nContent-Type: text/plain\r\n", lm);
     expect(&at, end, "HTTP/1.1 304 Not Modified", lm_field, "", 0);
     expect(&at, end, "HTTP/1.1 304 Not Modified", lm_field, "", 0);
     file_fields(f, sizeof f, "a.txt", "text/plain", "", 12, "");
-    expect(&at, end, "HTTP/1.1 200 OK", f, "hello world\n", 12);
+    expect(&at, end, "HTTP/1.1 200 OK", f, "hello world\n", 12); /* modified since */
+    expect(&at, end, "HTTP/1.1 200 OK", f, "hello world\n", 12); /* a future date */
     file_fields(f, sizeof f, "a.txt", "text/plain", "", 12, "Connection: close\r\n");
     expect(&at, end, "HTTP/1.1 200 OK", f, "hello world\n", 12);
     assert_ptr_equal(at, end);

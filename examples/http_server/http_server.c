@@ -117,7 +117,9 @@ static int send_file(int sock, int fd, const struct stat *st, const hs_request *
                   .mtime = st->st_mtime,
                   .size = st->st_size};
     bool body = req->method == HS_GET;
-    if (req->if_modified_since >= 0 && st->st_mtime <= req->if_modified_since) {
+    /* A date in the future is not a valid If-Modified-Since (RFC 9110, 13.1.3). */
+    if (req->if_modified_since >= 0 && req->if_modified_since <= time(NULL) &&
+        st->st_mtime <= req->if_modified_since) {
         r.status = 304;
         body = false;
     } else if (req->range) {
