@@ -29,25 +29,29 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { IN = 1, OUT = 2 };             /* directions a request waits in */
-enum { UNKNOWN = -1 };                /* fd_state.nonblock before it is read */
-enum { ACCEPT_BATCH = 64 };           /* multishot accepts per readiness, then others run */
-#define POOL_KEY UINT64_MAX           /* epoll data of the pool's eventfd */
+enum { IN = 1, OUT = 2 };   /* directions a request waits in */
+enum { UNKNOWN = -1 };      /* fd_state.nonblock before it is read */
+enum { ACCEPT_BATCH = 64 }; /* multishot accepts per readiness, then others run */
+#define POOL_KEY UINT64_MAX /* epoll data of the pool's eventfd */
 #define EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
 
 /* bstate of a request the backend holds. */
-enum { S_SUBMITTED = 1, S_PARKED, S_POOL, S_DONE };
-#define CONNECTING (1u << 8) /* CONNECT: connect(2) said EINPROGRESS */
-#define FIRST_WAIT (1u << 9) /* SEND with POLL_FIRST: park before trying */
+enum { S_SUBMITTED = 1, S_PARKED, S_POOL, S_DONE, S_ACTIVE /* being tried */ };
+#define STATE(r) ((r)->bstate & 0xffu)
+#define SET_STATE(r, s) ((r)->bstate = ((r)->bstate & ~0xffu) | (s))
+#define CONNECTING (1u << 8)   /* CONNECT: connect(2) said EINPROGRESS */
+#define FIRST_WAIT (1u << 9)   /* SEND with POLL_FIRST: park before trying */
 #define HAVE_EVENTS (1u << 10) /* POLL: bres holds the events epoll reported */
+#define DROP (1u << 11)        /* cancelled while S_ACTIVE (a multishot's done() did it) */
 
 typedef struct fd_state {
-    uint32_t gen;       /* a new life of the fd number: stale events are dropped */
-    bool registered;    /* in the epoll set (in this life, as far as we know) */
-    bool owned;         /* cio closes it (fd_closing): no re-check before parking */
-    int8_t nonblock;    /* O_NONBLOCK, or UNKNOWN */
-    uint8_t ready;      /* IN/OUT: not known to be empty (cleared on EAGAIN) */
-    cio__req *waiters;  /* parked requests, linked by bnext/bprev */
+    uint32_t gen;      /* a new life of the fd number: stale events are dropped */
+    bool registered;   /* in the epoll set (in this life, as far as we know) */
+    bool owned;        /* cio closes it (fd_closing): no re-check before parking */
+    int8_t nonblock;   /* O_NONBLOCK, or UNKNOWN */
+    uint8_t ready;     /* IN/OUT: not known to be empty (cleared on EAGAIN) */
+    bool hup;          /* the peer hung up: EOF follows the data, with no edge of its own */
+    cio__req *waiters; /* parked requests, linked by bnext/bprev */
 } fd_state;
 
 typedef struct ep {
@@ -182,7 +186,8 @@ static long try_rw(ep *e, cio__req *r, bool *pool) {
     const struct iovec *iov = vec ? r->addr : &one;
     int n = vec ? (int)r->len : 1;
     off_t off = r->off == CIO__OFF_CUR ? -1 : (off_t)r->off;
-    long k = rd ? preadv2(r->fd, iov, n, off, RWF_NOWAIT) : pwritev2(r->fd, iov, n, off, RWF_NOWAIT);
+    long k =
+        rd ? preadv2(r->fd, iov, n, off, RWF_NOWAIT) : pwritev2(r->fd, iov, n, off, RWF_NOWAIT);
     if (k >= 0)
         return k;
     if (errno == EOPNOTSUPP || errno == EINVAL) /* no RWF_NOWAIT here (a directory says EINVAL) */
@@ -235,7 +240,8 @@ static int try_connect(cio__req *r) {
 /* Events epoll reported (woken requests) save a poll(2). */
 static int poll_try(cio__req *r) {
     unsigned want = r->len | POLLERR | POLLHUP;
-    int ev = r->bstate & HAVE_EVENTS ? (int)((unsigned)r->bres & want) : poll_now(r->fd, (int)r->len);
+    int ev =
+        r->bstate & HAVE_EVENTS ? (int)((unsigned)r->bres & want) : poll_now(r->fd, (int)r->len);
     r->bstate &= ~HAVE_EVENTS;
     return ev == 0 ? -EAGAIN : ev;
 }
@@ -317,7 +323,7 @@ static int watch(ep *e, fd_state *f, int fd) {
 }
 
 static void park(fd_state *f, cio__req *r, int dir) {
-    r->bstate = (r->bstate & ~0xffu) | S_PARKED;
+    SET_STATE(r, S_PARKED);
     r->bres = dir;
     r->bprev = NULL;
     r->bnext = f->waiters;
@@ -349,11 +355,13 @@ static void to_pool(ep *e, cio__req *r) {
 }
 
 /* A short read or write of a byte stream emptied (filled) the socket: the
- * next request parks at once instead of asking again. */
+ * next request parks at once instead of asking again. Not after a hang-up:
+ * its edge may have come with the data just read, and the EOF behind it
+ * would never be asked for. */
 static void note_result(fd_state *f, const cio__req *r, long k) {
     if (!f || !f->owned || k < 0)
         return;
-    if ((r->op == CIO__OP_RECV || r->op == CIO__OP_READ) && (uint32_t)k < r->len)
+    if ((r->op == CIO__OP_RECV || r->op == CIO__OP_READ) && (uint32_t)k < r->len && !f->hup)
         f->ready &= ~IN;
     else if ((r->op == CIO__OP_SEND || r->op == CIO__OP_WRITE) && (uint32_t)k < r->len)
         f->ready &= ~OUT;
@@ -363,10 +371,13 @@ static bool multishot(const cio__req *r) {
     return r->flags & CIO__REQ_MULTISHOT;
 }
 
-/* An owned byte stream that said "empty" is not asked again before an edge. */
+/* An owned byte stream that said "empty" is not asked again before an edge
+ * (nor polled for input). */
 static bool known_empty(const fd_state *f, const cio__req *r) {
-    return f && f->registered && f->owned && !(f->ready & IN) &&
-           (r->op == CIO__OP_RECV || r->op == CIO__OP_READ);
+    if (!f || !f->registered || !f->owned || (f->ready & IN))
+        return false;
+    return r->op == CIO__OP_RECV || r->op == CIO__OP_READ ||
+           (r->op == CIO__OP_POLL && !(r->len & POLLOUT) && !(r->bstate & HAVE_EVENTS));
 }
 
 /* Waits for fd's readiness, or for a thread when epoll cannot watch it. */
@@ -384,6 +395,7 @@ static void wait_for(ep *e, fd_state *f, cio__req *r, int dir) {
 /* Tries r, in run(): ends it, parks it or hands it to a thread. A multishot
  * accept takes a batch, then waits its turn behind the other requests. */
 static void attempt(ep *e, cio__req *r) {
+    SET_STATE(r, S_ACTIVE);
     for (int batch = 0; batch < ACCEPT_BATCH; batch++) {
         fd_state *f = r->op != CIO__OP_NOP && r->op <= CIO__OP_POLL ? state(e, r->fd) : NULL;
         int dir = IN;
@@ -403,12 +415,14 @@ static void attempt(ep *e, cio__req *r) {
         note_result(f, r, k);
         if (multishot(r) && k >= 0) {
             r->done(r, (int)k, CIO__MORE);
-            continue;
+            if (!(r->bstate & DROP))
+                continue;
+            k = -ECANCELED; /* its owner cancelled it meanwhile */
         }
         finish(e, r, k > INT32_MAX ? INT32_MAX : (int)k);
         return;
     }
-    r->bstate = S_SUBMITTED; /* the rest of the queue next time round */
+    SET_STATE(r, S_SUBMITTED); /* the rest of the queue next time round */
     list_append(&e->sub_head, &e->sub_tail, r);
 }
 
@@ -438,7 +452,10 @@ static void unpark(ep *e, cio__req *r) {
 
 static int ep_cancel(cio__backend *b, cio__req *r) {
     ep *e = (ep *)b;
-    switch (r->bstate & 0xff) {
+    switch (STATE(r)) {
+    case S_ACTIVE:
+        r->bstate |= DROP;
+        break;
     case S_SUBMITTED:
         list_remove(&e->sub_head, &e->sub_tail, r);
         finish_later(e, r, -ECANCELED);
@@ -531,6 +548,8 @@ static void ready_fd(ep *e, uint64_t key, uint32_t events) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         dir |= OUT;
     f->ready |= dir;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        f->hup = true;
     cio__req *woken = NULL;
     for (cio__req *r = f->waiters, *next; r; r = next) {
         next = r->bnext;
@@ -543,7 +562,7 @@ static void ready_fd(ep *e, uint64_t key, uint32_t events) {
     while (woken) { /* reversed twice: the order they parked in */
         cio__req *r = woken;
         woken = r->bnext;
-        r->bstate = S_SUBMITTED | (r->bstate & ~0xffu);
+        SET_STATE(r, S_SUBMITTED);
         if (r->op == CIO__OP_POLL) {
             r->bres = (int)events;
             r->bstate |= HAVE_EVENTS;

@@ -319,12 +319,16 @@ static void *drain_main(void *arg) {
     tcp_pair(fds);
     flow fl = {.w = cio_stream_new(fds[0])};
     cio_future *t = cio_create_task(writer, &fl);
-    /* The peer does not read: the writer must stall in drain. */
-    cio_sleep(0.3);
+    /* The peer does not read: the writer must stall in drain (once the
+     * kernel's socket buffers have grown to their size: on a loaded machine
+     * that can take a while, so wait until the count stands still). */
+    size_t stalled = 0;
+    for (int i = 0; i < 50 && (i < 2 || fl.written != stalled); i++) {
+        stalled = fl.written;
+        cio_sleep(0.2);
+    }
     assert_false(cio_future_done(t));
-    size_t stalled = fl.written;
     assert_true(stalled < TOTAL);
-    cio_sleep(0.1);
     assert_int_equal(fl.written, stalled);
     /* Bounded: never more than the high water mark plus one write. */
     assert_true(fl.max_buffered <= CIO_STREAM_HIGH_WATER + CHUNK);
@@ -567,7 +571,9 @@ static void *close_drainer_main(void *arg) {
     tcp_pair(fds);
     cio_stream *s = cio_stream_new(fds[0]);
     cio_future *t = cio_create_task(drainer, s);
-    cio_sleep(0.1);
+    /* until the writer waits in drain (the socket buffers are full) */
+    for (int i = 0; i < 200 && cio_stream_write_buffer_size(s) <= CIO_STREAM_HIGH_WATER; i++)
+        cio_sleep(0.05);
     assert_false(cio_future_done(t));
     cio_cancel(cio_current_task()); /* close gives up flushing at once */
     assert_int_equal(cio_stream_close(s), -ECANCELED);
@@ -684,6 +690,67 @@ static void test_nonblocking_sockets(void **state) {
     assert_int_equal(cio_run(nonblocking_main, NULL, NULL), 0);
 }
 
+/* Data and the peer's shutdown arrive together (one readiness edge): after
+ * a short read of the data, the EOF behind it is still seen. */
+static void *read_to_eof(void *arg) {
+    cio_stream *s = arg;
+    char buf[64];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = cio_stream_read(s, buf, sizeof buf)) > 0)
+        total += (size_t)n;
+    return n < 0 ? cio_fail((int)n) : (void *)total;
+}
+
+static void *data_then_eof(void *arg) {
+    (void)arg;
+    for (int kind = 0; kind < 2; kind++) {
+        int fds[2];
+        if (kind)
+            tcp_pair(fds);
+        else
+            unix_pair(fds);
+        cio_stream *s = cio_stream_new(fds[0]);
+        for (int round = 0; round < 2; round++) { /* idle, then with a buffer */
+            cio_future *t = cio_create_task(read_to_eof, s);
+            cio_yield();
+            cio_yield(); /* the reader waits: nothing has come yet */
+            assert_int_equal(write(fds[1], "abc", 3), 3);
+            if (round)
+                assert_int_equal(shutdown(fds[1], SHUT_WR), 0);
+            void *r;
+            if (!round) { /* no EOF yet: the data, then the reader waits again */
+                cio_sleep(0.05);
+                assert_false(cio_future_done(t));
+                assert_int_equal(shutdown(fds[1], SHUT_WR), 0);
+            }
+            assert_int_equal(cio_await(t, &r), 0);
+            assert_int_equal((intptr_t)r, 3);
+            cio_future_unref(t);
+            if (!round) { /* a fresh connection for the one-edge case */
+                cio_stream_close(s);
+                close(fds[1]);
+                if (kind)
+                    tcp_pair(fds);
+                else
+                    unix_pair(fds);
+                s = cio_stream_new(fds[0]);
+                char c;
+                assert_int_equal(write(fds[1], "x", 1), 1); /* the stream gets a buffer */
+                assert_int_equal(cio_stream_read(s, &c, 1), 1);
+            }
+        }
+        assert_int_equal(cio_stream_close(s), 0);
+        close(fds[1]);
+    }
+    return NULL;
+}
+
+static void test_data_and_eof_in_one_edge(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(data_then_eof, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readexactly_split_and_eof),
@@ -704,6 +771,7 @@ int main(void) {
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_stream_made_before_the_loop),
         cmocka_unit_test(test_nonblocking_sockets),
+        cmocka_unit_test(test_data_and_eof_in_one_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
