@@ -702,6 +702,163 @@ CIO_API int cio_server_serve_forever(cio_server *srv);
 CIO_API void cio_server_free(cio_server *srv);
 
 /* ===================================================================== */
+/* Channels between threads and tasks; RwLock, once-cell, interval       */
+/* ===================================================================== */
+
+/* Lagging broadcast receiver (see cio_bcast_recv). */
+#define CIO_ELAGGED (-(CIO_EBASE + 12))
+
+/* MPSC channel (Tokio's mpsc) of void * items from any number of senders on
+   any threads (tasks of any loop, or plain threads) to one receiver (a task,
+   or a plain thread). Sending and receiving take no lock while the channel
+   neither is full nor is empty; a receiver that waits suspends only its task
+   (a thread blocks), and is woken through its loop's inbox. Items of one
+   sender arrive in the order it sent them. Thread-safe, except that only one
+   party may be receiving at a time (-EBUSY otherwise). */
+typedef struct cio_chan cio_chan;
+/* capacity 0: unbounded (each item costs a small allocation); else sends
+   wait while capacity items are queued. NULL with errno ENOMEM. */
+CIO_API cio_chan *cio_chan_new(size_t capacity);
+/* Called by cio_chan_free on the items still queued. */
+CIO_API void cio_chan_set_drop(cio_chan *ch, void (*drop)(void *item));
+/* Queues item; while the channel is full a task suspends (only itself) and
+   a thread blocks until there is room (backpressure). 0, CIO_ESHUTDOWN once
+   closed (also when closed while waiting: the item was not queued),
+   -ECANCELED (a task, item not queued), -ENOMEM, -EINVAL. */
+CIO_API int cio_chan_send(cio_chan *ch, void *item);
+/* Without waiting: -EAGAIN when full, else as cio_chan_send. */
+CIO_API int cio_chan_try_send(cio_chan *ch, void *item);
+/* The next item, waiting while empty (a task suspends, a thread blocks).
+   0 and *item; CIO_ESHUTDOWN once closed and drained; -ECANCELED (nothing
+   is lost: an item not returned stays queued); -EBUSY, -EINVAL. */
+CIO_API int cio_chan_recv(cio_chan *ch, void **item);
+/* Without waiting: -EAGAIN when empty, else as cio_chan_recv. */
+CIO_API int cio_chan_try_recv(cio_chan *ch, void **item);
+/* Later sends fail with CIO_ESHUTDOWN, waiting senders are woken with it;
+   the receiver drains what is queued, then gets CIO_ESHUTDOWN. Idempotent. */
+CIO_API void cio_chan_close(cio_chan *ch);
+CIO_API bool cio_chan_closed(const cio_chan *ch);
+/* Items queued (a snapshot while senders run). */
+CIO_API size_t cio_chan_len(const cio_chan *ch);
+/* 0 for an unbounded channel. */
+CIO_API size_t cio_chan_capacity(const cio_chan *ch);
+/* Closes ch, drops the queued items and releases it. Call it once no
+   sender or receiver is inside a call on ch any more. */
+CIO_API void cio_chan_free(cio_chan *ch);
+
+/* Broadcast channel (Tokio's broadcast): every receiver gets every item sent
+   after it subscribed. Senders never wait: the channel keeps the last
+   capacity items, and a receiver that falls further behind is told how many
+   it missed (CIO_ELAGGED) and goes on from the oldest item kept. Items are
+   not copied: they are scalars or pointers that stay valid as long as
+   receivers may read them. Thread-safe; receivers may be tasks of any loop
+   or plain threads. */
+typedef struct cio_bcast cio_bcast;
+typedef struct cio_bcast_rx cio_bcast_rx;
+/* NULL with errno EINVAL (capacity 0), ENOMEM. */
+CIO_API cio_bcast *cio_bcast_new(size_t capacity);
+/* Returns the number of receivers it was sent to (>= 0), CIO_ESHUTDOWN
+   once closed, -EINVAL. */
+CIO_API int cio_bcast_send(cio_bcast *b, void *item);
+/* A new receiver; it sees the items sent from now on. NULL with errno. */
+CIO_API cio_bcast_rx *cio_bcast_subscribe(cio_bcast *b);
+/* The receiver's next item, waiting while there is none. 0 and *item;
+   CIO_ELAGGED with *lagged (may be NULL) = the number of items it missed
+   (the next call returns the oldest item kept); CIO_ESHUTDOWN once closed
+   and every item was read; -ECANCELED; -EINVAL. */
+CIO_API int cio_bcast_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
+/* Without waiting: -EAGAIN when there is nothing new. */
+CIO_API int cio_bcast_try_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
+/* Sends fail from now on; receivers drain, then get CIO_ESHUTDOWN. */
+CIO_API void cio_bcast_close(cio_bcast *b);
+CIO_API void cio_bcast_rx_free(cio_bcast_rx *rx);
+/* Closes b; its memory goes with the last receiver (receivers may be freed
+   before or after). */
+CIO_API void cio_bcast_free(cio_bcast *b);
+
+/* Latest-value channel (Tokio's watch): a slot any thread may overwrite,
+   and waiters that want the newest value, never a backlog. Each set bumps
+   a version, so a waiter that passes the version it has seen misses no
+   change and sees none twice. Values are scalars or pointers kept valid by
+   the caller. Thread-safe; waiters are tasks of any loop or threads. */
+typedef struct cio_latest cio_latest;
+/* NULL with errno ENOMEM. */
+CIO_API cio_latest *cio_latest_new(void *initial);
+/* Stores value and wakes every waiter. 0, CIO_ESHUTDOWN once closed, -EINVAL. */
+CIO_API int cio_latest_set(cio_latest *w, void *value);
+/* The current value; *version (may be NULL) gets its version (0 for the
+   initial value). NULL for a NULL w. */
+CIO_API void *cio_latest_get(cio_latest *w, uint64_t *version);
+/* Waits until the version differs from *seen, then stores the new version
+   in *seen and the value in *value (may be NULL). 0, CIO_ESHUTDOWN when
+   closed with nothing newer, -ECANCELED, -EINVAL. */
+CIO_API int cio_latest_changed(cio_latest *w, uint64_t *seen, void **value);
+/* Sets fail from now on; waiters get CIO_ESHUTDOWN once they have seen the
+   last value. */
+CIO_API void cio_latest_close(cio_latest *w);
+/* Call once nobody is inside a call on w. */
+CIO_API void cio_latest_free(cio_latest *w);
+
+/* Reader-writer lock for the tasks of one loop (not thread-safe, like the
+   other primitives above), phase-fair: a reader arriving while a writer
+   holds or waits queues behind it (no writer starvation), and a writer's
+   release admits all the readers queued meanwhile before the next writer
+   (no reader starvation). Waits return 0, -ECANCELED, CIO_ESHUTDOWN (freed),
+   -EPERM outside a task (only when it has to wait). */
+typedef struct cio_rwlock cio_rwlock;
+CIO_API cio_rwlock *cio_rwlock_new(void);
+CIO_API int cio_rwlock_read_acquire(cio_rwlock *l);
+/* -EPERM when no reader holds it. */
+CIO_API int cio_rwlock_read_release(cio_rwlock *l);
+CIO_API int cio_rwlock_write_acquire(cio_rwlock *l);
+/* -EPERM when no writer holds it. */
+CIO_API int cio_rwlock_write_release(cio_rwlock *l);
+/* Readers holding it now. */
+CIO_API size_t cio_rwlock_readers(const cio_rwlock *l);
+CIO_API bool cio_rwlock_write_locked(const cio_rwlock *l);
+CIO_API void cio_rwlock_free(cio_rwlock *l);
+
+/* Once-cell for the tasks of one loop (Tokio's OnceCell). */
+typedef struct cio_once cio_once;
+CIO_API cio_once *cio_once_new(void);
+/* Whether the value is set; *value (may be NULL) gets it. */
+CIO_API bool cio_once_get(const cio_once *o, void **value);
+/* Sets the value without an initializer. -EEXIST when set or being
+   initialized. */
+CIO_API int cio_once_set(cio_once *o, void *value);
+/* The value; if unset, the first caller runs init(arg, &value) in its own
+   task (it may suspend) while later callers wait for it. init returns 0 or
+   a negative errno: on failure (or when its task is cancelled) the cell
+   stays empty, that caller gets the error and the next waiter runs its own
+   init. 0 and *value (may be NULL), init's error, -ECANCELED, CIO_ESHUTDOWN
+   (freed), -EPERM (has to wait outside a task), -EINVAL. */
+CIO_API int cio_once_get_or_init(cio_once *o, int (*init)(void *arg, void **value), void *arg,
+                                 void **value);
+CIO_API void cio_once_free(cio_once *o);
+
+/* Interval (Tokio's interval): ticks at start + k * period, k = 0, 1, ...
+   (the first tick is at once), on the loop's clock; the schedule is
+   computed, not accumulated, so it never drifts. When the task comes back
+   after a tick was missed: */
+enum {
+    CIO_TICK_BURST = 0, /* the missed ticks fire at once, then the schedule goes on */
+    CIO_TICK_DELAY = 1, /* the next tick is a full period after now; the schedule shifts */
+    CIO_TICK_SKIP = 2,  /* the missed ticks are dropped; the next is the next one due */
+};
+typedef struct cio_interval cio_interval;
+/* On the loop's thread; starts now. NULL with errno EINVAL (period <= 0,
+   NaN, infinite; unknown policy), EPERM without a running loop, ENOMEM. */
+CIO_API cio_interval *cio_interval_new(double period, int policy);
+/* In a task: waits for the next tick. 0 and *scheduled (may be NULL) = the
+   tick's scheduled time (it never returns before it); -ECANCELED (the tick
+   stays due), -EPERM, -EINVAL. */
+CIO_API int cio_interval_tick(cio_interval *iv, double *scheduled);
+/* The schedule restarts: the next tick is one period from now. */
+CIO_API void cio_interval_reset(cio_interval *iv);
+CIO_API double cio_interval_period(const cio_interval *iv);
+CIO_API void cio_interval_free(cio_interval *iv);
+
+/* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
 

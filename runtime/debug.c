@@ -44,6 +44,8 @@ const char *cio_strerror(int err) {
         return "shut down";
     case CIO_EUNAVAIL:
         return "io_uring unavailable";
+    case CIO_ELAGGED:
+        return "receiver lagged: items were missed";
     }
     if (err <= CIO_EGAI && err > CIO_EGAI - 100)
         return gai_strerror(err - CIO_EGAI);
