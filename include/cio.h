@@ -859,6 +859,80 @@ CIO_API double cio_interval_period(const cio_interval *iv);
 CIO_API void cio_interval_free(cio_interval *iv);
 
 /* ===================================================================== */
+/* Datagram endpoints and Unix-socket streams                            */
+/* ===================================================================== */
+
+/* A UDP endpoint (asyncio's create_datagram_endpoint, used from tasks).
+   Receives report truncation and the kernel's count of datagrams dropped
+   for want of buffer space, so loss is visible instead of silent. */
+typedef struct cio_dgram cio_dgram;
+struct sockaddr_storage;
+/* Binds to local_host:local_port (host NULL: the wildcard address; "::"
+   for IPv6) and/or connects to remote_host:remote_port (NULL: unconnected).
+   With a remote and no local address the kernel picks the local one; with
+   neither, it binds the IPv4 wildcard on a free port. A host name needs a
+   task (the resolver runs in the default executor). NULL with errno as for
+   cio_open_connection (EADDRINUSE, EAFNOSUPPORT when local and remote
+   families differ, ...). */
+CIO_API cio_dgram *cio_dgram_open(const char *local_host, unsigned local_port,
+                                  const char *remote_host, unsigned remote_port);
+/* The socket (owned by d). */
+CIO_API int cio_dgram_fd(const cio_dgram *d);
+/* The bound port, or a negative errno. */
+CIO_API int cio_dgram_local_port(const cio_dgram *d);
+/* In a task: sends one datagram to the connected peer. Returns the bytes
+   sent; -EDESTADDRREQ when not connected; -EMSGSIZE; -ECONNREFUSED when an
+   earlier datagram was refused (ICMP), ... */
+CIO_API ssize_t cio_dgram_send(cio_dgram *d, const void *buf, size_t len);
+/* In a task: sends one datagram to `to` (NULL: the connected peer). */
+CIO_API ssize_t cio_dgram_sendto(cio_dgram *d, const void *buf, size_t len,
+                                 const struct sockaddr *to, socklen_t tolen);
+/* In a task: receives one datagram into buf (at most cap bytes). Returns
+   the bytes stored; *flags (may be NULL) gets MSG_TRUNC when the datagram
+   was longer (the rest is lost); *from / *fromlen (may be NULL) the sender.
+   -ECANCELED, -EINVAL. */
+CIO_API ssize_t cio_dgram_recvfrom(cio_dgram *d, void *buf, size_t cap,
+                                   struct sockaddr_storage *from, socklen_t *fromlen, int *flags);
+CIO_API ssize_t cio_dgram_recv(cio_dgram *d, void *buf, size_t cap, int *flags);
+/* Datagrams the kernel dropped on this socket because its receive buffer
+   was full, as of the last receive (SO_RXQ_OVFL; a wrapping counter). */
+CIO_API uint32_t cio_dgram_drops(const cio_dgram *d);
+/* Joins / leaves a multicast group (an address of the endpoint's family) on
+   the interface ifindex (0: the kernel's choice). 0 or a negative errno
+   (-EINVAL for a group that is not an address of that family). */
+CIO_API int cio_dgram_join(cio_dgram *d, const char *group, unsigned ifindex);
+CIO_API int cio_dgram_leave(cio_dgram *d, const char *group, unsigned ifindex);
+/* Closes the socket and releases d. */
+CIO_API int cio_dgram_close(cio_dgram *d);
+
+/* Unix-domain streams: the same cio_stream and cio_server as TCP. A path
+   starting with '@' names a socket in the abstract namespace (no file;
+   "@cio" is "\0cio"). */
+/* In a task: connects to path. NULL with errno (ENOENT, ECONNREFUSED,
+   ENAMETOOLONG, EINVAL for an empty path, EPERM outside a task). */
+CIO_API cio_stream *cio_open_unix_connection(const char *path);
+/* asyncio.start_unix_server: listens on path and serves each connection in
+   its own task, as cio_start_server. A socket file left by a server that
+   died (nobody accepts on it) is replaced; a live socket or any other file
+   gives EADDRINUSE. The file is not removed when the server closes (unlink
+   it then, or use an abstract name). cio_server_port returns 0. NULL with
+   errno (EPERM without a running loop, EINVAL, ENAMETOOLONG, EADDRINUSE). */
+CIO_API cio_server *cio_start_unix_server(const char *path, cio_stream_handler handler,
+                                          void *arg);
+/* In a task: sends len (>= 1) bytes with nfds (<= 253) descriptors attached
+   (SCM_RIGHTS) on a Unix socket; use it on a raw socket, or on a stream's
+   fd while the stream buffers nothing. Returns the bytes sent (the
+   descriptors go with the first byte). -EINVAL, -ENOMEM, or the send's
+   error. */
+CIO_API ssize_t cio_unix_send_fds(int sock, const void *buf, size_t len, const int *fds,
+                                  size_t nfds);
+/* In a task: receives up to len bytes and the descriptors sent with them:
+   *nfds is the room in fds on entry, the count stored on return (close-on-
+   exec; those that did not fit are closed, never leaked). Returns the bytes
+   received (0 at EOF), -EINVAL, -ENOMEM, or the receive's error. */
+CIO_API ssize_t cio_unix_recv_fds(int sock, void *buf, size_t len, int *fds, size_t *nfds);
+
+/* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
 
