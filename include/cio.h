@@ -933,6 +933,45 @@ CIO_API ssize_t cio_unix_send_fds(int sock, const void *buf, size_t len, const i
 CIO_API ssize_t cio_unix_recv_fds(int sock, void *buf, size_t len, int *fds, size_t *nfds);
 
 /* ===================================================================== */
+/* Watching a directory (inotify)                                        */
+/* ===================================================================== */
+
+/* Record kinds (and, or-ed, the kinds cio_watch_new asks for). */
+enum {
+    CIO_WATCH_CREATE = 1 << 0,      /* a name appeared (file, directory, link) */
+    CIO_WATCH_MODIFY = 1 << 1,      /* a file's content was written */
+    CIO_WATCH_CLOSE_WRITE = 1 << 2, /* a file open for writing was closed: it is complete */
+    CIO_WATCH_DELETE = 1 << 3,      /* a name was removed */
+    CIO_WATCH_MOVE = 1 << 4,        /* renamed: old_name -> name (either NULL when moved out
+                                       of / into the directory) */
+    CIO_WATCH_ALL = (1 << 5) - 1,
+    CIO_WATCH_OVERFLOW = 1 << 5, /* the kernel's queue overflowed: records were lost;
+                                    rescan the directory (always reported) */
+    CIO_WATCH_GONE = 1 << 6,     /* the watched path was deleted or moved away; next
+                                    returns CIO_ESHUTDOWN from then on (always reported) */
+};
+/* One record. The names are relative to the watched directory and stay
+   valid until the next cio_watch_next on the same watcher. */
+typedef struct cio_watch_event {
+    int kind;
+    bool is_dir;
+    const char *name;     /* NULL for OVERFLOW and GONE */
+    const char *old_name; /* MOVE only */
+} cio_watch_event;
+/* A watcher of path (a directory: its entries, not recursively; or a
+   file) for the kinds asked. Records queue in the kernel from now on. NULL
+   with errno (EINVAL: NULL path, no kind or an unknown one; ENOENT,
+   EACCES, ENOTDIR..., EMFILE / ENOSPC when inotify's limits are hit). */
+typedef struct cio_watch cio_watch;
+CIO_API cio_watch *cio_watch_new(const char *path, int kinds);
+/* In a task: the next record, waiting (only this task) until there is one.
+   0 and *ev; CIO_ESHUTDOWN after GONE; -ECANCELED (nothing is lost); -EINVAL. */
+CIO_API int cio_watch_next(cio_watch *w, cio_watch_event *ev);
+/* The inotify descriptor (readable when records are waiting). */
+CIO_API int cio_watch_fd(const cio_watch *w);
+CIO_API void cio_watch_free(cio_watch *w);
+
+/* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
 
