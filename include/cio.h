@@ -972,6 +972,89 @@ CIO_API int cio_watch_fd(const cio_watch *w);
 CIO_API void cio_watch_free(cio_watch *w);
 
 /* ===================================================================== */
+/* More file-system calls (in a task, on the default executor)           */
+/* ===================================================================== */
+
+/* Each call below is made in a task and runs its blocking syscall on the
+   loop's default thread pool, suspending only the caller; it returns >= 0
+   or a negative errno (-EPERM outside a task, -EINVAL for NULL arguments).
+   Cancellation: a call whose job has not started returns -ECANCELED at
+   once and the job never runs; a started one is waited for (so it never
+   writes into a buffer that has gone) and long ones (scandir, copy_file)
+   stop at their next chunk and return -ECANCELED; a job that completed
+   anyway returns its real result and the cancellation comes at the next
+   suspension point. */
+struct statvfs;
+
+/* statx without following a final symbolic link (STATX_BASIC_STATS). */
+CIO_API int cio_lstat(const char *path, struct statx *st);
+/* -EBADF for fd < 0; -EINVAL for a negative length. */
+CIO_API int cio_ftruncate(int fd, off_t length);
+/* fallocate(2) (mode 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | ...).
+   -EINVAL for offset < 0 or len <= 0; -EOPNOTSUPP where the file system
+   cannot. */
+CIO_API int cio_fallocate(int fd, int mode, off_t offset, off_t len);
+CIO_API int cio_chmod(const char *path, mode_t mode);
+CIO_API int cio_fchmod(int fd, mode_t mode);
+/* (uid_t)-1 / (gid_t)-1 leave that id as it is. lchown does not follow a
+   final symbolic link. */
+CIO_API int cio_chown(const char *path, uid_t uid, gid_t gid);
+CIO_API int cio_lchown(const char *path, uid_t uid, gid_t gid);
+CIO_API int cio_fchown(int fd, uid_t uid, gid_t gid);
+/* Access and modification times in seconds since the epoch (nanosecond
+   resolution; negative: now). -EINVAL for NaN. */
+CIO_API int cio_utime(const char *path, double atime, double mtime);
+CIO_API int cio_link(const char *oldpath, const char *newpath);
+CIO_API int cio_symlink(const char *target, const char *linkpath);
+/* The link's target, NUL-terminated in buf; returns its length.
+   -ENAMETOOLONG when it does not fit in cap - 1 bytes; -EINVAL (not a link,
+   cap 0). */
+CIO_API ssize_t cio_readlink(const char *path, char *buf, size_t cap);
+/* The canonical absolute path in *resolved (malloc'd; free it; NULL on
+   error). */
+CIO_API int cio_realpath(const char *path, char **resolved);
+/* access(2): F_OK or R_OK | W_OK | X_OK; -EACCES / -ENOENT when not. */
+CIO_API int cio_access(const char *path, int mode);
+CIO_API int cio_statfs(const char *path, struct statvfs *st);
+/* The template ends in "XXXXXX" (else -EINVAL); it is rewritten in place
+   with the name made. mkdtemp makes a directory (0700); mkstemp makes and
+   opens a file (0600, O_RDWR | O_CLOEXEC) and returns its fd. */
+CIO_API int cio_mkdtemp(char *tmpl);
+CIO_API int cio_mkstemp(char *tmpl);
+
+/* A directory entry: its name and type (DT_REG, DT_DIR, DT_LNK, ... from
+   <dirent.h>; taken from the directory when the file system records it,
+   else from statx without following links; DT_UNKNOWN only if that failed,
+   e.g. the entry was removed meanwhile). */
+typedef struct cio_dirent {
+    const char *name;
+    unsigned char type;
+} cio_dirent;
+/* The entries of path except "." and "..", in directory order, in one
+   allocation: *entries (release with cio_scandir_free) and *n. Returns the
+   count. -ENOTDIR, -ENOENT, -EACCES, -ECANCELED, -ENOMEM. */
+CIO_API ssize_t cio_scandir(const char *path, cio_dirent **entries, size_t *n);
+CIO_API void cio_scandir_free(cio_dirent *entries, size_t n);
+
+#define CIO_COPY_EXCL 1 /* cio_copy_file: fail with -EEXIST if dst exists */
+/* Copies the regular file src to dst (created, or truncated unless
+   CIO_COPY_EXCL) with src's permission bits. Only the data extents are
+   copied, so holes stay holes (a sparse file stays sparse); copy_file_range
+   lets the file system share or copy blocks itself, and plain reads and
+   writes take over where it cannot (another file system, ...). On failure
+   and on cancellation dst is removed. -EISDIR, -EINVAL (src not a regular
+   file, unknown flags), -EEXIST, -ENOSPC, ... */
+CIO_API int cio_copy_file(const char *src, const char *dst, int flags);
+
+/* In a task: sends count bytes of in_fd (a file) from offset to out_fd (a
+   socket or pipe) with sendfile(2), waiting through the loop whenever
+   out_fd is full. out_fd is switched to non-blocking mode (as the loop's own
+   sockets are). Returns the bytes sent (fewer at the end of the file); on an
+   error or a cancellation after some bytes went out, their count, else
+   the error (-ECANCELED, -EPIPE, -EBADF, -EINVAL for offset < 0). */
+CIO_API ssize_t cio_sendfile(int out_fd, int in_fd, off_t offset, size_t count);
+
+/* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
 
