@@ -7,9 +7,34 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <signal.h>
 #include <sys/sendfile.h>
+#include <time.h>
 
 enum { MAX_CALL = 1 << 30 };
+
+/* sendfile has no MSG_NOSIGNAL: a peer that has gone would raise SIGPIPE.
+ * Block it around the call and swallow the one the call raised (never one
+ * that was pending before), as the other I/O calls never raise it either. */
+static ssize_t sendfile_nosigpipe(int out_fd, int in_fd, off_t *offset, size_t count) {
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t n = sendfile(out_fd, in_fd, offset, count);
+    int err = errno;
+    if (n < 0 && err == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return n;
+}
 
 ssize_t cio_sendfile(int out_fd, int in_fd, off_t offset, size_t count) {
     if (out_fd < 0 || in_fd < 0)
@@ -27,7 +52,7 @@ ssize_t cio_sendfile(int out_fd, int in_fd, off_t offset, size_t count) {
     size_t sent = 0;
     while (sent < count) {
         size_t want = count - sent < MAX_CALL ? count - sent : MAX_CALL;
-        ssize_t n = sendfile(out_fd, in_fd, &offset, want);
+        ssize_t n = sendfile_nosigpipe(out_fd, in_fd, &offset, want);
         if (n > 0) {
             sent += (size_t)n;
             continue;
