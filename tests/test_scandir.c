@@ -21,6 +21,7 @@
 enum { MANY = 100000 };
 
 static char dir[64];
+static char many[64]; /* the 100,000 entries, made once for the tests that list them */
 
 static int setup(void **state) {
     (void)state;
@@ -43,8 +44,11 @@ static void run(cio_fn fn, void *arg) {
     assert_int_equal(cio_run(fn, arg, &res), 0);
 }
 
-static void fill_many(void) {
-    int dfd = open(dir, O_DIRECTORY | O_RDONLY);
+static int make_many(void **state) {
+    (void)state;
+    strcpy(many, "/dev/shm/cio_scandir_many_XXXXXX");
+    assert_non_null(mkdtemp(many));
+    int dfd = open(many, O_DIRECTORY | O_RDONLY);
     for (int i = 0; i < MANY; i++) {
         char name[16];
         snprintf(name, sizeof name, "e%06d", i);
@@ -53,13 +57,21 @@ static void fill_many(void) {
         close(fd);
     }
     close(dfd);
+    return 0;
+}
+
+static int remove_many(void **state) {
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", many);
+    return system(cmd) != 0;
 }
 
 static void *many_main(void *arg) {
     (void)arg;
     cio_dirent *e;
     size_t n;
-    assert_int_equal(cio_scandir(dir, &e, &n), MANY);
+    assert_int_equal(cio_scandir(many, &e, &n), MANY);
     assert_int_equal(n, MANY);
     static bool seen[MANY];
     memset(seen, 0, sizeof seen);
@@ -77,7 +89,6 @@ static void *many_main(void *arg) {
 
 static void test_hundred_thousand(void **state) {
     (void)state;
-    fill_many();
     run(many_main, NULL);
 }
 
@@ -150,7 +161,7 @@ static void *lister(void *arg) {
 static void *cancel_main(void *arg) {
     (void)arg;
     for (int round = 0; round < 5; round++) {
-        cio_future *f = cio_create_task(lister, dir);
+        cio_future *f = cio_create_task(lister, many);
         cio_sleep(round * 0.002);
         cio_cancel(f);
         int r = cio_await(f, NULL);
@@ -163,7 +174,6 @@ static void *cancel_main(void *arg) {
 
 static void test_cancel(void **state) {
     (void)state;
-    fill_many();
     run(cancel_main, NULL);
 }
 
@@ -200,5 +210,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, make_many, remove_many);
 }
