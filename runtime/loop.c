@@ -552,3 +552,9 @@ int cio_loop_close(cio_loop *loop) {
     cio__loop_unref(loop);
     return 0;
 }
+
+/* In a child forked from a loop's thread (the process pool's fork server):
+ * the parent's loop, and the task it was running, are not this process's. */
+void cio__loop_forget_after_fork(void) {
+    tls_running = NULL;
+}

@@ -97,4 +97,7 @@ static inline void cio__loop_slot_set(cio_loop *loop, int id, void *state, cio__
     loop->slots[id] = (cio__slot){state, close};
 }
 
+/* In a forked child: no loop runs on this thread (nor does its task). */
+void cio__loop_forget_after_fork(void);
+
 #endif
