@@ -783,6 +783,7 @@ typedef struct cio_executor cio_executor;
    cio_executor_shutdown and cio_executor_free dispatch through it, so user
    executors work everywhere a built-in pool does. */
 typedef struct cio_executor_ops {
+    /* The executor's kind ("thread_pool", ...), for people reading it. */
     const char *name;
     /* On the loop thread: start fn(arg), return a pending future of the
        running loop that is completed later on the loop thread (workers use
@@ -796,6 +797,7 @@ typedef struct cio_executor_ops {
 
 /* The base of every executor; ops is its table. */
 struct cio_executor {
+    /* The executor's operations. */
     const cio_executor_ops *ops;
 };
 
@@ -817,6 +819,7 @@ typedef struct cio_thread_pool_options {
     /* Threads are named <prefix>_<n>, cut to 15 bytes (NULL: "cio-thread"). */
     const char *thread_name_prefix;
     void (*initializer)(void *); /* runs once in each thread before its first job */
+    /* The initializer's argument. */
     void *initarg;
     double idle_timeout; /* seconds a thread waits for work before it exits (0: 60) */
 } cio_thread_pool_options;

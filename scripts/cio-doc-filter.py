@@ -227,23 +227,22 @@ class Header:
             title = self.banner(i)
             if title:
                 prefix = "/** @} */ " if group_open else ""
-                gid = self.group_prefix + slug(title)
+                gid = self.group_prefix + slug(title.split("(")[0])
                 self.out[i] = prefix + "/** \\defgroup %s %s" % (gid, escape(title))
                 self.out[i + 1] = ""
-                self.out[i + 2] = "@{ */"
+                self.out[i + 2] = ""
                 group_open = True
                 pending = None
-                i += 3
-                i = self.group_description(i, gid)
+                i = self.group_description(i + 3, i + 2)
                 continue
             if DASH_BANNER.match(stripped) and not line.startswith(" "):
                 t = DASH_BANNER.match(stripped).group(1)
                 prefix = "/** @} */ " if group_open else ""
-                gid = self.group_prefix + slug(t)
-                self.out[i] = prefix + "/** \\defgroup %s %s @{ */" % (gid, escape(t))
+                gid = self.group_prefix + slug(t.split("(")[0])
+                self.out[i] = prefix + "/** \\defgroup %s %s\n" % (gid, escape(t))
                 group_open = True
                 pending = None
-                i = self.group_description(i + 1, gid)
+                i = self.group_description(i + 1, i)
                 continue
             if line.startswith("#ifdef __cplusplus") and group_open and i > n // 2:
                 self.out[i] = "/** @} */ " + line
@@ -268,7 +267,12 @@ class Header:
             name = self.decl_name(i, end)
             opening_doc = kind in ("struct", "typedef") and "{" in line and "/*" in line
             documented = True
+            private = False
             if pending:
+                # A struct whose comment calls it opaque or its fields private
+                # shows no members.
+                text = " ".join(lines[pending[0]:pending[1] + 1]).lower()
+                private = "opaque" in text or "fields are private" in text
                 self.doc_comment(pending[0], pending[1])
             elif opening_doc:
                 col = line.find("/*")
@@ -280,7 +284,11 @@ class Header:
                 self.undocumented.append((i + 1, name))
             pending = None
             if kind in ("struct", "typedef") and "{" in " ".join(lines[i:end + 1]):
-                self.struct_body(i, end)
+                if private:
+                    self.out[i + 1] = "/** @cond PRIVATE */ " + self.out[i + 1]
+                    self.out[end] = "/** @endcond */ " + self.out[end]
+                else:
+                    self.struct_body(i, end)
             elif kind != "function":
                 if "/*" in lines[end] and not lines[end].lstrip().startswith("/*"):
                     self.trailing(end)
@@ -316,8 +324,9 @@ class Header:
                 return m.group(1)
         return None
 
-    def group_description(self, i, gid):
-        """A comment right below a banner, then a blank line, describes the group."""
+    def group_description(self, i, last):
+        """A comment right below a banner, then a blank line, describes the
+        group: it joins the \\defgroup block that line `last` ends."""
         lines = self.lines
         while i < len(lines) and not lines[i].strip():
             i += 1
@@ -325,9 +334,10 @@ class Header:
             end = self.comment_end(i)
             if end + 1 < len(lines) and not lines[end + 1].strip():
                 self.doc_comment(i, end)
-                self.out[i] = self.out[i].replace("/**", "/** \\addtogroup %s\n" % gid, 1)
-                self.out[i] = self.out[i].replace("\n", " ", 1)
+                self.out[i] = self.out[i].replace("/**", "", 1)
+                self.out[end] = self.out[end][: self.out[end].rfind("*/")] + "@{ */"
                 return end + 1
+        self.out[last] += "@{ */"
         return i
 
 
