@@ -33,7 +33,7 @@ $(DOCS_STAMP): $(DOCS_HEADERS) docs/Doxyfile scripts/cio-doc-filter.py scripts/c
 	@mkdir -p $(DOCS_DIR)
 	python3 scripts/cio-doc-filter.py --check $(DOCS_HEADERS)
 	CIO_DOCS_VERSION=$(VERSION) CIO_DOCS_OUT=$(DOCS_DIR) CIO_DOCS_INPUT="$(DOCS_HEADERS)" \
-	    CIO_DOCS_WARN_AS_ERROR=FAIL_ON_WARNINGS doxygen docs/Doxyfile || \
+	    CIO_DOCS_HTML=YES CIO_DOCS_WARN_AS_ERROR=FAIL_ON_WARNINGS doxygen docs/Doxyfile || \
 	    { cat $(DOCS_DIR)/warnings.log; echo "docs: Doxygen warned (see above)"; exit 1; }
 	python3 scripts/cio-man.py $(DOCS_DIR)/xml include $(DOCS_DIR)/man $(VERSION)
 	@touch $@

@@ -239,7 +239,7 @@ class Header:
                 t = DASH_BANNER.match(stripped).group(1)
                 prefix = "/** @} */ " if group_open else ""
                 gid = self.group_prefix + slug(t.split("(")[0])
-                self.out[i] = prefix + "/** \\defgroup %s %s\n" % (gid, escape(t))
+                self.out[i] = prefix + "/** \\defgroup %s %s */ /** " % (gid, escape(t))
                 group_open = True
                 pending = None
                 i = self.group_description(i + 1, i)
@@ -359,8 +359,17 @@ def filtered(path):
     if save and save[0].startswith("/*"):
         end = h.comment_end(0)
         h.lines = [""] * (end + 1) + save[end + 1:]
+    banners = any(h.banner(i) or DASH_BANNER.match(line.strip())
+                  for i, line in enumerate(h.lines))
     text = h.run()
     h.lines = save
+    if not banners and save and save[0].startswith("/*"):
+        # No sections: the whole header is one group, named after its first line.
+        end = h.comment_end(0)
+        title = re.sub(r"^/\*+\s*", "", save[0]).strip() or h.name
+        out = text.split("\n")
+        out[end] += " /** \\defgroup %s %s */ /** @{ */" % (slug(h.name[:-2]), escape(title))
+        text = "\n".join(out) + "\n/** @} */\n"
     return h, text
 
 

@@ -141,8 +141,7 @@ class Reference:
 
     def declaration(self, loc):
         """The declaration at a <location>, as the header spells it."""
-        name = loc.get("file")
-        lines = self.header_lines(name)
+        lines = self.header_lines(os.path.basename(loc.get("file")))
         start = int(loc.get("bodystart") or loc.get("line")) - 1
         end = int(loc.get("bodyend") or -1)
         if end > 0 and end - 1 >= start:
@@ -207,7 +206,7 @@ class Reference:
             self.cio_codes[name] = plain(brief)
         return {
             "kind": kind, "name": name, "names": names, "brief": brief, "detail": detail,
-            "header": loc.get("file"), "line": int(loc.get("line")),
+            "header": os.path.basename(loc.get("file")), "line": int(loc.get("line")),
             "decl": self.declaration(loc), "type": plain(inline(md.find("type"))),
         }
 
@@ -216,7 +215,7 @@ class Reference:
         loc = cd.find("location")
         name = cd.findtext("compoundname")
         decl = self.declaration(loc)
-        lines = self.header_lines(loc.get("file"))
+        lines = self.header_lines(os.path.basename(loc.get("file")))
         # A typedef'd struct: from the typedef line on.
         k = int(loc.get("bodystart")) - 1
         if not lines[k].lstrip().startswith(("typedef", "struct")) and k > 0:
@@ -225,7 +224,8 @@ class Reference:
             "kind": "struct", "name": name, "names": [name],
             "brief": inline(cd.find("briefdescription")),
             "detail": inline(cd.find("detaileddescription")),
-            "header": loc.get("file"), "line": int(loc.get("line")), "decl": decl, "type": "",
+            "header": os.path.basename(loc.get("file")), "line": int(loc.get("line")),
+            "decl": decl, "type": "",
         }
 
 
@@ -276,10 +276,9 @@ def member_page(ref, group, m, version, date):
     out = [th(m["name"], "cio Library Functions", version, date)]
     out.append(".SH NAME\n%s \\- %s\n" % (", ".join(m["names"]),
                                           roff(plain(m["brief"]).rstrip(".")) or title))
-    out.append(".SH LIBRARY\n%s (\\fIlib%s\\fP, \\fIpkg-config %s\\fP)\n"
-               % (group[2] if header != "cio.h" else "cio, asyncio for C",
-                  pkg_name(header).replace("-", "_") if False else pkg_name(header),
-                  pkg_name(header)))
+    out.append(".SH LIBRARY\n%s (\\fIpkg\\-config \\-\\-libs %s\\fP)\n"
+               % ("cio, asyncio for C" if header == "cio.h" else roff(pkg_name(header)),
+                  roff(pkg_name(header))))
     out.append(".SH SYNOPSIS\n.nf\n.B #include <%s>\n.PP\n%s\n.fi\n" % (header, roff(m["decl"])))
     desc = paragraphs(m["brief"] + "\n\n" + m["detail"])
     out.append(".SH DESCRIPTION\n%s\n" % desc)
