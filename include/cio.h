@@ -380,7 +380,7 @@ typedef struct cio_semaphore cio_semaphore;
 CIO_API cio_semaphore *cio_semaphore_new(unsigned value);
 /* Takes a permit, waiting while there is none. 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_semaphore_acquire(cio_semaphore *s);
-/* Returns a permit (to the oldest waiter first). */
+/* Gives a permit back; the oldest waiter gets it first. */
 CIO_API void cio_semaphore_release(cio_semaphore *s);
 /* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_semaphore_free(cio_semaphore *s);

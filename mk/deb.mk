@@ -30,7 +30,7 @@ deb-build:
 	tar -cf - --exclude=./.git --exclude='./build*' --exclude=./image_pipeline_out . | \
 	    tar -xf - -C $(DEB_SRC)
 	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
-	lintian --fail-on error --suppress-tags-from-file /dev/null $(DEB_DIR)/*.changes
+	lintian --fail-on error $(DEB_DIR)/*.changes
 	@ls $(DEB_DIR)/*.deb
 
 deb-test:
