@@ -332,7 +332,10 @@ class Header:
             i += 1
         if i < len(lines) and lines[i].startswith("/*"):
             end = self.comment_end(i)
-            if end + 1 < len(lines) and not lines[end + 1].strip():
+            nxt = lines[end + 1] if end + 1 < len(lines) else ""
+            # Followed by a blank line or by something that is not public
+            # (a forward declaration): the comment is the section's.
+            if not nxt.strip() or self.decl_kind(nxt) is None and not nxt.startswith("/*"):
                 self.doc_comment(i, end)
                 self.out[i] = self.out[i].replace("/**", "", 1)
                 self.out[end] = self.out[end][: self.out[end].rfind("*/")] + "@{ */"

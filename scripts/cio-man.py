@@ -81,6 +81,7 @@ def inline(el):
             out.append(e.tail)
 
     if el is not None:
+        out.append(el.text or "")
         for c in el:
             walk(c)
     return "".join(out)
@@ -184,7 +185,7 @@ class Reference:
         header = members[0]["header"]
         order = (header != "cio.h", header, min(m["line"] for m in members))
         members.sort(key=lambda m: m["line"])
-        desc = inline(cd.find("detaileddescription"))
+        desc = inline(cd.find("briefdescription")) + "\n\n" + inline(cd.find("detaileddescription"))
         self.groups.append((order, cd.findtext("compoundname"), cd.findtext("title"), header,
                             desc, members))
 
@@ -263,7 +264,7 @@ def return_value(m):
         return "None."
     if rtype == "bool":
         return "True or false, as described above."
-    return ("As described above; where it says nothing else, the conventions of "
+    return ("As described above; where it says nothing else, the conventions of\n"
             ".BR cio (3)\napply: 0 or a non-negative value on success, a negative errno on failure.")
 
 
@@ -282,11 +283,18 @@ def member_page(ref, group, m, version, date):
     out.append(".SH SYNOPSIS\n.nf\n.B #include <%s>\n.PP\n%s\n.fi\n" % (header, roff(m["decl"])))
     desc = paragraphs(m["brief"] + "\n\n" + m["detail"])
     out.append(".SH DESCRIPTION\n%s\n" % desc)
+    if plain(group[4]):
+        out.append(".PP\nCommon to the section \\(lq%s\\(rq:\n%s\n"
+                   % (roff(title), paragraphs(group[4]).replace(".PP\n", "", 1)))
     rv = return_value(m)
     if rv is not None:
         out.append(".SH RETURN VALUE\n%s\n" % rv)
     if m["kind"] == "function":
         codes = error_codes(m, ref.cio_codes)
+        if m["type"].strip() in ("int", "ssize_t"):  # the section's codes apply
+            for c in error_codes({"brief": "", "detail": group[4]}, ref.cio_codes):
+                if c not in codes:
+                    codes.append(c)
         out.append(".SH ERRORS\n")
         if codes:
             for c in codes:
