@@ -30,7 +30,7 @@ deb-build:
 	tar -cf - --exclude=./.git --exclude='./build*' --exclude=./image_pipeline_out . | \
 	    tar -xf - -C $(DEB_SRC)
 	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
-	lintian --fail-on error $(DEB_DIR)/*.changes
+	lintian --fail-on error $(DEB_DIR)/libcio0_*.deb $(DEB_DIR)/libcio-dev_*.deb
 	@ls $(DEB_DIR)/*.deb
 
 deb-test:
