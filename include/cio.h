@@ -30,9 +30,12 @@
 extern "C" {
 #endif
 
+/* Marks the functions the shared library exports. */
 #define CIO_API __attribute__((visibility("default")))
 
+/* The API version this header declares: major (incompatible changes)... */
 #define CIO_VERSION_MAJOR 0
+/* ...and minor (additions). */
 #define CIO_VERSION_MINOR 1
 
 /* ===================================================================== */
@@ -56,6 +59,7 @@ CIO_API const char *cio_strerror(int err);
 /* Types                                                                 */
 /* ===================================================================== */
 
+/* An event loop (opaque): one per thread at most. */
 typedef struct cio_loop cio_loop;
 typedef struct cio_future cio_future; /* a task is a future */
 typedef void *(*cio_fn)(void *arg);   /* task body / job: the shape of a pthread start routine */
@@ -150,6 +154,7 @@ CIO_API cio_handle cio_call_later(double delay, cio_cb cb, void *arg);
 CIO_API cio_handle cio_call_at(double when, cio_cb cb, void *arg);
 /* The same on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg);
+/* cio_call_at on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg);
 /* True if this cancelled a pending callback; a safe no-op (false) once it ran
    or was cancelled. */
@@ -165,18 +170,22 @@ CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
 /* Creates a task on the running loop; it starts when the caller next suspends
    (tasks start in creation order). NULL with errno on failure. */
 CIO_API cio_future *cio_create_task(cio_fn fn, void *arg);
+/* cio_create_task on an explicit loop. NULL with errno (EINVAL, ESHUTDOWN, ENOMEM). */
 CIO_API cio_future *cio_loop_create_task(cio_loop *loop, cio_fn fn, void *arg);
 /* Task options beyond the defaults. */
 typedef struct cio_task_options {
     size_t stack_size; /* 0: the loop's */
     const char *name;  /* copied; NULL: "Task-N" */
 } cio_task_options;
+/* cio_loop_create_task with options (NULL: defaults). NULL with errno. */
 CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *opt,
                                               cio_fn fn, void *arg);
 
 /* A pending future on the running loop (NULL without one). */
 CIO_API cio_future *cio_future_new(void);
+/* cio_future_new on an explicit loop. NULL with errno (EINVAL, ENOMEM). */
 CIO_API cio_future *cio_loop_future_new(cio_loop *loop);
+/* Adds a reference; each is dropped with cio_future_unref. */
 CIO_API void cio_future_ref(cio_future *f);
 /* Drops a reference. A done future whose error nobody read is reported in
    debug mode ("Task exception was never retrieved"). */
@@ -204,10 +213,13 @@ CIO_API void *cio_fail(int err);
 CIO_API bool cio_cancel(cio_future *f);
 /* Completes a pending future. -EINVAL if f is done already (InvalidStateError). */
 CIO_API int cio_future_set_result(cio_future *f, void *result);
+/* Completes a pending future with an error. -EINVAL if f is done already. */
 CIO_API int cio_future_set_error(cio_future *f, int err);
 /* Called with the result when the future's last reference goes (owned results). */
 CIO_API void cio_future_set_result_dtor(cio_future *f, void (*dtor)(void *result));
+/* Whether f has a result, an error or was cancelled. */
 CIO_API bool cio_future_done(const cio_future *f);
+/* Whether f ended cancelled. */
 CIO_API bool cio_future_cancelled(const cio_future *f);
 /* 0 and *result, f's error, or -EAGAIN while pending. Marks the error retrieved. */
 CIO_API int cio_future_result(cio_future *f, void **result);
@@ -223,9 +235,11 @@ CIO_API int cio_future_remove_done_callback(cio_future *f, void (*cb)(cio_future
 
 /* The task running now, or NULL outside a task. No reference is added. */
 CIO_API cio_future *cio_current_task(void);
+/* Whether f is a task (rather than a plain future). */
 CIO_API bool cio_future_is_task(const cio_future *f);
 /* Copies name. */
 CIO_API void cio_task_set_name(cio_future *task, const char *name);
+/* The task's name ("Task-N" unless set); NULL if task is not a task. */
 CIO_API const char *cio_task_name(const cio_future *task);
 /* Number of pending cancellation requests (asyncio Task.cancelling()). */
 CIO_API int cio_task_cancelling(const cio_future *task);
@@ -239,11 +253,13 @@ CIO_API size_t cio_all_tasks(cio_loop *loop, cio_future **out, size_t cap);
 /* Debug and logging                                                     */
 /* ===================================================================== */
 
+/* Log levels of cio_log and the log handler. */
 enum { CIO_LOG_DEBUG, CIO_LOG_INFO, CIO_LOG_WARNING, CIO_LOG_ERROR };
 /* Receives every message cio logs; the default writes
    "<time> cio <level>: <message>\n" to stderr. NULL restores the default.
    Process-wide. */
 typedef void (*cio_log_fn)(int level, const char *msg, void *user);
+/* Installs fn as the log handler (NULL: the default). */
 CIO_API void cio_set_log_handler(cio_log_fn fn, void *user);
 /* Logs through the handler (printf-style). Thread-safe. */
 CIO_API void cio_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -257,7 +273,9 @@ CIO_API void *cio_timed(const char *name, cio_fn fn, void *arg);
 /* Composition                                                           */
 /* ===================================================================== */
 
+/* cio_gather flag: wait for all and keep errors in the futures. */
 #define CIO_RETURN_EXCEPTIONS 1
+/* cio_wait's return_when (asyncio.FIRST_COMPLETED, ...). */
 enum { CIO_FIRST_COMPLETED = 1, CIO_FIRST_EXCEPTION = 2, CIO_ALL_COMPLETED = 3 };
 
 /* In a task: waits for all of fs. Without CIO_RETURN_EXCEPTIONS returns the
@@ -380,9 +398,13 @@ CIO_API void cio_task_group_free(cio_task_group *g);
 
 /* Semaphore (asyncio.Semaphore): may be released above its initial value. */
 typedef struct cio_semaphore cio_semaphore;
+/* A semaphore with value permits. NULL with errno ENOMEM. */
 CIO_API cio_semaphore *cio_semaphore_new(unsigned value);
+/* Takes a permit, waiting while there is none. 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_semaphore_acquire(cio_semaphore *s);
+/* Gives a permit back; the oldest waiter gets it first. */
 CIO_API void cio_semaphore_release(cio_semaphore *s);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_semaphore_free(cio_semaphore *s);
 /* Whether acquire would wait. */
 CIO_API bool cio_semaphore_locked(const cio_semaphore *s);
@@ -391,38 +413,57 @@ CIO_API size_t cio_semaphore_value(const cio_semaphore *s);
 
 /* BoundedSemaphore: releasing above the initial value is an error. */
 typedef struct cio_bounded_semaphore cio_bounded_semaphore;
+/* A bounded semaphore with value permits. NULL with errno ENOMEM. */
 CIO_API cio_bounded_semaphore *cio_bounded_semaphore_new(unsigned value);
+/* Takes a permit, waiting while there is none. 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_bounded_semaphore_acquire(cio_bounded_semaphore *s);
 /* 0, or -EOVERFLOW (ValueError) when it would exceed the initial value. */
 CIO_API int cio_bounded_semaphore_release(cio_bounded_semaphore *s);
+/* Whether acquire would wait. */
 CIO_API bool cio_bounded_semaphore_locked(const cio_bounded_semaphore *s);
+/* Permits available now. */
 CIO_API size_t cio_bounded_semaphore_value(const cio_bounded_semaphore *s);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_bounded_semaphore_free(cio_bounded_semaphore *s);
 
 /* Lock (asyncio.Lock), FIFO-fair. */
 typedef struct cio_lock cio_lock;
+/* An unlocked lock. NULL with errno ENOMEM. */
 CIO_API cio_lock *cio_lock_new(void);
+/* Takes the lock, waiting (FIFO) while it is held. 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_lock_acquire(cio_lock *l);
 /* 0, or -EPERM when the lock is not held (RuntimeError). */
 CIO_API int cio_lock_release(cio_lock *l);
+/* Whether the lock is held. */
 CIO_API bool cio_lock_locked(const cio_lock *l);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_lock_free(cio_lock *l);
 
 /* Event (asyncio.Event). set wakes every waiter. */
 typedef struct cio_event cio_event;
+/* An event, not set. NULL with errno ENOMEM. */
 CIO_API cio_event *cio_event_new(void);
+/* Sets the event and wakes every waiter. */
 CIO_API void cio_event_set(cio_event *e);
+/* Clears it: later waits wait again. */
 CIO_API void cio_event_clear(cio_event *e);
+/* Whether the event is set. */
 CIO_API bool cio_event_is_set(const cio_event *e);
+/* Waits until the event is set (at once if it is). 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_event_wait(cio_event *e);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_event_free(cio_event *e);
 
 /* Condition (asyncio.Condition) over a lock: lock NULL makes one of its own
    (freed with the condition); a given lock must outlive it. */
 typedef struct cio_condition cio_condition;
+/* A condition. NULL with errno ENOMEM. */
 CIO_API cio_condition *cio_condition_new(cio_lock *lock);
+/* Takes the condition's lock (cio_lock_acquire). */
 CIO_API int cio_condition_acquire(cio_condition *c);
+/* Releases the condition's lock; -EPERM when it is not held. */
 CIO_API int cio_condition_release(cio_condition *c);
+/* Whether the condition's lock is held. */
 CIO_API bool cio_condition_locked(const cio_condition *c);
 /* With the lock held: releases it, waits for a notify, re-acquires it. The
    lock is held again on return, also on -ECANCELED (a notification that a
@@ -433,7 +474,9 @@ CIO_API int cio_condition_wait(cio_condition *c);
 CIO_API int cio_condition_wait_for(cio_condition *c, bool (*pred)(void *arg), void *arg);
 /* With the lock held: wakes up to n waiters; returns how many. -EPERM. */
 CIO_API int cio_condition_notify(cio_condition *c, size_t n);
+/* With the lock held: wakes every waiter; returns how many. -EPERM. */
 CIO_API int cio_condition_notify_all(cio_condition *c);
+/* Releases it (and its own lock); waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_condition_free(cio_condition *c);
 
 /* Barrier (asyncio.Barrier): reusable; a waiter cancelled while waiting, an
@@ -448,15 +491,20 @@ CIO_API int cio_barrier_wait(cio_barrier *b);
 CIO_API void cio_barrier_abort(cio_barrier *b);
 /* Back to empty and unbroken; tasks waiting now get CIO_EBROKEN. */
 CIO_API void cio_barrier_reset(cio_barrier *b);
+/* The number of parties. */
 CIO_API unsigned cio_barrier_parties(const cio_barrier *b);
+/* Tasks waiting in the current round. */
 CIO_API unsigned cio_barrier_n_waiting(const cio_barrier *b);
+/* Whether the barrier is broken. */
 CIO_API bool cio_barrier_broken(const cio_barrier *b);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_barrier_free(cio_barrier *b);
 
 /* Queue (asyncio.Queue / LifoQueue / PriorityQueue) of void * items. */
 typedef struct cio_queue cio_queue;
 /* maxsize 0: unbounded. NULL with errno ENOMEM. */
 CIO_API cio_queue *cio_queue_new(size_t maxsize);
+/* Last in, first out. NULL with errno ENOMEM. */
 CIO_API cio_queue *cio_queue_new_lifo(size_t maxsize);
 /* Smallest first by cmp (< 0: a comes out before b). EINVAL without cmp. */
 CIO_API cio_queue *cio_queue_new_priority(size_t maxsize, int (*cmp)(const void *a, const void *b));
@@ -481,9 +529,13 @@ CIO_API int cio_queue_join(cio_queue *q);
    get CIO_ESHUTDOWN, get drains what is left. immediate: the items are
    discarded as well (drop is called, join is released). */
 CIO_API void cio_queue_shutdown(cio_queue *q, bool immediate);
+/* Items in the queue. */
 CIO_API size_t cio_queue_size(const cio_queue *q);
+/* The bound given to new (0: unbounded). */
 CIO_API size_t cio_queue_maxsize(const cio_queue *q);
+/* Whether the queue holds no item. */
 CIO_API bool cio_queue_empty(const cio_queue *q);
+/* Whether put would wait (never for an unbounded queue). */
 CIO_API bool cio_queue_full(const cio_queue *q);
 /* Discards the items (drop) and wakes waiters with CIO_ESHUTDOWN. */
 CIO_API void cio_queue_free(cio_queue *q);
@@ -506,8 +558,11 @@ struct addrinfo;
 CIO_API int cio_open(const char *path, int flags, mode_t mode);
 /* offset -1: the file position (and for pipes and sockets). May be short. */
 CIO_API ssize_t cio_read(int fd, void *buf, size_t len, off_t offset);
+/* pwrite(2) (offset -1: the file position). May be short. */
 CIO_API ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset);
+/* preadv(2) (offset -1: the file position). May be short. */
 CIO_API ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+/* pwritev(2) (offset -1: the file position). May be short. */
 CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset);
 /* Writes everything (short writes continue); on error returns what was
    written if anything was, else the error. */
@@ -518,14 +573,21 @@ CIO_API ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset)
    poll...) wake up with -EBADF instead of waiting forever; requests on other
    fds lose nothing. -EBADF for a negative fd. */
 CIO_API int cio_close(int fd);
+/* fsync(2). */
 CIO_API int cio_fsync(int fd);
+/* fdatasync(2). */
 CIO_API int cio_fdatasync(int fd);
 /* statx of a path / of an open fd (STATX_BASIC_STATS). */
 CIO_API int cio_stat(const char *path, struct statx *st);
+/* statx of an open fd (STATX_BASIC_STATS). */
 CIO_API int cio_fstat(int fd, struct statx *st);
+/* unlink(2). */
 CIO_API int cio_unlink(const char *path);
+/* rmdir(2). */
 CIO_API int cio_rmdir(const char *path);
+/* rename(2). */
 CIO_API int cio_rename(const char *from, const char *to);
+/* mkdir(2). */
 CIO_API int cio_mkdir(const char *path, mode_t mode);
 /* The whole file into *data (malloc'd, NUL-terminated beyond the count; free
    it), read until EOF, so files whose size stat does not know (/proc, FIFOs)
@@ -540,13 +602,16 @@ CIO_API int cio_write_file(const char *path, const void *data, size_t len);
 
 /* socket(2) with SOCK_CLOEXEC; works outside a task too. */
 CIO_API int cio_socket(int domain, int type, int protocol);
+/* connect(2). -EINVAL when addr is NULL. */
 CIO_API int cio_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* accept(2) (close-on-exec); -EINVAL when addr is given without len. */
 CIO_API int cio_accept(int fd, struct sockaddr *addr, socklen_t *len);
 /* Accept loops without one request per connection: an acceptor keeps one
    multishot accept armed on the listening socket fd and queues what it
    accepts until a task takes it. NULL with errno EPERM without a running
    loop, EINVAL, ENOMEM. The caller keeps fd (close it after the acceptor). */
 typedef struct cio_acceptor cio_acceptor;
+/* An acceptor on the listening socket fd (see above). */
 CIO_API cio_acceptor *cio_acceptor_new(int fd);
 /* In a task: the next accepted fd (close-on-exec), or an error once
    (-EMFILE, -ENFILE, -ENOBUFS: free some fds or wait a little, then call
@@ -563,8 +628,11 @@ CIO_API ssize_t cio_recv(int fd, void *buf, size_t len, int flags);
 CIO_API ssize_t cio_send(int fd, const void *buf, size_t len, int flags);
 /* Sends everything; on error returns what went out if anything did. */
 CIO_API ssize_t cio_send_all(int fd, const void *buf, size_t len, int flags);
+/* recvmsg(2); may return fewer bytes than asked, 0 at EOF. */
 CIO_API ssize_t cio_recvmsg(int fd, struct msghdr *msg, int flags);
+/* sendmsg(2); may send fewer bytes than asked, never raises SIGPIPE. */
 CIO_API ssize_t cio_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* shutdown(2). */
 CIO_API int cio_shutdown(int fd, int how);
 /* Waits until fd is ready for events (POLLIN, POLLOUT...) so that other
    libraries' sockets can be driven from a task. Returns the ready events
@@ -577,9 +645,11 @@ CIO_API int cio_poll(int fd, int events, double timeout);
    epoll-based loop), until removed. Adding again replaces the callback.
    -EPERM without a running loop. Remove before closing fd. */
 CIO_API int cio_add_reader(int fd, cio_cb cb, void *arg);
+/* Like cio_add_reader, while fd is writable. */
 CIO_API int cio_add_writer(int fd, cio_cb cb, void *arg);
 /* 1 if a callback was removed, 0 if there was none. */
 CIO_API int cio_remove_reader(int fd);
+/* 1 if a writer callback was removed, 0 if there was none. */
 CIO_API int cio_remove_writer(int fd);
 /* asyncio's add_signal_handler: cb(arg) runs as a loop callback each time
    sig arrives (the signal is blocked in the loop's thread and read from a
@@ -1082,6 +1152,7 @@ CIO_API ssize_t cio_sendfile(int out_fd, int in_fd, off_t offset, size_t count);
 /* Executors                                                             */
 /* ===================================================================== */
 
+/* An executor (thread pool, process pool, or your own; see cio_executor_ops). */
 typedef struct cio_executor cio_executor;
 
 /* A job that takes bytes and returns bytes (the only kind that crosses
@@ -1096,6 +1167,7 @@ typedef ssize_t (*cio_bytes_fn)(const void *in, size_t in_len, void *out, size_t
    cio_executor_shutdown and cio_executor_free dispatch through it, so user
    executors work everywhere a built-in pool does. */
 typedef struct cio_executor_ops {
+    /* The executor's kind ("thread_pool", ...), for people reading it. */
     const char *name;
     /* On the loop thread: start fn(arg), return a pending future of the
        running loop that is completed later on the loop thread (workers use
@@ -1116,7 +1188,9 @@ typedef struct cio_executor_ops {
                                 size_t out_cap);
 } cio_executor_ops;
 
+/* The base of every executor; ops is its table. */
 struct cio_executor {
+    /* The executor's operations. */
     const cio_executor_ops *ops;
 };
 
@@ -1164,6 +1238,7 @@ typedef struct cio_thread_pool_options {
     /* Threads are named <prefix>_<n>, cut to 15 bytes (NULL: "cio-thread"). */
     const char *thread_name_prefix;
     void (*initializer)(void *); /* runs once in each thread before its first job */
+    /* The initializer's argument. */
     void *initarg;
     double idle_timeout; /* seconds a thread waits for work before it exits (0: 60) */
 } cio_thread_pool_options;
@@ -1224,6 +1299,7 @@ CIO_API void cio_executor_free(cio_executor *ex);
      the background. No zombie remains either way.
    NULL and errno (EINVAL, ENOMEM, EAGAIN or another fork/socket error). */
 CIO_API cio_executor *cio_process_pool_new(unsigned max_workers);
+/* Options of cio_process_pool_new_with (zero means default). */
 typedef struct cio_process_pool_options {
     unsigned max_workers;         /* 0: ncpu */
     void (*initializer)(void *);  /* runs once in each worker before its first job */
