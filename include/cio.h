@@ -702,6 +702,80 @@ CIO_API int cio_server_serve_forever(cio_server *srv);
 CIO_API void cio_server_free(cio_server *srv);
 
 /* ===================================================================== */
+/* Subprocesses (asyncio.create_subprocess_exec / _shell)                */
+/* ===================================================================== */
+
+/* A child process. The child is started with posix_spawn (vfork-like, safe
+   in a program with threads), gets an empty signal mask and SIGPIPE/SIGXFSZ
+   at their defaults, and inherits only fds 0-2 (every fd cio opens is
+   close-on-exec). Its exit is observed through a pidfd on the loop: no
+   SIGCHLD handler is installed, and other libraries' children are never
+   reaped. PIPE ends are AF_UNIX stream sockets wrapped as cio_streams (they
+   behave like pipes for the child; the parent gets the full stream API).
+
+   Cancellation follows asyncio: cancelling a task in cio_process_wait or
+   cio_process_communicate leaves the process running and waitable. To kill
+   it on cancel, check for -ECANCELED and call cio_process_kill, then wait
+   again (cio_task_uncancel first if the task should not stay cancelled). */
+typedef struct cio_process cio_process;
+enum { CIO_STDIO_INHERIT = 0, CIO_STDIO_PIPE = 1, CIO_STDIO_DEVNULL = 2, CIO_STDIO_STDOUT = 3 /* stderr only */ };
+typedef struct cio_process_options { /* zero means default (inherit everything) */
+    int stdin_mode, stdout_mode, stderr_mode;
+    const char *cwd;   /* NULL: the caller's */
+    char *const *envp; /* NULL: the caller's environment */
+} cio_process_options;
+/* Starts argv[0] (searched in PATH when it has no '/') with argv; opt may be
+   NULL. PIPE streams join the loop they are first used on. Returns the process, or NULL and errno: ENOENT/EACCES/ENOEXEC... when the
+   program (or cwd) cannot be used, reported by this call itself, never as a
+   child exiting 127; EINVAL (argv NULL or empty, a bad mode); EMFILE, ENOMEM,
+   EAGAIN. Never suspends. */
+CIO_API cio_process *cio_subprocess_exec(const char *const *argv, const cio_process_options *opt);
+/* /bin/sh -c cmd. */
+CIO_API cio_process *cio_subprocess_shell(const char *cmd, const cio_process_options *opt);
+CIO_API pid_t cio_process_pid(const cio_process *p);
+/* The parent's end of a CIO_STDIO_PIPE, owned by p (NULL otherwise, or once
+   communicate has closed stdin). cio_stream_write_eof / cio_stream_close on
+   stdin give the child EOF. */
+CIO_API cio_stream *cio_process_stdin(cio_process *p);
+CIO_API cio_stream *cio_process_stdout(cio_process *p);
+CIO_API cio_stream *cio_process_stderr(cio_process *p);
+/* In a task: waits until the process has exited. 0 and *returncode (may be
+   NULL): its exit status, or -signal when a signal ended it (asyncio's
+   returncode; 255 if something else reaped it). Several tasks may wait at
+   once. -ECANCELED (the process goes on and can be waited again), -EPERM
+   outside a task, -EINVAL for NULL. */
+CIO_API int cio_process_wait(cio_process *p, int *returncode);
+/* The return code once cio_process_wait has seen the exit, else -EAGAIN
+   (asyncio's returncode attribute being None). Never suspends. */
+CIO_API int cio_process_returncode(const cio_process *p, int *returncode);
+/* In a task: writes input (input_len bytes; only with a stdin PIPE, else
+   -EINVAL unless input_len is 0) and closes stdin, reads stdout and stderr
+   (when PIPEs) to EOF, all at once in tasks of their own so that megabytes
+   both ways never deadlock, then waits for the exit. *out / *err (when
+   those pointers are not NULL) get malloc'd, NUL-terminated copies of what
+   was read (NULL for a stream that is not a PIPE) and *out_len / *err_len
+   their sizes; free them. A child that stops reading its stdin is not an
+   error (EPIPE is ignored, as asyncio does). Returns 0 once the process
+   has exited (its returncode: cio_process_returncode, or a wait that then
+   returns at once), a read error, -ENOMEM, -EINVAL, -EPERM outside a task,
+   or -ECANCELED (the helpers are cancelled and have ended; the process goes
+   on; the output read so far is dropped). */
+CIO_API int cio_process_communicate(cio_process *p, const void *input, size_t input_len,
+                                    char **out, size_t *out_len, char **err, size_t *err_len);
+/* Sends sig through the pidfd (never to a recycled pid). -ESRCH once the
+   process has been reaped, -EINVAL for a bad signal or NULL. */
+CIO_API int cio_process_send_signal(cio_process *p, int sig);
+/* SIGTERM. */
+CIO_API int cio_process_terminate(cio_process *p);
+/* SIGKILL. */
+CIO_API int cio_process_kill(cio_process *p);
+/* Closes the pipes (unsent stdin data is dropped; never suspends) and
+   releases p. A process still running is not killed: a background reaper
+   thread collects it when it exits, so it never stays a zombie. NULL is a
+   no-op. */
+CIO_API void cio_process_free(cio_process *p);
+
+/* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
 

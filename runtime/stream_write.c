@@ -216,3 +216,7 @@ void cio__stream_finish(cio_stream *s, bool abort) {
     s->server_owned = false;
     cio__stream_release(s);
 }
+
+int cio__stream_abort(cio_stream *s) {
+    return s ? stream_close(s, false) : -EINVAL;
+}
