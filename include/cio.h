@@ -135,8 +135,11 @@ CIO_API cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void
 /* True if this cancelled a pending callback; a safe no-op (false) once it ran
    or was cancelled. */
 CIO_API bool cio_handle_cancel(cio_handle h);
-/* Schedules cb on loop from any thread (or a signal handler: it does not lock).
-   -ESHUTDOWN if the loop is closed, -ENOMEM. Thread-safe. */
+/* Schedules cb on loop from any thread. Neither allocates nor locks while
+   fewer than 256 threadsafe calls are pending on the loop (each takes a
+   preallocated slot), so a signal handler may call it within that bound;
+   beyond it, it allocates. -ESHUTDOWN if the loop is closed, -ENOMEM.
+   Thread-safe. */
 CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
 
 /* ===================================================================== */
@@ -158,9 +161,14 @@ CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_opt
 /* A pending future on the running loop (NULL without one). */
 CIO_API cio_future *cio_future_new(void);
 CIO_API cio_future *cio_loop_future_new(cio_loop *loop);
+/* Takes a reference. Thread-safe. */
 CIO_API void cio_future_ref(cio_future *f);
 /* Drops a reference. A done future whose error nobody read is reported in
-   debug mode ("Task exception was never retrieved"). */
+   debug mode ("Task exception was never retrieved"). Thread-safe: when
+   another thread drops the last one, the future is released on its loop's
+   thread. Debug mode aborts with a message on a reference dropped once too
+   often (the future had none left, or a task that still runs lost the
+   loop's). */
 CIO_API void cio_future_unref(cio_future *f);
 
 /* In a task: waits until f is done. 0 and *result (may be NULL), or f's error,
@@ -681,6 +689,17 @@ typedef void (*cio_stream_handler)(cio_stream *s, void *arg);
    (EADDRINUSE, ...). */
 CIO_API cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler handler,
                                      void *arg);
+/* Server options beyond the defaults (zero means default). */
+typedef struct cio_server_options {
+    int reuse_port; /* SO_REUSEPORT: several loops (cio_run_threads) each start a
+                       server on the same port and the kernel spreads the
+                       connections across them; every server of the port must
+                       set it */
+    int backlog;    /* listen backlog (0: 4096; < 0: -EINVAL) */
+} cio_server_options;
+/* cio_start_server with options (NULL: defaults). */
+CIO_API cio_server *cio_start_server_with(const cio_server_options *opt, const char *host,
+                                          unsigned port, cio_stream_handler handler, void *arg);
 /* The bound port. */
 CIO_API unsigned cio_server_port(const cio_server *srv);
 /* Connections whose handler is still running. */
@@ -700,6 +719,56 @@ CIO_API int cio_server_serve_forever(cio_server *srv);
 /* Closes the server, cancels its connections and releases it (its memory
    goes when the last connection has ended). */
 CIO_API void cio_server_free(cio_server *srv);
+
+/* ===================================================================== */
+/* Other threads talking to a loop; one loop per core                    */
+/* ===================================================================== */
+
+/* What may cross loops (and threads): a cio_loop pointer (for the
+   threadsafe calls below and cio_call_soon_threadsafe), futures for
+   cio_future_ref / unref / wait and cio_cancel_threadsafe, executors used
+   from one loop at a time, and plain data. What may not: a loop's tasks and
+   futures for anything else (await, cancel, callbacks), its streams,
+   servers, processes, sync primitives and queues; debug mode aborts with a
+   message naming the call when a loop-thread function is called from
+   another thread while the loop runs. Send work to the owning loop instead
+   (cio_run_coroutine_threadsafe, cio_call_soon_threadsafe). */
+
+/* Any thread (also another loop's): runs fn(arg) as a task of loop. The
+   caller owns one reference to a future (not the task itself) that ends as
+   the task does; cio_future_wait it from a plain thread, or
+   cio_cancel_threadsafe it (which cancels the task). If the loop closes
+   before the task could end, the future ends with -ESHUTDOWN or cancelled.
+   NULL and errno: ESHUTDOWN once the loop is closed, EINVAL, ENOMEM.
+   Thread-safe. */
+CIO_API cio_future *cio_run_coroutine_threadsafe(cio_loop *loop, cio_fn fn, void *arg);
+/* From a thread that runs no loop: blocks until f is done (timeout < 0: no
+   limit; 0: a check). 0 and *result (may be NULL), f's error (-ECANCELED
+   included; marked retrieved), -ETIMEDOUT (f goes on), -EINVAL (NULL,
+   NaN), -EDEADLK on a thread that runs a loop (it would stall that loop).
+   The loop pays one atomic exchange per completed future and a futex wake
+   only when a thread sleeps on it. Thread-safe. */
+CIO_API int cio_future_wait(cio_future *f, double timeout, void **result);
+/* Any thread: asks f's loop to cancel f (cio_cancel there). True if the
+   request was made (f was not done and its loop is open); it takes effect
+   when the loop runs it. Thread-safe. */
+CIO_API bool cio_cancel_threadsafe(cio_future *f);
+
+/* One loop per core: runs main(arg) under cio_run on n loops, each on its
+   own thread (n 0: one per online CPU), and returns when all have ended.
+   Loops talk through cio_call_soon_threadsafe and
+   cio_run_coroutine_threadsafe (lock-free, batched: a busy loop drains
+   them without a syscall); servers may share a port with
+   cio_server_options.reuse_port. opt as cio_run_with (NULL: defaults).
+   Returns 0, or the error of the lowest-numbered loop that failed;
+   results (may be NULL, n entries) get each main's result. -EINVAL for
+   more than 1024 loops or no main, -EAGAIN/-ENOMEM when a thread cannot
+   start (the loops already started are still waited for). */
+CIO_API int cio_run_threads(unsigned n, const cio_options *opt, cio_fn main, void *arg,
+                            void **results);
+/* Inside cio_run_threads: the index (0 .. n-1) of the calling loop's
+   thread; -1 on any other thread. */
+CIO_API int cio_thread_index(void);
 
 /* ===================================================================== */
 /* Subprocesses (asyncio.create_subprocess_exec / _shell)                */

@@ -7,6 +7,7 @@
 #include "mpsc.h"
 #include "stack.h"
 #include "task.h"
+#include "tscall.h"
 #include "uring.h"
 #include <pthread.h>
 #include <stdatomic.h>
@@ -53,6 +54,7 @@ struct cio_loop {
     struct sig_state *signals; /* cio_add_signal_handler's (signal.c) */
     struct watcher *watchers;  /* cio_add_reader/writer's (watch.c) */
     _Atomic int sigint;
+    cio__ts_slots ts_calls; /* cio_call_soon_threadsafe's (tscall.c) */
 };
 
 /* The loop running on this thread (NULL if none). */
