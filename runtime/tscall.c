@@ -7,8 +7,7 @@ cio__ts_call *cio__ts_claim(cio__ts_slots *t) {
             int bit = __builtin_ctzll(~v);
             /* acquire: the loop's release of this slot happened before we reuse it */
             if (atomic_compare_exchange_weak_explicit(&t->used[w], &v, v | (1ULL << bit),
-                                                      memory_order_acquire,
-                                                      memory_order_relaxed))
+                                                      memory_order_acquire, memory_order_relaxed))
                 return &t->calls[w * 64 + bit];
         }
     }
