@@ -54,7 +54,7 @@ void free(void *p) {
 typedef struct bg_loop {
     cio_loop *loop;
     pthread_t thread;
-    pthread_barrier_t ready;
+    atomic_int ready;
     int run_result;
 } bg_loop;
 
@@ -62,17 +62,16 @@ static void *loop_thread(void *arg) {
     bg_loop *b = arg;
     b->loop = cio_loop_new(NULL);
     assert_non_null(b->loop);
-    pthread_barrier_wait(&b->ready);
+    atomic_store(&b->ready, 1);
     b->run_result = cio_loop_run_forever(b->loop);
     return NULL;
 }
 
 static void start_loop(bg_loop *b) {
     memset(b, 0, sizeof *b);
-    pthread_barrier_init(&b->ready, NULL, 2);
     assert_int_equal(pthread_create(&b->thread, NULL, loop_thread, b), 0);
-    pthread_barrier_wait(&b->ready);
-    pthread_barrier_destroy(&b->ready);
+    while (!atomic_load(&b->ready))
+        usleep(100);
 }
 
 static void stop_cb(void *arg) {
