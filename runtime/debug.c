@@ -43,7 +43,7 @@ const char *cio_strerror(int err) {
     case CIO_ESHUTDOWN:
         return "shut down";
     case CIO_EUNAVAIL:
-        return "io_uring unavailable";
+        return "the event-loop backend asked for cannot start here (CIO_DEBUG=1 says why)";
     }
     if (err <= CIO_EGAI && err > CIO_EGAI - 100)
         return gai_strerror(err - CIO_EGAI);
