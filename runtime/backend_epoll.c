@@ -50,6 +50,7 @@ typedef struct fd_state {
     bool owned;         /* cio closes it (fd_closing): no re-check before parking */
     int8_t nonblock;    /* O_NONBLOCK, or UNKNOWN */
     uint8_t ready;      /* IN/OUT: not known to be empty (cleared on EAGAIN) */
+    bool hup;           /* the peer hung up: EOF follows the data, with no edge of its own */
     cio__req *waiters;  /* parked requests, linked by bnext/bprev */
 } fd_state;
 
@@ -352,11 +353,13 @@ static void to_pool(ep *e, cio__req *r) {
 }
 
 /* A short read or write of a byte stream emptied (filled) the socket: the
- * next request parks at once instead of asking again. */
+ * next request parks at once instead of asking again. Not after a hang-up:
+ * its edge may have come with the data just read, and the EOF behind it
+ * would never be asked for. */
 static void note_result(fd_state *f, const cio__req *r, long k) {
     if (!f || !f->owned || k < 0)
         return;
-    if ((r->op == CIO__OP_RECV || r->op == CIO__OP_READ) && (uint32_t)k < r->len)
+    if ((r->op == CIO__OP_RECV || r->op == CIO__OP_READ) && (uint32_t)k < r->len && !f->hup)
         f->ready &= ~IN;
     else if ((r->op == CIO__OP_SEND || r->op == CIO__OP_WRITE) && (uint32_t)k < r->len)
         f->ready &= ~OUT;
@@ -543,6 +546,8 @@ static void ready_fd(ep *e, uint64_t key, uint32_t events) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         dir |= OUT;
     f->ready |= dir;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        f->hup = true;
     cio__req *woken = NULL;
     for (cio__req *r = f->waiters, *next; r; r = next) {
         next = r->bnext;
