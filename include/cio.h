@@ -742,9 +742,10 @@ CIO_API void cio_server_free(cio_server *srv);
    cio_future_ref / unref / wait and cio_cancel_threadsafe, executors used
    from one loop at a time, and plain data. What may not: a loop's tasks and
    futures for anything else (await, cancel, callbacks), its streams,
-   servers, processes, sync primitives and queues; debug mode aborts with a
-   message naming the call when a loop-thread function is called from
-   another thread while the loop runs. Send work to the owning loop instead
+   servers, processes, sync primitives and queues. Debug mode aborts with a
+   message naming the call when a future or task function is called from
+   another thread while the loop runs, and when a task of another loop
+   reads or writes a loop's stream. Send work to the owning loop instead
    (cio_run_coroutine_threadsafe, cio_call_soon_threadsafe). */
 
 /* Any thread (also another loop's): runs fn(arg) as a task of loop. The

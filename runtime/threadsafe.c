@@ -4,6 +4,7 @@
  * atomic exchange that every completion does), cancel_threadsafe. */
 #include "future.h"
 #include "loop.h"
+#include "owner.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -178,4 +179,17 @@ bool cio_cancel_threadsafe(cio_future *f) {
         return false;
     }
     return true;
+}
+
+/* ---- objects of one loop used from another ---- */
+
+void cio__loop_check_owner(const cio_loop *owner, const char *fn) {
+    cio_loop *here = cio__loop_running();
+    if (!owner || !here || here == owner || !(owner->debug || here->debug))
+        return;
+    cio_log(CIO_LOG_ERROR,
+            "%s: the object belongs to loop %p but loop %p called it (a loop's streams and "
+            "tasks stay with it: send the work there with cio_run_coroutine_threadsafe)",
+            fn, (const void *)owner, (void *)here);
+    abort();
 }

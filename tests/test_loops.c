@@ -228,18 +228,46 @@ static void *cross_main(void *arg) {
     return NULL;
 }
 
-static void test_debug_catches_cross_loop(void **state) {
-    (void)state;
+static _Atomic(cio_stream *) foreign_stream;
+
+/* Loop 1 writes to a stream of loop 0. */
+static void *cross_stream_main(void *arg) {
+    (void)arg;
+    if (cio_thread_index() == 0) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+            return cio_fail(-errno);
+        cio_stream *s = cio_stream_new(sv[0]);
+        cio_stream_write(s, "mine", 4); /* binds it to this loop */
+        atomic_store(&foreign_stream, s);
+        cio_sleep(5);
+    } else {
+        while (!atomic_load(&foreign_stream))
+            cio_sleep(0.001);
+        cio_stream_write(atomic_load(&foreign_stream), "x", 1); /* aborts in debug mode */
+    }
+    return NULL;
+}
+
+static int run_in_child(cio_fn body) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         close(2);
         cio_options o = {.debug = 1};
-        cio_run_threads(2, &o, cross_main, NULL, NULL);
+        cio_run_threads(2, &o, body, NULL, NULL);
         _exit(0);
     }
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+static void test_debug_catches_cross_loop(void **state) {
+    (void)state;
+    int st = run_in_child(cross_main);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    st = run_in_child(cross_stream_main);
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
 }
 
