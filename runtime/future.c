@@ -171,8 +171,10 @@ void cio_future_unref(cio_future *f) {
     }
     /* Another thread: the loop's pools are the loop thread's. */
     f->release_node.fn = destroy_posted;
+    cio__loop_ref(loop); /* the node may release the loop before the post returns */
     if (cio__loop_post(loop, &f->release_node) < 0)
         destroy(f, false); /* closed: nothing touches its pools but loop_destroy */
+    cio__loop_unref(loop);
 }
 
 /* The handle callback for a user's done callback. */

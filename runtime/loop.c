@@ -114,11 +114,15 @@ int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg) {
     if (!c && !(c = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *c)))
         return -ENOMEM;
     *c = (cio__ts_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg, .loop = loop, .slot = slot};
+    /* The call may make the loop end and close at once: it must not be
+     * freed while this thread is still inside cio__loop_post. */
+    cio__loop_ref(loop);
     int r = cio__loop_post(loop, &c->node);
     if (r < 0 && slot >= 0)
         cio__ts_release(&loop->ts_calls, c);
     else if (r < 0)
         free(c);
+    cio__loop_unref(loop);
     return r;
 }
 

@@ -173,12 +173,15 @@ bool cio_cancel_threadsafe(cio_future *f) {
         return false;
     cio_future_ref(f);
     *c = (cancel_req){.node.fn = run_cancel, .f = f};
-    if (cio__loop_post(f->loop, &c->node) < 0) {
+    cio_loop *loop = f->loop;
+    cio__loop_ref(loop); /* run_cancel may drop the last reference before the post returns */
+    bool posted = cio__loop_post(loop, &c->node) == 0;
+    if (!posted) {
         cio_future_unref(f);
         free(c);
-        return false;
     }
-    return true;
+    cio__loop_unref(loop);
+    return posted;
 }
 
 /* ---- objects of one loop used from another ---- */
