@@ -798,18 +798,25 @@ CIO_API int cio_thread_index(void);
 
    Cancellation follows asyncio: cancelling a task in cio_process_wait or
    cio_process_communicate leaves the process running and waitable. To kill
-   it on cancel, check for -ECANCELED and call cio_process_kill, then wait
-   again (cio_task_uncancel first if the task should not stay cancelled). */
+   it on cancel, check for -ECANCELED, call cio_process_kill and wait again
+   (a cancellation is delivered once, so that wait waits); see
+   examples/tutorial/subprocess.c. */
 typedef struct cio_process cio_process;
-enum { CIO_STDIO_INHERIT = 0, CIO_STDIO_PIPE = 1, CIO_STDIO_DEVNULL = 2, CIO_STDIO_STDOUT = 3 /* stderr only */ };
+enum {
+    CIO_STDIO_INHERIT = 0,
+    CIO_STDIO_PIPE = 1,
+    CIO_STDIO_DEVNULL = 2,
+    CIO_STDIO_STDOUT = 3 /* stderr only */
+};
 typedef struct cio_process_options { /* zero means default (inherit everything) */
     int stdin_mode, stdout_mode, stderr_mode;
     const char *cwd;   /* NULL: the caller's */
     char *const *envp; /* NULL: the caller's environment */
 } cio_process_options;
 /* Starts argv[0] (searched in PATH when it has no '/') with argv; opt may be
-   NULL. PIPE streams join the loop they are first used on. Returns the process, or NULL and errno: ENOENT/EACCES/ENOEXEC... when the
-   program (or cwd) cannot be used, reported by this call itself, never as a
+   NULL. PIPE streams join the loop they are first used on. Returns the
+   process, or NULL and errno: ENOENT/EACCES/ENOEXEC... when the program (or
+   cwd) cannot be used, reported by this call itself, never as a
    child exiting 127; EINVAL (argv NULL or empty, a bad mode); EMFILE, ENOMEM,
    EAGAIN. Never suspends. */
 CIO_API cio_process *cio_subprocess_exec(const char *const *argv, const cio_process_options *opt);

@@ -113,7 +113,8 @@ int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg) {
     int slot = c ? (int)(c - loop->ts_calls.calls) : -1;
     if (!c && !(c = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *c)))
         return -ENOMEM;
-    *c = (cio__ts_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg, .loop = loop, .slot = slot};
+    *c =
+        (cio__ts_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg, .loop = loop, .slot = slot};
     /* The call may make the loop end and close at once: it must not be
      * freed while this thread is still inside cio__loop_post. */
     cio__loop_ref(loop);
