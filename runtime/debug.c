@@ -44,6 +44,8 @@ const char *cio_strerror(int err) {
         return "shut down";
     case CIO_EUNAVAIL:
         return "the event-loop backend asked for cannot start here (CIO_DEBUG=1 says why)";
+    case CIO_EOUTCAP:
+        return "bytes job result larger than out_cap";
     }
     if (err <= CIO_EGAI && err > CIO_EGAI - 100)
         return gai_strerror(err - CIO_EGAI);
