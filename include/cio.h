@@ -159,8 +159,11 @@ CIO_API cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void
 /* True if this cancelled a pending callback; a safe no-op (false) once it ran
    or was cancelled. */
 CIO_API bool cio_handle_cancel(cio_handle h);
-/* Schedules cb on loop from any thread (or a signal handler: it does not lock).
-   -ESHUTDOWN if the loop is closed, -ENOMEM. Thread-safe. */
+/* Schedules cb on loop from any thread. Neither allocates nor locks while
+   fewer than 256 threadsafe calls are pending on the loop (each takes a
+   preallocated slot), so a signal handler may call it within that bound;
+   beyond it, it allocates. -ESHUTDOWN if the loop is closed, -ENOMEM.
+   Thread-safe. */
 CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
 
 /* ===================================================================== */
@@ -185,10 +188,14 @@ CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_opt
 CIO_API cio_future *cio_future_new(void);
 /* cio_future_new on an explicit loop. NULL with errno (EINVAL, ENOMEM). */
 CIO_API cio_future *cio_loop_future_new(cio_loop *loop);
-/* Adds a reference; each is dropped with cio_future_unref. */
+/* Takes a reference. Thread-safe. */
 CIO_API void cio_future_ref(cio_future *f);
 /* Drops a reference. A done future whose error nobody read is reported in
-   debug mode ("Task exception was never retrieved"). */
+   debug mode ("Task exception was never retrieved"). Thread-safe: when
+   another thread drops the last one, the future is released on its loop's
+   thread. Debug mode aborts with a message on a reference dropped once too
+   often (the future had none left, or a task that still runs lost the
+   loop's). */
 CIO_API void cio_future_unref(cio_future *f);
 
 /* In a task: waits until f is done. 0 and *result (may be NULL), or f's error,
@@ -775,6 +782,17 @@ typedef void (*cio_stream_handler)(cio_stream *s, void *arg);
    (EADDRINUSE, ...). */
 CIO_API cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler handler,
                                      void *arg);
+/* Server options beyond the defaults (zero means default). */
+typedef struct cio_server_options {
+    int reuse_port; /* SO_REUSEPORT: several loops (cio_run_threads) each start a
+                       server on the same port and the kernel spreads the
+                       connections across them; every server of the port must
+                       set it */
+    int backlog;    /* listen backlog (0: 4096; < 0: -EINVAL) */
+} cio_server_options;
+/* cio_start_server with options (NULL: defaults). */
+CIO_API cio_server *cio_start_server_with(const cio_server_options *opt, const char *host,
+                                          unsigned port, cio_stream_handler handler, void *arg);
 /* The bound port. */
 CIO_API unsigned cio_server_port(const cio_server *srv);
 /* Connections whose handler is still running. */
@@ -1147,6 +1165,136 @@ CIO_API int cio_copy_file(const char *src, const char *dst, int flags);
    error or a cancellation after some bytes went out, their count, else
    the error (-ECANCELED, -EPIPE, -EBADF, -EINVAL for offset < 0). */
 CIO_API ssize_t cio_sendfile(int out_fd, int in_fd, off_t offset, size_t count);
+/* Other threads talking to a loop; one loop per core                    */
+/* ===================================================================== */
+
+/* What may cross loops (and threads): a cio_loop pointer (for the
+   threadsafe calls below and cio_call_soon_threadsafe), futures for
+   cio_future_ref / unref / wait and cio_cancel_threadsafe, executors used
+   from one loop at a time, and plain data. What may not: a loop's tasks and
+   futures for anything else (await, cancel, callbacks), its streams,
+   servers, processes, sync primitives and queues. Debug mode aborts with a
+   message naming the call when a future or task function is called from
+   another thread while the loop runs, and when a task of another loop
+   reads or writes a loop's stream. Send work to the owning loop instead
+   (cio_run_coroutine_threadsafe, cio_call_soon_threadsafe). */
+
+/* Any thread (also another loop's): runs fn(arg) as a task of loop. The
+   caller owns one reference to a future (not the task itself) that ends as
+   the task does; cio_future_wait it from a plain thread, or
+   cio_cancel_threadsafe it (which cancels the task). If the loop closes
+   before the task could end, the future ends with -ESHUTDOWN or cancelled.
+   NULL and errno: ESHUTDOWN once the loop is closed, EINVAL, ENOMEM.
+   Thread-safe. */
+CIO_API cio_future *cio_run_coroutine_threadsafe(cio_loop *loop, cio_fn fn, void *arg);
+/* From a thread that runs no loop: blocks until f is done (timeout < 0: no
+   limit; 0: a check). 0 and *result (may be NULL), f's error (-ECANCELED
+   included; marked retrieved), -ETIMEDOUT (f goes on), -EINVAL (NULL,
+   NaN), -EDEADLK on a thread that runs a loop (it would stall that loop).
+   The loop pays one atomic exchange per completed future and a futex wake
+   only when a thread sleeps on it. Thread-safe. */
+CIO_API int cio_future_wait(cio_future *f, double timeout, void **result);
+/* Any thread: asks f's loop to cancel f (cio_cancel there). True if the
+   request was made (f was not done and its loop is open); it takes effect
+   when the loop runs it. Thread-safe. */
+CIO_API bool cio_cancel_threadsafe(cio_future *f);
+
+/* One loop per core: runs main(arg) under cio_run on n loops, each on its
+   own thread (n 0: one per online CPU), and returns when all have ended.
+   Loops talk through cio_call_soon_threadsafe and
+   cio_run_coroutine_threadsafe (lock-free, batched: a busy loop drains
+   them without a syscall); servers may share a port with
+   cio_server_options.reuse_port. opt as cio_run_with (NULL: defaults).
+   Returns 0, or the error of the lowest-numbered loop that failed;
+   results (may be NULL, n entries) get each main's result. -EINVAL for
+   more than 1024 loops or no main, -EAGAIN/-ENOMEM when a thread cannot
+   start (the loops already started are still waited for). */
+CIO_API int cio_run_threads(unsigned n, const cio_options *opt, cio_fn main, void *arg,
+                            void **results);
+/* Inside cio_run_threads: the index (0 .. n-1) of the calling loop's
+   thread; -1 on any other thread. */
+CIO_API int cio_thread_index(void);
+
+/* ===================================================================== */
+/* Subprocesses (asyncio.create_subprocess_exec / _shell)                */
+/* ===================================================================== */
+
+/* A child process. The child is started with posix_spawn (vfork-like, safe
+   in a program with threads), gets an empty signal mask and SIGPIPE/SIGXFSZ
+   at their defaults, and inherits only fds 0-2 (every fd cio opens is
+   close-on-exec). Its exit is observed through a pidfd on the loop: no
+   SIGCHLD handler is installed, and other libraries' children are never
+   reaped. PIPE ends are AF_UNIX stream sockets wrapped as cio_streams (they
+   behave like pipes for the child; the parent gets the full stream API).
+
+   Cancellation follows asyncio: cancelling a task in cio_process_wait or
+   cio_process_communicate leaves the process running and waitable. To kill
+   it on cancel, check for -ECANCELED, call cio_process_kill and wait again
+   (a cancellation is delivered once, so that wait waits); see
+   examples/tutorial/subprocess.c. */
+typedef struct cio_process cio_process;
+enum {
+    CIO_STDIO_INHERIT = 0,
+    CIO_STDIO_PIPE = 1,
+    CIO_STDIO_DEVNULL = 2,
+    CIO_STDIO_STDOUT = 3 /* stderr only */
+};
+typedef struct cio_process_options { /* zero means default (inherit everything) */
+    int stdin_mode, stdout_mode, stderr_mode;
+    const char *cwd;   /* NULL: the caller's */
+    char *const *envp; /* NULL: the caller's environment */
+} cio_process_options;
+/* Starts argv[0] (searched in PATH when it has no '/') with argv; opt may be
+   NULL. PIPE streams join the loop they are first used on. Returns the
+   process, or NULL and errno: ENOENT/EACCES/ENOEXEC... when the program (or
+   cwd) cannot be used, reported by this call itself, never as a
+   child exiting 127; EINVAL (argv NULL or empty, a bad mode); EMFILE, ENOMEM,
+   EAGAIN. Never suspends. */
+CIO_API cio_process *cio_subprocess_exec(const char *const *argv, const cio_process_options *opt);
+/* /bin/sh -c cmd. */
+CIO_API cio_process *cio_subprocess_shell(const char *cmd, const cio_process_options *opt);
+CIO_API pid_t cio_process_pid(const cio_process *p);
+/* The parent's end of a CIO_STDIO_PIPE, owned by p (NULL otherwise, or once
+   communicate has closed stdin). cio_stream_write_eof / cio_stream_close on
+   stdin give the child EOF. */
+CIO_API cio_stream *cio_process_stdin(cio_process *p);
+CIO_API cio_stream *cio_process_stdout(cio_process *p);
+CIO_API cio_stream *cio_process_stderr(cio_process *p);
+/* In a task: waits until the process has exited. 0 and *returncode (may be
+   NULL): its exit status, or -signal when a signal ended it (asyncio's
+   returncode; 255 if something else reaped it). Several tasks may wait at
+   once. -ECANCELED (the process goes on and can be waited again), -EPERM
+   outside a task, -EINVAL for NULL. */
+CIO_API int cio_process_wait(cio_process *p, int *returncode);
+/* The return code once cio_process_wait has seen the exit, else -EAGAIN
+   (asyncio's returncode attribute being None). Never suspends. */
+CIO_API int cio_process_returncode(const cio_process *p, int *returncode);
+/* In a task: writes input (input_len bytes; only with a stdin PIPE, else
+   -EINVAL unless input_len is 0) and closes stdin, reads stdout and stderr
+   (when PIPEs) to EOF, all at once in tasks of their own so that megabytes
+   both ways never deadlock, then waits for the exit. *out / *err (when
+   those pointers are not NULL) get malloc'd, NUL-terminated copies of what
+   was read (NULL for a stream that is not a PIPE) and *out_len / *err_len
+   their sizes; free them. A child that stops reading its stdin is not an
+   error (EPIPE is ignored, as asyncio does). Returns 0 once the process
+   has exited (its returncode: cio_process_returncode, or a wait that then
+   returns at once), a read error, -ENOMEM, -EINVAL, -EPERM outside a task,
+   or -ECANCELED (the helpers are cancelled and have ended; the process goes
+   on; the output read so far is dropped). */
+CIO_API int cio_process_communicate(cio_process *p, const void *input, size_t input_len,
+                                    char **out, size_t *out_len, char **err, size_t *err_len);
+/* Sends sig through the pidfd (never to a recycled pid). -ESRCH once the
+   process has been reaped, -EINVAL for a bad signal or NULL. */
+CIO_API int cio_process_send_signal(cio_process *p, int sig);
+/* SIGTERM. */
+CIO_API int cio_process_terminate(cio_process *p);
+/* SIGKILL. */
+CIO_API int cio_process_kill(cio_process *p);
+/* Closes the pipes (unsent stdin data is dropped; never suspends) and
+   releases p. A process still running is not killed: a background reaper
+   thread collects it when it exits, so it never stays a zombie. NULL is a
+   no-op. */
+CIO_API void cio_process_free(cio_process *p);
 
 /* ===================================================================== */
 /* Executors                                                             */

@@ -8,6 +8,7 @@
 #include "stack.h"
 #include "task.h"
 #include "backend.h"
+#include "tscall.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -60,6 +61,7 @@ struct cio_loop {
     size_t stack_size;
     cio_executor *default_executor;
     cio__slot slots[CIO__SLOTS]; /* the layers above keep their per-loop state here */
+    cio__ts_slots ts_calls;      /* cio_call_soon_threadsafe's (tscall.c) */
 };
 
 /* The loop running on this thread (NULL if none). */
