@@ -93,14 +93,15 @@ static void job_done(cio__mpsc_node *n) {
  * running one is stopped by killing its worker (the I/O thread hands the
  * job back when it sees the death). */
 static void stop_at_worker(pp_job *j) {
+    pp_pool *p = j->pool;
     int queued = SLOT_QUEUED;
     pp_worker *w = j->worker; /* cleared once the job is handed back */
     if (!atomic_compare_exchange_strong(&j->slot->state, &queued, SLOT_CANCELLED) &&
         atomic_load(&j->slot->state) == SLOT_RUNNING && w && w->fd >= 0) {
         if (w->pidfd >= 0) /* ESRCH: gone already, and its pid may be someone else's */
             syscall(SYS_pidfd_send_signal, w->pidfd, SIGKILL, NULL, 0);
-        else
-            kill(w->pid, SIGKILL);
+        else if (p->ctl >= 0) /* no pidfd: the server knows whether pid is still its child */
+            cio__fork_server_kill(p->ctl, w->pid);
     }
     j->cancelled = true;
 }
