@@ -125,16 +125,22 @@ static bool job_cancel(cio_future *f, void *ctx) {
 
 /* ---- submission ---- */
 
-/* Under the lock: queue the list and find workers for it. */
+/* Queues the list and finds workers for it (takes the lock). */
 static int enqueue(cio__thread_pool *p, cio__tp_job *head, unsigned n) {
-    int r = p->shutdown ? -ESHUTDOWN : cio__tp_wake_workers(p, n);
-    if (r < 0)
+    unsigned signals = 0;
+    pthread_mutex_lock(&p->mu);
+    int r = p->shutdown ? -ESHUTDOWN : cio__tp_wake_workers(p, n, &signals);
+    if (r < 0) {
+        pthread_mutex_unlock(&p->mu);
         return r;
+    }
     for (cio__tp_job *j = head, *next; j; j = next) {
         next = j->next;
         j->where = CIO__TP_IN_QUEUE;
         cio__tp_append(&p->queue, j);
     }
+    pthread_mutex_unlock(&p->mu);
+    cio__tp_signal(p, signals);
     return 0;
 }
 
@@ -147,9 +153,7 @@ static void flush_pending(cio__thread_pool *p) {
         j->in_pending = false;
     p->pending.head = p->pending.tail = NULL;
     p->npend = 0;
-    pthread_mutex_lock(&p->mu);
     int r = enqueue(p, head, n);
-    pthread_mutex_unlock(&p->mu);
     if (r < 0)
         fail_jobs(head, r);
 }
@@ -205,9 +209,7 @@ static cio_future *submit(cio__thread_pool *p, cio__tp_job job) {
         cio__loop_defer_flush(loop, &p->flush);
         return f;
     }
-    pthread_mutex_lock(&p->mu);
     int r = enqueue(p, j, 1);
-    pthread_mutex_unlock(&p->mu);
     if (r < 0) {
         cio_future_unref(f);
         fail_jobs(j, r);
