@@ -1015,6 +1015,29 @@ static void test_sigterm_kills(void **state) {
     }
 }
 
+/* ---- the pool waits with a thread of its own, not the default pool (issue 15 #1) ---- */
+
+cio_executor **cio__loop_default_executor(cio_loop *loop); /* runtime/loop.h */
+
+static void *shutdown_waits_alone(void *arg) {
+    (void)arg;
+    cio_executor *pool = cio_process_pool_new(1);
+    cio_future *f = cio_run_in_executor(pool, nap_ms, (void *)50);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    assert_true(cio_future_done(f)); /* waited for */
+    assert_int_equal(cio_await(f, NULL), 0);
+    cio_future_unref(f);
+    assert_null(*cio__loop_default_executor(cio_get_running_loop()));
+    cio_executor_free(pool);
+    return NULL;
+}
+
+static void test_no_default_pool_used(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(shutdown_waits_alone, NULL, NULL), 0);
+    assert_int_equal(live_children(), 0);
+}
+
 /* ---- bytes jobs ---- */
 
 static ssize_t bj_crash(const void *in, size_t n, void *out, size_t cap) {
@@ -1085,6 +1108,7 @@ int main(void) {
         cmocka_unit_test(test_worker_starts_clean),
         cmocka_unit_test(test_without_pidfd),
         cmocka_unit_test(test_sigterm_kills),
+        cmocka_unit_test(test_no_default_pool_used),
         cmocka_unit_test(test_crash_and_cancel_running),
         cmocka_unit_test(test_queued_cancel_and_shutdown),
         cmocka_unit_test(test_random_sigkills),
