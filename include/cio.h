@@ -1455,8 +1455,8 @@ typedef struct cio_process_pool_options {
     unsigned max_tasks_per_child; /* a worker is replaced after this many jobs handed to it,
                                      cancelled ones included (0: never) */
     size_t shm_size;              /* address space of the shared region, if this call is
-                                     the one that creates it (0: 4 GiB; at least 1 MiB);
-                                     pages cost only once touched */
+                                     the one that creates it (0: 4 GiB, 256 MiB under
+                                     Valgrind; at least 1 MiB); pages cost only once touched */
 } cio_process_pool_options;
 /* cio_process_pool_new with options (NULL: defaults). */
 CIO_API cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt);
