@@ -849,6 +849,7 @@ CIO_API int cio_chan_try_recv(cio_chan *ch, void **item);
 /* Later sends fail with CIO_ESHUTDOWN, waiting senders are woken with it;
    the receiver drains what is queued, then gets CIO_ESHUTDOWN. Idempotent. */
 CIO_API void cio_chan_close(cio_chan *ch);
+/* Whether cio_chan_close was called (thread-safe). */
 CIO_API bool cio_chan_closed(const cio_chan *ch);
 /* Items queued (a snapshot while senders run). */
 CIO_API size_t cio_chan_len(const cio_chan *ch);
@@ -866,6 +867,7 @@ CIO_API void cio_chan_free(cio_chan *ch);
    receivers may read them. Thread-safe; receivers may be tasks of any loop
    or plain threads. */
 typedef struct cio_bcast cio_bcast;
+/* A receiver of a broadcast channel (cio_bcast_subscribe). */
 typedef struct cio_bcast_rx cio_bcast_rx;
 /* NULL with errno EINVAL (capacity 0), ENOMEM. */
 CIO_API cio_bcast *cio_bcast_new(size_t capacity);
@@ -883,6 +885,7 @@ CIO_API int cio_bcast_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
 CIO_API int cio_bcast_try_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
 /* Sends fail from now on; receivers drain, then get CIO_ESHUTDOWN. */
 CIO_API void cio_bcast_close(cio_bcast *b);
+/* Releases a receiver (the items it has not read are no longer held for it). */
 CIO_API void cio_bcast_rx_free(cio_bcast_rx *rx);
 /* Closes b; its memory goes with the last receiver (receivers may be freed
    before or after). */
@@ -918,20 +921,26 @@ CIO_API void cio_latest_free(cio_latest *w);
    (no reader starvation). Waits return 0, -ECANCELED, CIO_ESHUTDOWN (freed),
    -EPERM outside a task (only when it has to wait). */
 typedef struct cio_rwlock cio_rwlock;
+/* A reader-writer lock, unlocked. NULL with errno ENOMEM. */
 CIO_API cio_rwlock *cio_rwlock_new(void);
+/* In a task: shared access, waiting behind a waiting writer. 0 or an error above. */
 CIO_API int cio_rwlock_read_acquire(cio_rwlock *l);
 /* -EPERM when no reader holds it. */
 CIO_API int cio_rwlock_read_release(cio_rwlock *l);
+/* In a task: exclusive access, waiting for the readers inside to leave. 0 or an error above. */
 CIO_API int cio_rwlock_write_acquire(cio_rwlock *l);
 /* -EPERM when no writer holds it. */
 CIO_API int cio_rwlock_write_release(cio_rwlock *l);
 /* Readers holding it now. */
 CIO_API size_t cio_rwlock_readers(const cio_rwlock *l);
+/* Whether a writer holds the lock. */
 CIO_API bool cio_rwlock_write_locked(const cio_rwlock *l);
+/* Releases the lock; tasks still waiting get CIO_ESHUTDOWN. */
 CIO_API void cio_rwlock_free(cio_rwlock *l);
 
 /* Once-cell for the tasks of one loop (Tokio's OnceCell). */
 typedef struct cio_once cio_once;
+/* An empty once-cell. NULL with errno ENOMEM. */
 CIO_API cio_once *cio_once_new(void);
 /* Whether the value is set; *value (may be NULL) gets it. */
 CIO_API bool cio_once_get(const cio_once *o, void **value);
@@ -946,6 +955,7 @@ CIO_API int cio_once_set(cio_once *o, void *value);
    (freed), -EPERM (has to wait outside a task), -EINVAL. */
 CIO_API int cio_once_get_or_init(cio_once *o, int (*init)(void *arg, void **value), void *arg,
                                  void **value);
+/* Releases the cell; tasks waiting in cio_once_get_or_init get CIO_ESHUTDOWN. */
 CIO_API void cio_once_free(cio_once *o);
 
 /* Interval (Tokio's interval): ticks at start + k * period, k = 0, 1, ...
@@ -957,6 +967,7 @@ enum {
     CIO_TICK_DELAY = 1, /* the next tick is a full period after now; the schedule shifts */
     CIO_TICK_SKIP = 2,  /* the missed ticks are dropped; the next is the next one due */
 };
+/* A fixed-rate ticker (Tokio's interval) on one loop. */
 typedef struct cio_interval cio_interval;
 /* On the loop's thread; starts now. NULL with errno EINVAL (period <= 0,
    NaN, infinite; unknown policy), EPERM without a running loop, ENOMEM. */
@@ -967,7 +978,9 @@ CIO_API cio_interval *cio_interval_new(double period, int policy);
 CIO_API int cio_interval_tick(cio_interval *iv, double *scheduled);
 /* The schedule restarts: the next tick is one period from now. */
 CIO_API void cio_interval_reset(cio_interval *iv);
+/* The interval's period in seconds. */
 CIO_API double cio_interval_period(const cio_interval *iv);
+/* Releases the interval; no task may be waiting in cio_interval_tick. */
 CIO_API void cio_interval_free(cio_interval *iv);
 
 /* ===================================================================== */
@@ -1005,6 +1018,7 @@ CIO_API ssize_t cio_dgram_sendto(cio_dgram *d, const void *buf, size_t len,
    -ECANCELED, -EINVAL. */
 CIO_API ssize_t cio_dgram_recvfrom(cio_dgram *d, void *buf, size_t cap,
                                    struct sockaddr_storage *from, socklen_t *fromlen, int *flags);
+/* cio_dgram_recvfrom without the sender's address (a connected endpoint). */
 CIO_API ssize_t cio_dgram_recv(cio_dgram *d, void *buf, size_t cap, int *flags);
 /* Datagrams the kernel dropped on this socket because its receive buffer
    was full, as of the last receive (SO_RXQ_OVFL; a wrapping counter). */
@@ -1013,6 +1027,7 @@ CIO_API uint32_t cio_dgram_drops(const cio_dgram *d);
    the interface ifindex (0: the kernel's choice). 0 or a negative errno
    (-EINVAL for a group that is not an address of that family). */
 CIO_API int cio_dgram_join(cio_dgram *d, const char *group, unsigned ifindex);
+/* Leaves a multicast group joined with cio_dgram_join. 0 or a negative errno. */
 CIO_API int cio_dgram_leave(cio_dgram *d, const char *group, unsigned ifindex);
 /* Closes the socket and releases d. */
 CIO_API int cio_dgram_close(cio_dgram *d);
@@ -1075,12 +1090,14 @@ typedef struct cio_watch_event {
    with errno (EINVAL: NULL path, no kind or an unknown one; ENOENT,
    EACCES, ENOTDIR..., EMFILE / ENOSPC when inotify's limits are hit). */
 typedef struct cio_watch cio_watch;
+/* Watches path (a directory or a file) for the kinds of change asked (CIO_WATCH_*). */
 CIO_API cio_watch *cio_watch_new(const char *path, int kinds);
 /* In a task: the next record, waiting (only this task) until there is one.
    0 and *ev; CIO_ESHUTDOWN after GONE; -ECANCELED (nothing is lost); -EINVAL. */
 CIO_API int cio_watch_next(cio_watch *w, cio_watch_event *ev);
 /* The inotify descriptor (readable when records are waiting). */
 CIO_API int cio_watch_fd(const cio_watch *w);
+/* Stops watching and releases w; no task may be waiting in cio_watch_next. */
 CIO_API void cio_watch_free(cio_watch *w);
 
 /* ===================================================================== */
@@ -1106,17 +1123,23 @@ CIO_API int cio_ftruncate(int fd, off_t length);
    -EINVAL for offset < 0 or len <= 0; -EOPNOTSUPP where the file system
    cannot. */
 CIO_API int cio_fallocate(int fd, int mode, off_t offset, off_t len);
+/* chmod(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_chmod(const char *path, mode_t mode);
+/* fchmod(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_fchmod(int fd, mode_t mode);
 /* (uid_t)-1 / (gid_t)-1 leave that id as it is. lchown does not follow a
    final symbolic link. */
 CIO_API int cio_chown(const char *path, uid_t uid, gid_t gid);
+/* cio_chown that does not follow a final symbolic link. */
 CIO_API int cio_lchown(const char *path, uid_t uid, gid_t gid);
+/* fchown(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_fchown(int fd, uid_t uid, gid_t gid);
 /* Access and modification times in seconds since the epoch (nanosecond
    resolution; negative: now). -EINVAL for NaN. */
 CIO_API int cio_utime(const char *path, double atime, double mtime);
+/* link(2) on the default executor: 0 or a negative errno (-EEXIST, -EXDEV...). */
 CIO_API int cio_link(const char *oldpath, const char *newpath);
+/* symlink(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_symlink(const char *target, const char *linkpath);
 /* The link's target, NUL-terminated in buf; returns its length.
    -ENAMETOOLONG when it does not fit in cap - 1 bytes; -EINVAL (not a link,
@@ -1127,11 +1150,13 @@ CIO_API ssize_t cio_readlink(const char *path, char *buf, size_t cap);
 CIO_API int cio_realpath(const char *path, char **resolved);
 /* access(2): F_OK or R_OK | W_OK | X_OK; -EACCES / -ENOENT when not. */
 CIO_API int cio_access(const char *path, int mode);
+/* statvfs(3) of the file system holding path: 0 or a negative errno. */
 CIO_API int cio_statfs(const char *path, struct statvfs *st);
 /* The template ends in "XXXXXX" (else -EINVAL); it is rewritten in place
    with the name made. mkdtemp makes a directory (0700); mkstemp makes and
    opens a file (0600, O_RDWR | O_CLOEXEC) and returns its fd. */
 CIO_API int cio_mkdtemp(char *tmpl);
+/* See cio_mkdtemp: makes and opens a file; its fd, or a negative errno. */
 CIO_API int cio_mkstemp(char *tmpl);
 
 /* A directory entry: its name and type (DT_REG, DT_DIR, DT_LNK, ... from
@@ -1146,6 +1171,7 @@ typedef struct cio_dirent {
    allocation: *entries (release with cio_scandir_free) and *n. Returns the
    count. -ENOTDIR, -ENOENT, -EACCES, -ECANCELED, -ENOMEM. */
 CIO_API ssize_t cio_scandir(const char *path, cio_dirent **entries, size_t *n);
+/* Releases what cio_scandir returned (n entries). */
 CIO_API void cio_scandir_free(cio_dirent *entries, size_t n);
 
 #define CIO_COPY_EXCL 1 /* cio_copy_file: fail with -EEXIST if dst exists */
@@ -1233,6 +1259,7 @@ CIO_API int cio_thread_index(void);
    (a cancellation is delivered once, so that wait waits); see
    examples/tutorial/subprocess.c. */
 typedef struct cio_process cio_process;
+/* What a child's stdin, stdout and stderr are (cio_process_options). */
 enum {
     CIO_STDIO_INHERIT = 0,
     CIO_STDIO_PIPE = 1,
@@ -1253,12 +1280,15 @@ typedef struct cio_process_options { /* zero means default (inherit everything) 
 CIO_API cio_process *cio_subprocess_exec(const char *const *argv, const cio_process_options *opt);
 /* /bin/sh -c cmd. */
 CIO_API cio_process *cio_subprocess_shell(const char *cmd, const cio_process_options *opt);
+/* The child's process id. */
 CIO_API pid_t cio_process_pid(const cio_process *p);
 /* The parent's end of a CIO_STDIO_PIPE, owned by p (NULL otherwise, or once
    communicate has closed stdin). cio_stream_write_eof / cio_stream_close on
    stdin give the child EOF. */
 CIO_API cio_stream *cio_process_stdin(cio_process *p);
+/* The parent's end of the child's stdout (CIO_STDIO_PIPE), owned by p, else NULL. */
 CIO_API cio_stream *cio_process_stdout(cio_process *p);
+/* The parent's end of the child's stderr (CIO_STDIO_PIPE), owned by p, else NULL. */
 CIO_API cio_stream *cio_process_stderr(cio_process *p);
 /* In a task: waits until the process has exited. 0 and *returncode (may be
    NULL): its exit status, or -signal when a signal ended it (asyncio's
@@ -1366,6 +1396,7 @@ CIO_API int cio_future_bytes(cio_future *f, const void **data, size_t *len);
    cap bytes (16-aligned; NULL and errno ENOMEM), released with
    cio_bytes_free unless handed to cio_future_set_bytes. */
 CIO_API void *cio_bytes_alloc(size_t cap);
+/* Releases a buffer from cio_bytes_alloc that was not handed to a future. */
 CIO_API void cio_bytes_free(void *buf);
 /* Completes f with the first len bytes of buf (from cio_bytes_alloc, or
    another executor's result buffer); f owns buf from now on, also when this
