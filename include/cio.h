@@ -1080,8 +1080,8 @@ enum {
 /* One record. The names are relative to the watched directory and stay
    valid until the next cio_watch_next on the same watcher. */
 typedef struct cio_watch_event {
-    int kind;
-    bool is_dir;
+    int kind;             /* one CIO_WATCH_* */
+    bool is_dir;          /* the entry is a directory */
     const char *name;     /* NULL for OVERFLOW and GONE */
     const char *old_name; /* MOVE only */
 } cio_watch_event;
@@ -1164,8 +1164,8 @@ CIO_API int cio_mkstemp(char *tmpl);
    else from statx without following links; DT_UNKNOWN only if that failed,
    e.g. the entry was removed meanwhile). */
 typedef struct cio_dirent {
-    const char *name;
-    unsigned char type;
+    const char *name;   /* the entry's name (inside the cio_scandir allocation) */
+    unsigned char type; /* DT_* */
 } cio_dirent;
 /* The entries of path except "." and "..", in directory order, in one
    allocation: *entries (release with cio_scandir_free) and *n. Returns the
@@ -1267,7 +1267,9 @@ enum {
     CIO_STDIO_STDOUT = 3 /* stderr only */
 };
 typedef struct cio_process_options { /* zero means default (inherit everything) */
-    int stdin_mode, stdout_mode, stderr_mode;
+    int stdin_mode;    /* CIO_STDIO_*: the child's stdin */
+    int stdout_mode;   /* its stdout */
+    int stderr_mode;   /* its stderr (CIO_STDIO_STDOUT: into stdout) */
     const char *cwd;   /* NULL: the caller's */
     char *const *envp; /* NULL: the caller's environment */
 } cio_process_options;
