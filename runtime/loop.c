@@ -129,18 +129,11 @@ int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg) {
 
 /* ---- creation ---- */
 
-static unsigned default_workers(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    n = n < 1 ? 1 : n;
-    return (unsigned)(n + 4 < 32 ? n + 4 : 32);
-}
-
 static void apply_options(cio_loop *loop, const cio_options *opt) {
     cio_options o = opt ? *opt : (cio_options){0};
     loop->debug = o.debug || cio__env_debug();
     loop->slow_callback = o.slow_callback_duration > 0 ? o.slow_callback_duration : 0.1;
-    loop->default_workers =
-        o.default_executor_workers ? o.default_executor_workers : default_workers();
+    loop->opts = o;
     loop->stack_size = o.stack_size;
 }
 
@@ -219,14 +212,6 @@ void cio__loop_check_thread(const cio_loop *loop, const char *fn) {
             "(only cio_call_soon_threadsafe may be)",
             fn);
     abort();
-}
-
-cio_executor **cio__loop_default_executor(cio_loop *loop) {
-    return &loop->default_executor;
-}
-
-unsigned cio__loop_default_workers(const cio_loop *loop) {
-    return loop->default_workers;
 }
 
 /* ---- the ready queue and callbacks ---- */
@@ -532,11 +517,7 @@ int cio_loop_close(cio_loop *loop) {
     if (atomic_exchange(&loop->closed, 1))
         return 0;
     run_flushes(loop);
-    if (loop->default_executor) {
-        cio_executor_shutdown(loop->default_executor, false, false);
-        cio_executor_free(loop->default_executor);
-        loop->default_executor = NULL;
-    }
+    close_slots(loop, true); /* executors: their jobs' completions still come in */
     drain_inbox(loop);
     cancel_inflight(loop);
     drop_ready(loop);

@@ -10,6 +10,8 @@
 
 #include <cio.h>
 
+#include "loop.h" /* cio__loop_slot: the default pool's slot */
+
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -1017,8 +1019,6 @@ static void test_sigterm_kills(void **state) {
 
 /* ---- the pool waits with a thread of its own, not the default pool (issue 15 #1) ---- */
 
-cio_executor **cio__loop_default_executor(cio_loop *loop); /* runtime/loop.h */
-
 static void *shutdown_waits_alone(void *arg) {
     (void)arg;
     cio_executor *pool = cio_process_pool_new(1);
@@ -1027,7 +1027,7 @@ static void *shutdown_waits_alone(void *arg) {
     assert_true(cio_future_done(f)); /* waited for */
     assert_int_equal(cio_await(f, NULL), 0);
     cio_future_unref(f);
-    assert_null(*cio__loop_default_executor(cio_get_running_loop()));
+    assert_null(cio__loop_slot(cio_get_running_loop(), CIO__SLOT_EXECUTOR));
     cio_executor_free(pool);
     return NULL;
 }
