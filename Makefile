@@ -175,7 +175,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(STATIC) | $$(@D)
 
 define example_rule
 $(BUILD)/examples/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard examples/$(1)/*.c)) $(EXAMPLE_COMMON_OBJS) $(STATIC) | $(BUILD)/examples
-	$$(CC) -o $$@ $$(filter %.o,$$^) $(STATIC) $(EXAMPLE_LIBS_$(1)) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
+	$$(CC) -o $$@ $$(filter %.o,$$^) $(STATIC) $$(EXAMPLE_LIBS_$(1)) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 endef
 # Libraries an example needs beyond cio (Debian's stb for image formats).
 EXAMPLE_LIBS_image_pipeline := -lstb

@@ -60,7 +60,7 @@ struct cio_stream {
 
 /* The fd and memory go once closed with nothing in flight (the fd only, while
  * a server still owns the stream). */
-void cio__stream_release(cio_stream *s);
+CIO_API void cio__stream_release(cio_stream *s); /* exported for cio-tls */
 /* A stream over an accepted socket that the server releases: the handler's
  * cio_stream_close then only closes the connection. NULL (fd closed) on ENOMEM. */
 cio_stream *cio__stream_adopt(int fd, bool server_owned);
@@ -72,6 +72,10 @@ void cio__stream_finish(cio_stream *s, bool abort);
  * sending: what a transport's write calls. 0 or the connection's error.
  * Exported for the optional modules (libcio-tls), not public API. */
 CIO_API int cio__stream_write_raw(cio_stream *s, const void *data, size_t n);
+
+/* A module that wraps the handler (cio-tls) frees its wrapper with the
+ * server's memory. Exported for the optional modules, not public API. */
+CIO_API void cio__server_set_arg_free(cio_server *srv, void (*arg_free)(void *arg));
 
 /* In a task when host is a name (the resolver runs in the default executor);
  * NULL and numeric hosts resolve at once (NULL: loopback, or with passive the
