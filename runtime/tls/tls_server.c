@@ -37,8 +37,7 @@ static void handle(cio_stream *s, void *arg) {
     if (r == 0)
         ts->handler(s, ts->arg);
     else if (cio__tls_debug())
-        cio_log(CIO_LOG_WARNING, "tls server: handshake with a client failed: %s",
-                cio_strerror(r));
+        cio_log(CIO_LOG_WARNING, "tls server: handshake with a client failed: %s", cio_strerror(r));
 }
 
 static void tls_server_free(void *arg) {
