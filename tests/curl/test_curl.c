@@ -320,6 +320,36 @@ static void test_http2_multiplexed(void **state) {
     assert_int_equal(cio_run(many_main, &cfg, NULL), 0);
 }
 
+/* ---- the download example over HTTPS, certificates checked ---- */
+
+static void test_download_example_https(void **state) {
+    (void)state;
+    char self[1024], cmd[8192];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0'; /* <build>/tests/curl */
+    *strrchr(self, '/') = '\0'; /* <build>/tests */
+    *strrchr(self, '/') = '\0'; /* <build> */
+    char bin[1100];
+    snprintf(bin, sizeof bin, "%s/examples/download", self);
+    if (access(bin, X_OK) != 0)
+        fail_msg("%s is not built (make examples)", bin);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' --cacert ca.pem https://localhost:%u/f3.bin "
+             "https://localhost:%u/f2.bin > download.out 2>&1 && cmp f3.bin www/f3.bin && "
+             "cmp f2.bin www/f2.bin && grep -q 'concurrent: 2 files' download.out && "
+             "grep -q 'f3.bin: 50%%' download.out",
+             dir, bin, https_port, https_port);
+    assert_int_equal(system(cmd), 0);
+    /* Without the test's CA the certificate is refused, and it says so. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && ! '%s' https://localhost:%u/f1.bin > refused.out 2>&1 && "
+             "grep -q 'failed (SSL peer certificate or SSH remote key was not OK)' refused.out",
+             dir, bin, https_port);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- setup ---- */
 
 static int setup(void **state) {
@@ -361,9 +391,13 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_http_downloads), cmocka_unit_test(test_https_verified),
-        cmocka_unit_test(test_errors),         cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_200_concurrent), cmocka_unit_test(test_http2_multiplexed),
+        cmocka_unit_test(test_http_downloads),
+        cmocka_unit_test(test_https_verified),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_200_concurrent),
+        cmocka_unit_test(test_http2_multiplexed),
+        cmocka_unit_test(test_download_example_https),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
