@@ -763,6 +763,28 @@ static void test_nginx(void **state) {
     peers_stop(pid);
 }
 
+/* ---- the example: examples/tls_echo's demo passes its own checks ---- */
+
+static void test_tls_echo_example(void **state) {
+    (void)state;
+    char self[1024], cmd[2400];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = '\0';
+    for (int i = 0; i < 3; i++) /* <build>/tests/tls/test_tls -> <build> */
+        *strrchr(self, '/') = '\0';
+    snprintf(cmd, sizeof cmd, "%s/examples/tls_echo", self);
+    if (access(cmd, X_OK) != 0)
+        fail_msg("%s is not built (make examples)", cmd);
+    snprintf(cmd, sizeof cmd,
+             "'%s/examples/tls_echo' > '%s/echo.out' 2>&1 && "
+             "grep -q '10 of 10 clients verified' '%s/echo.out' && "
+             "grep -q 'without the throwaway CA: TLS handshake or verification failed' "
+             "'%s/echo.out'",
+             self, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **state) {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
@@ -795,6 +817,7 @@ int main(void) {
         cmocka_unit_test(test_openssl_s_server),
         cmocka_unit_test(test_openssl_s_client),
         cmocka_unit_test(test_nginx),
+        cmocka_unit_test(test_tls_echo_example),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
