@@ -43,6 +43,7 @@ EXAMPLE_LIBS_download := $(CURL_STATIC) $(STATIC) $(CURL_LIBS)
 $(BUILD)/examples/download: $(CURL_STATIC)
 
 $(CURL_BENCH): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(CURL_STATIC) $(STATIC)
+	@mkdir -p $(@D)
 	$(CC) -o $@ $< $(CURL_STATIC) $(STATIC) $(CURL_LIBS) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 
 .PHONY: install-curl

@@ -43,6 +43,7 @@ $(BUILD)/examples/tls_echo: $(TLS_STATIC)
 
 # The benchmark links the module too (the generic bench rule cannot).
 $(TLS_BENCH_OBJS:$(BUILD)/obj/bench/%.o=$(BUILD)/bench/%): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TLS_STATIC) $(STATIC)
+	@mkdir -p $(@D)
 	$(CC) -o $@ $< $(TLS_STATIC) $(STATIC) $(TLS_LIBS) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 
 .PHONY: install-tls
