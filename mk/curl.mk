@@ -64,3 +64,5 @@ MODULE_TESTS += $(CURL_TESTS)
 MODULE_PROGRAMS += $(CURL_BENCH)
 MODULE_INSTALL += install-curl
 MODULE_DEPS += build
+
+-include $(CURL_OBJS:.o=.d) $(CURL_TEST_OBJS:.o=.d)

@@ -64,3 +64,5 @@ MODULE_TESTS += $(TLS_TESTS)
 MODULE_PROGRAMS += $(TLS_BENCH_OBJS:$(BUILD)/obj/bench/%.o=$(BUILD)/bench/%)
 MODULE_INSTALL += install-tls
 MODULE_DEPS += build
+
+-include $(TLS_OBJS:.o=.d) $(TLS_TEST_OBJS:.o=.d)

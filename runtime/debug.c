@@ -51,7 +51,7 @@ const char *cio_strerror(int err) {
     case CIO_ESHUTDOWN:
         return "shut down";
     case CIO_EUNAVAIL:
-        return "io_uring unavailable";
+        return "the event-loop backend asked for cannot start here (CIO_DEBUG=1 says why)";
     case CIO_ETLS:
         return "TLS handshake or verification failed";
     }
