@@ -36,10 +36,13 @@ enum { ACCEPT_BATCH = 64 };           /* multishot accepts per readiness, then o
 #define EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
 
 /* bstate of a request the backend holds. */
-enum { S_SUBMITTED = 1, S_PARKED, S_POOL, S_DONE };
+enum { S_SUBMITTED = 1, S_PARKED, S_POOL, S_DONE, S_ACTIVE /* being tried */ };
+#define STATE(r) ((r)->bstate & 0xffu)
+#define SET_STATE(r, s) ((r)->bstate = ((r)->bstate & ~0xffu) | (s))
 #define CONNECTING (1u << 8) /* CONNECT: connect(2) said EINPROGRESS */
 #define FIRST_WAIT (1u << 9) /* SEND with POLL_FIRST: park before trying */
 #define HAVE_EVENTS (1u << 10) /* POLL: bres holds the events epoll reported */
+#define DROP (1u << 11)        /* cancelled while S_ACTIVE (a multishot's done() did it) */
 
 typedef struct fd_state {
     uint32_t gen;       /* a new life of the fd number: stale events are dropped */
@@ -317,7 +320,7 @@ static int watch(ep *e, fd_state *f, int fd) {
 }
 
 static void park(fd_state *f, cio__req *r, int dir) {
-    r->bstate = (r->bstate & ~0xffu) | S_PARKED;
+    SET_STATE(r, S_PARKED);
     r->bres = dir;
     r->bprev = NULL;
     r->bnext = f->waiters;
@@ -363,10 +366,13 @@ static bool multishot(const cio__req *r) {
     return r->flags & CIO__REQ_MULTISHOT;
 }
 
-/* An owned byte stream that said "empty" is not asked again before an edge. */
+/* An owned byte stream that said "empty" is not asked again before an edge
+ * (nor polled for input). */
 static bool known_empty(const fd_state *f, const cio__req *r) {
-    return f && f->registered && f->owned && !(f->ready & IN) &&
-           (r->op == CIO__OP_RECV || r->op == CIO__OP_READ);
+    if (!f || !f->registered || !f->owned || (f->ready & IN))
+        return false;
+    return r->op == CIO__OP_RECV || r->op == CIO__OP_READ ||
+           (r->op == CIO__OP_POLL && !(r->len & POLLOUT) && !(r->bstate & HAVE_EVENTS));
 }
 
 /* Waits for fd's readiness, or for a thread when epoll cannot watch it. */
@@ -384,6 +390,7 @@ static void wait_for(ep *e, fd_state *f, cio__req *r, int dir) {
 /* Tries r, in run(): ends it, parks it or hands it to a thread. A multishot
  * accept takes a batch, then waits its turn behind the other requests. */
 static void attempt(ep *e, cio__req *r) {
+    SET_STATE(r, S_ACTIVE);
     for (int batch = 0; batch < ACCEPT_BATCH; batch++) {
         fd_state *f = r->op != CIO__OP_NOP && r->op <= CIO__OP_POLL ? state(e, r->fd) : NULL;
         int dir = IN;
@@ -403,12 +410,14 @@ static void attempt(ep *e, cio__req *r) {
         note_result(f, r, k);
         if (multishot(r) && k >= 0) {
             r->done(r, (int)k, CIO__MORE);
-            continue;
+            if (!(r->bstate & DROP))
+                continue;
+            k = -ECANCELED; /* its owner cancelled it meanwhile */
         }
         finish(e, r, k > INT32_MAX ? INT32_MAX : (int)k);
         return;
     }
-    r->bstate = S_SUBMITTED; /* the rest of the queue next time round */
+    SET_STATE(r, S_SUBMITTED); /* the rest of the queue next time round */
     list_append(&e->sub_head, &e->sub_tail, r);
 }
 
@@ -438,7 +447,10 @@ static void unpark(ep *e, cio__req *r) {
 
 static int ep_cancel(cio__backend *b, cio__req *r) {
     ep *e = (ep *)b;
-    switch (r->bstate & 0xff) {
+    switch (STATE(r)) {
+    case S_ACTIVE:
+        r->bstate |= DROP;
+        break;
     case S_SUBMITTED:
         list_remove(&e->sub_head, &e->sub_tail, r);
         finish_later(e, r, -ECANCELED);
@@ -543,7 +555,7 @@ static void ready_fd(ep *e, uint64_t key, uint32_t events) {
     while (woken) { /* reversed twice: the order they parked in */
         cio__req *r = woken;
         woken = r->bnext;
-        r->bstate = S_SUBMITTED | (r->bstate & ~0xffu);
+        SET_STATE(r, S_SUBMITTED);
         if (r->op == CIO__OP_POLL) {
             r->bres = (int)events;
             r->bstate |= HAVE_EVENTS;

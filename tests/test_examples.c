@@ -13,8 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +24,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "no_io_uring.h"
 
 static char bin_dir[1024]; /* <build>/examples */
 static char self_path[1024];
@@ -236,20 +236,6 @@ static void test_download_from_nginx(void **state) {
 
 /* ---- where io_uring is blocked ---- */
 
-/* io_uring_setup fails with EPERM, as under Docker's default seccomp profile;
- * the filter is inherited across exec. */
-static int block_io_uring(void) {
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return -1;
-    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
-}
 
 /* The programs unchanged, with no CIO_BACKEND: AUTO must find epoll. */
 static void test_examples_without_io_uring(void **state) {
