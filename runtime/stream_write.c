@@ -147,6 +147,8 @@ int cio__stream_write_raw(cio_stream *s, const void *data, size_t n) {
         return s->werr;
     if (!n)
         return 0;
+    if (!s->loop && !(s->loop = cio__loop_running())) /* a transport's handshake came first */
+        return -EPERM;
     int r = wbuf_reserve(s, n);
     if (r < 0)
         return r;
