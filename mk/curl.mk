@@ -38,9 +38,10 @@ $(BUILD)/libcio-curl.so: $(BUILD)/$(CURL_SONAME)
 $(CURL_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(CURL_STATIC) $(STATIC)
 	$(CC) -o $@ $< $(CURL_STATIC) $(STATIC) -lcmocka $(CURL_LIBS) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 
-# examples/download fetches http:// and https:// URLs through cio-curl.
+# examples/download and image_pipeline fetch through cio-curl.
 EXAMPLE_LIBS_download := $(CURL_STATIC) $(STATIC) $(CURL_LIBS)
-$(BUILD)/examples/download: $(CURL_STATIC)
+EXAMPLE_LIBS_image_pipeline += $(CURL_STATIC) $(STATIC) $(CURL_LIBS)
+$(BUILD)/examples/download $(BUILD)/examples/image_pipeline: $(CURL_STATIC)
 
 $(CURL_BENCH): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(CURL_STATIC) $(STATIC)
 	@mkdir -p $(@D)
