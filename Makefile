@@ -250,11 +250,13 @@ asan:
 	@$(DEPS) build test
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	 CIO_TEST_TIMEOUT=$${CIO_TEST_TIMEOUT:-2} \
 	 $(MAKE) SAN=asan BUILD=build-asan check
 
 tsan:
 	@$(DEPS) build test
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	 CIO_TEST_TIMEOUT=$${CIO_TEST_TIMEOUT:-3} \
 	 $(MAKE) SAN=tsan BUILD=build-tsan check
 
 stress:

@@ -507,7 +507,9 @@ CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t of
 CIO_API ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset);
 /* Outside a task: a plain close(2). The fd is closed on every path: a task
    being cancelled still closes it (the cancellation is seen at its next
-   suspension point). -EBADF for a negative fd. */
+   suspension point). Tasks of this loop waiting on fd (a read, recv, accept,
+   poll...) wake up with -EBADF instead of waiting forever; requests on other
+   fds lose nothing. -EBADF for a negative fd. */
 CIO_API int cio_close(int fd);
 CIO_API int cio_fsync(int fd);
 CIO_API int cio_fdatasync(int fd);

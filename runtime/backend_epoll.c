@@ -29,28 +29,29 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { IN = 1, OUT = 2 };             /* directions a request waits in */
-enum { UNKNOWN = -1 };                /* fd_state.nonblock before it is read */
-enum { ACCEPT_BATCH = 64 };           /* multishot accepts per readiness, then others run */
-#define POOL_KEY UINT64_MAX           /* epoll data of the pool's eventfd */
+enum { IN = 1, OUT = 2 };   /* directions a request waits in */
+enum { UNKNOWN = -1 };      /* fd_state.nonblock before it is read */
+enum { ACCEPT_BATCH = 64 }; /* multishot accepts per readiness, then others run */
+#define POOL_KEY UINT64_MAX /* epoll data of the pool's eventfd */
 #define EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
 
 /* bstate of a request the backend holds. */
 enum { S_SUBMITTED = 1, S_PARKED, S_POOL, S_DONE, S_ACTIVE /* being tried */ };
 #define STATE(r) ((r)->bstate & 0xffu)
 #define SET_STATE(r, s) ((r)->bstate = ((r)->bstate & ~0xffu) | (s))
-#define CONNECTING (1u << 8) /* CONNECT: connect(2) said EINPROGRESS */
-#define FIRST_WAIT (1u << 9) /* SEND with POLL_FIRST: park before trying */
+#define CONNECTING (1u << 8)   /* CONNECT: connect(2) said EINPROGRESS */
+#define FIRST_WAIT (1u << 9)   /* SEND with POLL_FIRST: park before trying */
 #define HAVE_EVENTS (1u << 10) /* POLL: bres holds the events epoll reported */
 #define DROP (1u << 11)        /* cancelled while S_ACTIVE (a multishot's done() did it) */
 
 typedef struct fd_state {
-    uint32_t gen;       /* a new life of the fd number: stale events are dropped */
-    bool registered;    /* in the epoll set (in this life, as far as we know) */
-    bool owned;         /* cio closes it (fd_closing): no re-check before parking */
-    int8_t nonblock;    /* O_NONBLOCK, or UNKNOWN */
-    uint8_t ready;      /* IN/OUT: not known to be empty (cleared on EAGAIN) */
-    cio__req *waiters;  /* parked requests, linked by bnext/bprev */
+    uint32_t gen;      /* a new life of the fd number: stale events are dropped */
+    bool registered;   /* in the epoll set (in this life, as far as we know) */
+    bool owned;        /* cio closes it (fd_closing): no re-check before parking */
+    int8_t nonblock;   /* O_NONBLOCK, or UNKNOWN */
+    uint8_t ready;     /* IN/OUT: not known to be empty (cleared on EAGAIN) */
+    bool hup;          /* the peer hung up: EOF follows the data, with no edge of its own */
+    cio__req *waiters; /* parked requests, linked by bnext/bprev */
 } fd_state;
 
 typedef struct ep {
@@ -185,7 +186,8 @@ static long try_rw(ep *e, cio__req *r, bool *pool) {
     const struct iovec *iov = vec ? r->addr : &one;
     int n = vec ? (int)r->len : 1;
     off_t off = r->off == CIO__OFF_CUR ? -1 : (off_t)r->off;
-    long k = rd ? preadv2(r->fd, iov, n, off, RWF_NOWAIT) : pwritev2(r->fd, iov, n, off, RWF_NOWAIT);
+    long k =
+        rd ? preadv2(r->fd, iov, n, off, RWF_NOWAIT) : pwritev2(r->fd, iov, n, off, RWF_NOWAIT);
     if (k >= 0)
         return k;
     if (errno == EOPNOTSUPP || errno == EINVAL) /* no RWF_NOWAIT here (a directory says EINVAL) */
@@ -238,7 +240,8 @@ static int try_connect(cio__req *r) {
 /* Events epoll reported (woken requests) save a poll(2). */
 static int poll_try(cio__req *r) {
     unsigned want = r->len | POLLERR | POLLHUP;
-    int ev = r->bstate & HAVE_EVENTS ? (int)((unsigned)r->bres & want) : poll_now(r->fd, (int)r->len);
+    int ev =
+        r->bstate & HAVE_EVENTS ? (int)((unsigned)r->bres & want) : poll_now(r->fd, (int)r->len);
     r->bstate &= ~HAVE_EVENTS;
     return ev == 0 ? -EAGAIN : ev;
 }
@@ -352,11 +355,13 @@ static void to_pool(ep *e, cio__req *r) {
 }
 
 /* A short read or write of a byte stream emptied (filled) the socket: the
- * next request parks at once instead of asking again. */
+ * next request parks at once instead of asking again. Not after a hang-up:
+ * its edge may have come with the data just read, and the EOF behind it
+ * would never be asked for. */
 static void note_result(fd_state *f, const cio__req *r, long k) {
     if (!f || !f->owned || k < 0)
         return;
-    if ((r->op == CIO__OP_RECV || r->op == CIO__OP_READ) && (uint32_t)k < r->len)
+    if ((r->op == CIO__OP_RECV || r->op == CIO__OP_READ) && (uint32_t)k < r->len && !f->hup)
         f->ready &= ~IN;
     else if ((r->op == CIO__OP_SEND || r->op == CIO__OP_WRITE) && (uint32_t)k < r->len)
         f->ready &= ~OUT;
@@ -543,6 +548,8 @@ static void ready_fd(ep *e, uint64_t key, uint32_t events) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         dir |= OUT;
     f->ready |= dir;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        f->hup = true;
     cio__req *woken = NULL;
     for (cio__req *r = f->waiters, *next; r; r = next) {
         next = r->bnext;

@@ -648,8 +648,8 @@ static void *close_wakes(void *arg) {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, other), 0);
     assert_int_equal(pipe(pfd), 0);
     int lfd = listener();
-    waiter_arg ws[] = {{sv[0], 0, {0}}, {sv[0], 1, {0}}, {lfd, 2, {0}}, {pfd[0], 3, {0}},
-                       {other[0], 0, {0}}};
+    waiter_arg ws[] = {
+        {sv[0], 0, {0}}, {sv[0], 1, {0}}, {lfd, 2, {0}}, {pfd[0], 3, {0}}, {other[0], 0, {0}}};
     enum { N = sizeof ws / sizeof *ws };
     cio_future *ts[N];
     for (int i = 0; i < N; i++)
