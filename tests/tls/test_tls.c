@@ -315,7 +315,8 @@ static void *plain_main(void *arg) {
     plain_kind k = *(plain_kind *)arg;
     cio_server *srv = cio_start_server("127.0.0.1", 0, plain_peer, (void *)(intptr_t)k);
     cio_tls *cli = client_tls();
-    cio_tls_set_handshake_timeout(cli, 0.3);
+    if (k == PLAIN_SILENT) /* only the silent peer waits for the deadline */
+        cio_tls_set_handshake_timeout(cli, 0.3);
     cio_stream *s = cio_open_connection_tls("127.0.0.1", cio_server_port(srv), cli, "localhost");
     assert_null(s);
     int err = -errno;
@@ -636,7 +637,10 @@ static void *storm_main(void *arg) {
         cio_sleep(0.0003);
         cio_cancel(t);
     }
-    assert_int_equal(cio_await(t, NULL), 0);
+    /* A cancel that lands between the reader's last wakeup (EOF) and its
+     * return ends the task cancelled, as in asyncio: fine once it is done. */
+    int r = cio_await(t, NULL);
+    assert_true(r == 0 || (r == -ECANCELED && st.done));
     cio_future_unref(t);
     assert_false(st.bad);
     assert_int_equal(st.total, STORM_BYTES);
