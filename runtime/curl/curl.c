@@ -15,6 +15,7 @@
 #include "cio_curl.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -33,6 +34,7 @@ typedef struct curl_loop {
     xfer *xfers;
     size_t count;
     struct curl_sock *socks;
+    struct curl_sock *firing; /* the socket whose callback runs (NULL once curl drops it) */
     struct curl_loop *next;
 } curl_loop;
 
@@ -71,9 +73,24 @@ static void socket_action(curl_loop *cl, curl_socket_t fd, int ev) {
 
 /* ---- sockets ---- */
 
+enum { DRAIN_MAX = 16 };
+
+/* curl reads one buffer per call on a plain socket: while the socket still
+ * has data (a poll(2) that does not wait), calling again is cheaper than a
+ * trip round the loop for each buffer. */
 static void on_readable(void *arg) {
     curl_sock *cs = arg;
-    socket_action(cs->cl, cs->fd, CURL_CSELECT_IN);
+    curl_loop *cl = cs->cl;
+    curl_socket_t fd = cs->fd;
+    cl->firing = cs;
+    for (int i = 0; i < DRAIN_MAX; i++) {
+        socket_action(cl, fd, CURL_CSELECT_IN);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (cl->firing != cs || !(cs->what & CURL_POLL_IN) || poll(&p, 1, 0) != 1 ||
+            !(p.revents & POLLIN))
+            break;
+    }
+    cl->firing = NULL;
 }
 
 static void on_writable(void *arg) {
@@ -82,6 +99,8 @@ static void on_writable(void *arg) {
 }
 
 static void sock_forget(curl_loop *cl, curl_sock *cs) {
+    if (cl->firing == cs)
+        cl->firing = NULL;
     if (cs->what & CURL_POLL_IN)
         cio_remove_reader(cs->fd);
     if (cs->what & CURL_POLL_OUT)
