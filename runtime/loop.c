@@ -93,30 +93,37 @@ int cio__loop_post(cio_loop *loop, cio__mpsc_node *n) {
     return 0;
 }
 
-typedef struct threadsafe_call {
-    cio__mpsc_node node;
-    cio_cb cb;
-    void *arg;
-} threadsafe_call;
-
 static void run_threadsafe(cio__mpsc_node *n) {
-    threadsafe_call *c = (threadsafe_call *)n;
+    cio__ts_call *c = (cio__ts_call *)n;
     cio_cb cb = c->cb;
     void *arg = c->arg;
-    free(c);
+    if (c->slot >= 0)
+        cio__ts_release(&c->loop->ts_calls, c);
+    else
+        free(c);
     cb(arg);
 }
 
+/* A preallocated slot first: no allocation and no lock, so a signal handler
+ * may call this while fewer than CIO__TS_SLOTS calls are pending. */
 int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg) {
     if (!loop || !cb)
         return -EINVAL;
-    threadsafe_call *c = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *c);
-    if (!c)
+    cio__ts_call *c = cio__ts_claim(&loop->ts_calls);
+    int slot = c ? (int)(c - loop->ts_calls.calls) : -1;
+    if (!c && !(c = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *c)))
         return -ENOMEM;
-    *c = (threadsafe_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg};
+    *c =
+        (cio__ts_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg, .loop = loop, .slot = slot};
+    /* The call may make the loop end and close at once: it must not be
+     * freed while this thread is still inside cio__loop_post. */
+    cio__loop_ref(loop);
     int r = cio__loop_post(loop, &c->node);
-    if (r < 0)
+    if (r < 0 && slot >= 0)
+        cio__ts_release(&loop->ts_calls, c);
+    else if (r < 0)
         free(c);
+    cio__loop_unref(loop);
     return r;
 }
 
@@ -551,4 +558,10 @@ int cio_loop_close(cio_loop *loop) {
     cio__handles_destroy(&loop->handles);
     cio__loop_unref(loop);
     return 0;
+}
+
+/* In a child forked from a loop's thread (the process pool's fork server):
+ * the parent's loop, and the task it was running, are not this process's. */
+void cio__loop_forget_after_fork(void) {
+    tls_running = NULL;
 }

@@ -8,6 +8,7 @@
 #include "stack.h"
 #include "task.h"
 #include "backend.h"
+#include "tscall.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -60,6 +61,7 @@ struct cio_loop {
     size_t stack_size;
     cio_executor *default_executor;
     cio__slot slots[CIO__SLOTS]; /* the layers above keep their per-loop state here */
+    cio__ts_slots ts_calls;      /* cio_call_soon_threadsafe's (tscall.c) */
 };
 
 /* The loop running on this thread (NULL if none). */
@@ -96,5 +98,8 @@ static inline void *cio__loop_slot(const cio_loop *loop, int id) {
 static inline void cio__loop_slot_set(cio_loop *loop, int id, void *state, cio__slot_close close) {
     loop->slots[id] = (cio__slot){state, close};
 }
+
+/* In a forked child: no loop runs on this thread (nor does its task). */
+void cio__loop_forget_after_fork(void);
 
 #endif

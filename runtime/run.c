@@ -1,8 +1,10 @@
 /* asyncio.run: a fresh loop around one main task, with a clean shutdown. */
 #include "debug.h"
 #include "loop.h"
+#include "thread_pool.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -106,8 +108,25 @@ static void settle(cio_loop *loop) {
     }
 }
 
+#define SHUTDOWN_TIMEOUT 300.0 /* asyncio's wait for the default executor */
+
+static double shutdown_limit(const cio_options *opt) {
+    return opt && opt->shutdown_timeout ? opt->shutdown_timeout : SHUTDOWN_TIMEOUT;
+}
+
+/* False when jobs still run after the bound: the pool is then left to
+ * cio_loop_close, which lets those jobs end on their own threads once the
+ * loop is marked closed (their results are dropped, nothing leaks). */
+static bool wait_default_executor(cio_executor *ex, const cio_options *opt) {
+    if (!cio__tp_is(ex)) {
+        cio_executor_shutdown(ex, true, false);
+        return true;
+    }
+    return cio__tp_shutdown_within(ex, shutdown_limit(opt)) == 0;
+}
+
 int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) {
-    if (!main)
+    if (!main || (opt && isnan(opt->shutdown_timeout)))
         return -EINVAL;
     if (cio_get_running_loop())
         return -EBUSY;
@@ -129,8 +148,7 @@ int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) 
         cio_future_result(task, result);
     cancel_leftovers(loop);
     settle(loop);
-    if (loop->default_executor) {
-        cio_executor_shutdown(loop->default_executor, true, false);
+    if (loop->default_executor && wait_default_executor(loop->default_executor, opt)) {
         cio_executor_free(loop->default_executor);
         loop->default_executor = NULL;
         settle(loop); /* the jobs that finished meanwhile: their futures' callbacks */

@@ -76,9 +76,18 @@ CIO_API int cio__stream_write_raw(cio_stream *s, const void *data, size_t n);
  * server's memory. Exported for the optional modules, not public API. */
 CIO_API void cio__server_set_arg_free(cio_server *srv, void (*arg_free)(void *arg));
 
+/* Closes s without sending what is buffered (never suspends), then releases
+ * it like cio_stream_close. */
+int cio__stream_abort(cio_stream *s);
+
 /* In a task when host is a name (the resolver runs in the default executor);
  * NULL and numeric hosts resolve at once (NULL: loopback, or with passive the
  * IPv4 wildcard). 0 and *res, or a negative errno / CIO_EGAI + EAI_x. */
 int cio__resolve(const char *host, unsigned port, bool passive, struct addrinfo **res);
+
+/* A server over a socket already listening (Unix sockets); it owns lfd from
+ * now on, also on failure (NULL with errno: EPERM without a running loop,
+ * EINVAL, ENOMEM). */
+cio_server *cio__server_adopt(int lfd, cio_stream_handler handler, void *arg);
 
 #endif

@@ -302,11 +302,24 @@ int cio_await(cio_future *f, void **result) {
     return cio_future_result(f, result);
 }
 
+/* Outside a task (an executor's job): the error waits here for the worker. */
+static __thread int job_fail_err;
+
 void *cio_fail(int err) {
     cio__task *t = cio__task_current();
-    if (t && err < 0)
+    if (err >= 0)
+        return NULL;
+    if (t)
         t->fail_err = err;
+    else
+        job_fail_err = err;
     return NULL;
+}
+
+int cio__job_fail_take(void) {
+    int err = job_fail_err;
+    job_fail_err = 0;
+    return err;
 }
 
 /* ---- creation and bookkeeping ---- */
