@@ -87,9 +87,10 @@ CIO_API int cio_stream_start_tls(cio_stream *s, cio_tls *tls, const char *server
 CIO_API bool cio_stream_is_tls(const cio_stream *s);
 /* The ALPN protocol agreed on, or NULL (none, or not TLS). Valid while s is. */
 CIO_API const char *cio_stream_tls_alpn(const cio_stream *s);
-/* The protocol version ("TLSv1.3") and cipher ("TLS_AES_256_GCM_SHA384"),
-   or NULL when s is not TLS. Static strings. */
+/* The protocol version ("TLSv1.3"), or NULL when s is not TLS. A static string. */
 CIO_API const char *cio_stream_tls_version(const cio_stream *s);
+/* The cipher suite ("TLS_AES_256_GCM_SHA384"), or NULL when s is not TLS. A
+   static string. */
 CIO_API const char *cio_stream_tls_cipher(const cio_stream *s);
 
 #ifdef __cplusplus
