@@ -12,6 +12,7 @@ run() {
 if [ -x "$build/examples/image_pipeline" ]; then
     run "$build/examples/image_pipeline"
 fi
+[ -x "$build/examples/tls_echo" ] && run "$build/examples/tls_echo"
 for t in "$build"/examples/tutorial/*; do
     [ -x "$t" ] && run "$t" -s 0.05
 done

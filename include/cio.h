@@ -51,6 +51,8 @@ extern "C" {
 #define CIO_ESHUTDOWN (-(CIO_EBASE + 5))   /* queue or executor shut down */
 #define CIO_EUNAVAIL (-(CIO_EBASE + 6))    /* the asked-for backend cannot start here */
 #define CIO_EGAI (-(CIO_EBASE + 100))      /* getaddrinfo error: CIO_EGAI + EAI_x (EAI_x < 0) */
+#define CIO_ETLS (-(CIO_EBASE + 7))        /* TLS handshake or verification failed (cio-tls) */
+#define CIO_ECURL (-(CIO_EBASE + 1000))    /* libcurl error: CIO_ECURL - CURLcode (cio-curl) */
 
 /* Name of an error code (negative errno or CIO_E*). Never NULL. Thread-safe. */
 CIO_API const char *cio_strerror(int err);

@@ -28,6 +28,14 @@ int cio__env_debug(void) {
 
 /* ---- errors ---- */
 
+/* cio-curl names its codes (curl_easy_strerror) without the core linking
+ * libcurl: it registers the namer when it starts. */
+static const char *(*_Atomic curl_namer)(int code);
+
+void cio__set_curl_strerror(const char *(*namer)(int code)) {
+    curl_namer = namer;
+}
+
 const char *cio_strerror(int err) {
     switch (err) {
     case 0:
@@ -48,6 +56,12 @@ const char *cio_strerror(int err) {
         return "receiver lagged: items were missed";
     case CIO_EOUTCAP:
         return "bytes job result larger than out_cap";
+    case CIO_ETLS:
+        return "TLS handshake or verification failed";
+    }
+    if (err < CIO_ECURL && err > CIO_ECURL - 1000) {
+        const char *(*namer)(int) = curl_namer;
+        return namer ? namer(CIO_ECURL - err) : "libcurl error";
     }
     if (err <= CIO_EGAI && err > CIO_EGAI - 100)
         return gai_strerror(err - CIO_EGAI);

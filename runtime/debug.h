@@ -17,5 +17,8 @@ double cio__now(void);
 void cio__debug_install_overflow_handler(void);
 /* Whether env CIO_DEBUG=1. */
 int cio__env_debug(void);
+/* cio-curl registers the names of CIO_ECURL - CURLcode for cio_strerror.
+ * Exported for the optional module, not public API. */
+CIO_API void cio__set_curl_strerror(const char *(*namer)(int code));
 
 #endif

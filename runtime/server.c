@@ -35,6 +35,7 @@ struct cio_server {
     bool closing, freed;
     cio__waitq closing_waiters; /* serve_forever */
     cio__waitq closed_waiters;  /* wait_closed */
+    void (*arg_free)(void *arg); /* a module's wrapper of handler and arg */
 };
 
 enum { BACKLOG = 4096 };
@@ -46,12 +47,18 @@ static bool fully_closed(const cio_server *srv) {
 
 /* Waiters are woken only once the state they wait for is final, so they never
  * look at the server again (it may be freed right after). */
+static void server_free_mem(cio_server *srv) {
+    if (srv->arg_free)
+        srv->arg_free(srv->arg);
+    free(srv);
+}
+
 static void check_closed(cio_server *srv) {
     if (!fully_closed(srv))
         return;
     cio__waitq_wake_all(&srv->closed_waiters, 0);
     if (srv->freed)
-        free(srv);
+        server_free_mem(srv);
 }
 
 /* ---- connections ---- */
@@ -318,7 +325,11 @@ void cio_server_free(cio_server *srv) {
     cio_server_close_clients(srv);
     srv->freed = true;
     if (fully_closed(srv))
-        free(srv);
+        server_free_mem(srv);
+}
+
+void cio__server_set_arg_free(cio_server *srv, void (*arg_free)(void *arg)) {
+    srv->arg_free = arg_free;
 }
 
 /* A server over a socket that is listening already (unix.c's); it owns lfd

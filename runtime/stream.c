@@ -59,6 +59,8 @@ void cio__stream_release(cio_stream *s) {
     }
     if (s->server_owned)
         return;
+    if (s->transport)
+        s->transport->release(s);
     free(s->rbuf);
     if (s->wbuf_kernel && s->wbuf_kernel != s->wbuf)
         free(s->wbuf_kernel);
@@ -212,9 +214,34 @@ static int await_data(cio_stream *s) {
     return r < 0 ? r : 0;
 }
 
+/* A transport may hold decoded bytes the socket no longer shows as
+ * readable: it is asked directly, never after a readiness wait. */
+static ssize_t fill_transport(cio_stream *s, size_t need) {
+    int r = rbuf_reserve(s, need ? need : 1);
+    if (r < 0)
+        return r;
+    size_t room = s->rcap - s->rend;
+    ssize_t n = note_recv(s, s->transport->recv(s, s->rbuf + s->rend, room));
+    if (n <= 0)
+        return n;
+    s->rend += (size_t)n;
+    s->last_fill = (size_t)n;
+    s->rgrow = (size_t)n == room;
+    return n;
+}
+
+/* A recv straight into the caller's memory (through the transport if any). */
+static ssize_t recv_direct(cio_stream *s, void *buf, size_t n) {
+    if (s->transport)
+        return note_recv(s, s->transport->recv(s, buf, n));
+    return note_recv(s, cio_recv(s->fd, buf, n > UINT_MAX ? UINT_MAX : n, 0));
+}
+
 /* One recv into the buffer: > 0 bytes, 0 at EOF, an error, or -EAGAIN
  * when a readiness wakeup was spurious. */
 static ssize_t fill_once(cio_stream *s, size_t need) {
+    if (s->transport)
+        return fill_transport(s, need);
     int ready = await_data(s);
     if (ready < 0)
         return ready;
@@ -267,7 +294,7 @@ ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n) {
     } else if (s->rerr || s->eof) {
         got = s->rerr;
     } else if (n >= READ_DIRECT) {
-        got = note_recv(s, cio_recv(s->fd, buf, n > UINT_MAX ? UINT_MAX : n, 0));
+        got = recv_direct(s, buf, n);
     } else {
         got = fill(s, 0);
         if (got > 0)
@@ -294,7 +321,7 @@ static ssize_t readexactly(cio_stream *s, char *buf, size_t n, size_t *got) {
         size_t want = n - *got;
         ssize_t r;
         if (want >= READ_DIRECT && !s->eof && !s->rerr) {
-            r = note_recv(s, cio_recv(s->fd, buf + *got, want > UINT_MAX ? UINT_MAX : want, 0));
+            r = recv_direct(s, buf + *got, want);
             if (r > 0)
                 *got += (size_t)r;
         } else {

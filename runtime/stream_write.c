@@ -140,6 +140,18 @@ int cio_stream_write(cio_stream *s, const void *data, size_t n) {
     if (!s->loop && !(s->loop = cio__loop_running()))
         return -EPERM;
     cio__loop_check_owner(s->loop, "cio_stream_write");
+    if (s->transport)
+        return s->transport->write(s, data, n);
+    return cio__stream_write_raw(s, data, n);
+}
+
+int cio__stream_write_raw(cio_stream *s, const void *data, size_t n) {
+    if (s->werr)
+        return s->werr;
+    if (!n)
+        return 0;
+    if (!s->loop && !(s->loop = cio__loop_running())) /* a transport's handshake came first */
+        return -EPERM;
     int r = wbuf_reserve(s, n);
     if (r < 0)
         return r;
@@ -174,6 +186,8 @@ int cio_stream_write_eof(cio_stream *s) {
         return s->werr;
     if (s->closed)
         return -EPIPE;
+    if (s->transport && !s->eof_wanted)
+        s->transport->shutdown(s);
     s->eof_wanted = true;
     if (!s->sending)
         send_flushed(s);
@@ -195,6 +209,8 @@ static int flush_all(cio_stream *s) {
 static int stream_close(cio_stream *s, bool graceful) {
     if (s->closed)
         return -EBADF;
+    if (graceful && s->transport && !s->eof_wanted && !s->werr)
+        s->transport->shutdown(s);
     s->closed = true; /* from here on writes fail and a second close is refused */
     bool had_data = wpending(s) > 0;
     int r = 0;

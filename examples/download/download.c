@@ -9,14 +9,20 @@
  *                                            default) on 127.0.0.1 at RATE
  *                                            MiB/s per connection (a slow
  *                                            link; 0: unlimited), download
- *   download URL...                          download http://host:port/path
+ *   download [--cacert FILE] URL...          download http:// and https:// URLs
+ *                                            (certificates checked against the
+ *                                            system's CAs, or FILE's)
  *
+ * The transfers are libcurl's, run on the loop by cio-curl
+ * (cio_curl_perform): HTTP/1.1 and HTTP/2, TLS, redirects, all of curl.
  * Every download is logged with its start, finish and elapsed time
- * (cio_timed), and the files are checked byte for byte (a 64-bit FNV-1a
- * hash of what was served against what arrived). */
+ * (cio_timed), big ones report their progress, and generated files are
+ * checked byte for byte (a 64-bit FNV-1a hash of what was served against
+ * what arrived). */
 #include "../common/http.h"
 
 #include <cio.h>
+#include <cio_curl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,13 +36,12 @@
 #define MAX_FILES 16
 
 typedef struct job {
-    char host[256];
-    unsigned port;
-    char path[512];
+    char url[2048];
+    char name[256]; /* the last part of the path */
     char out[1024];
     uint64_t hash; /* of what arrived */
     size_t bytes;
-    int status;
+    int status; /* the HTTP status, or a negative error */
 } job;
 
 typedef struct plan {
@@ -48,6 +53,8 @@ typedef struct plan {
     double rate;
     http_server *server;
 } plan;
+
+static const char *cacert; /* --cacert */
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
@@ -85,39 +92,83 @@ static int generate(const char *path, long mb, uint64_t seed, uint64_t *hash) {
 
 /* ---- downloading ---- */
 
-typedef struct hashing_sink {
-    http_file_sink file;
-    uint64_t hash;
-} hashing_sink;
+enum { PROGRESS_MIN = 4 << 20 }; /* files from this size report 25/50/75 % */
 
-static int sink(const void *data, size_t len, void *arg) {
-    hashing_sink *s = arg;
-    s->hash = fnv(s->hash, data, len);
-    return http_sink_to_file(data, len, &s->file);
+typedef struct fetch {
+    job *j;
+    int fd;
+    off_t off;
+    int quarter;
+} fetch;
+
+/* curl's callbacks run from a loop callback, where nothing may suspend: the
+ * bytes go to the page cache with a plain pwrite (microseconds), not with
+ * cio_write. */
+static size_t on_body(char *data, size_t size, size_t n, void *arg) {
+    fetch *f = arg;
+    size_t len = size * n;
+    f->j->hash = fnv(f->j->hash, data, len);
+    for (size_t done = 0; done < len;) {
+        ssize_t w = pwrite(f->fd, data + done, len - done, f->off);
+        if (w <= 0)
+            return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+        done += (size_t)w;
+        f->off += w;
+    }
+    f->j->bytes += len;
+    return len;
+}
+
+static int on_progress(void *arg, curl_off_t total, curl_off_t now, curl_off_t ut, curl_off_t un) {
+    (void)ut;
+    (void)un;
+    fetch *f = arg;
+    if (total < PROGRESS_MIN)
+        return 0;
+    while (f->quarter < 3 && now * 4 >= total * (f->quarter + 1)) {
+        f->quarter++;
+        printf("  %s: %d%% of %.1f MiB\n", f->j->name, f->quarter * 25, (double)total / (1 << 20));
+    }
+    return 0;
 }
 
 static void *download_one(void *arg) {
     job *j = arg;
-    http_conn *c = http_connect(j->host, j->port);
-    if (!c)
-        return cio_fail(-errno);
-    hashing_sink s = {.file.fd = cio_open(j->out, O_WRONLY | O_CREAT | O_TRUNC, 0644),
-                      .hash = FNV_START};
-    if (s.file.fd < 0) {
-        http_close(c);
-        return cio_fail(s.file.fd);
+    fetch f = {.j = j, .fd = cio_open(j->out, O_WRONLY | O_CREAT | O_TRUNC, 0644)};
+    if (f.fd < 0)
+        return cio_fail(j->status = f.fd);
+    j->hash = FNV_START;
+    j->bytes = 0;
+    CURL *e = curl_easy_init();
+    if (!e) {
+        cio_close(f.fd);
+        return cio_fail(j->status = -ENOMEM);
     }
-    j->status = http_get(c, j->path, sink, &s, &j->bytes);
-    j->hash = s.hash;
-    cio_close(s.file.fd);
-    http_close(c);
-    return j->status == 200 ? NULL : cio_fail(j->status < 0 ? j->status : -EPROTO);
+    curl_easy_setopt(e, CURLOPT_URL, j->url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &f);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, &f);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "cio-download/0.1");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);           /* no SIGPIPE juggling per call */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L << 10); /* fewer, larger reads */
+    if (cacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, cacert);
+    int r = cio_curl_perform(e);
+    long code = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(e);
+    cio_close(f.fd);
+    j->status = r < 0 ? r : (int)code;
+    return j->status == 200 ? NULL : cio_fail(r < 0 ? r : -EPROTO);
 }
 
 static void *timed_download(void *arg) {
     job *j = arg;
     char name[600];
-    snprintf(name, sizeof name, "download %s", j->path);
+    snprintf(name, sizeof name, "download %s", j->name);
     return cio_timed(name, download_one, j);
 }
 
@@ -128,11 +179,13 @@ static int report(plan *p, const char *mode, double seconds) {
         job *j = &p->jobs[i];
         total += j->bytes;
         if (j->status != 200) {
-            printf("  %s: failed (%s)\n", j->path,
-                   j->status < 0 ? cio_strerror(j->status) : "HTTP error");
+            if (j->status < 0)
+                printf("  %s: failed (%s)\n", j->url, cio_strerror(j->status));
+            else
+                printf("  %s: failed (HTTP %d)\n", j->url, j->status);
             bad = 1;
         } else if (p->expect[i] && p->expect[i] != j->hash) {
-            printf("  %s: CONTENT DIFFERS from the served file\n", j->path);
+            printf("  %s: CONTENT DIFFERS from the served file\n", j->url);
             bad = 1;
         }
     }
@@ -161,9 +214,9 @@ static void *run_all(void *arg) {
         http_server_set_rate(p->server, p->rate);
         for (int i = 0; i < p->n; i++) {
             job *j = &p->jobs[i];
-            snprintf(j->host, sizeof j->host, "127.0.0.1");
-            j->port = http_server_port(p->server);
-            snprintf(j->path, sizeof j->path, "/file%d.bin", i + 1);
+            snprintf(j->url, sizeof j->url, "http://127.0.0.1:%u/file%d.bin",
+                     http_server_port(p->server), i + 1);
+            snprintf(j->name, sizeof j->name, "file%d.bin", i + 1);
             snprintf(j->out, sizeof j->out, "%s/downloaded%d.bin", p->dir, i + 1);
         }
         printf("serving %d files of %ld MiB from %s on 127.0.0.1:%u", p->n, p->mb, p->dir,
@@ -192,21 +245,25 @@ static void *run_all(void *arg) {
     return bad ? cio_fail(-EIO) : NULL;
 }
 
+/* http:// and https:// URLs; the file is named after the path's last part. */
 static int parse_url(const char *url, job *j) {
-    if (strncmp(url, "http://", 7) != 0)
+    const char *rest = strncmp(url, "http://", 7) == 0    ? url + 7
+                       : strncmp(url, "https://", 8) == 0 ? url + 8
+                                                          : NULL;
+    if (!rest || !*rest || *rest == '/' || strlen(url) >= sizeof j->url)
         return -EINVAL;
-    const char *hostp = url + 7, *slash = strchr(hostp, '/'), *colon = strchr(hostp, ':');
-    if (!slash)
-        slash = hostp + strlen(hostp);
-    size_t hl = (size_t)((colon && colon < slash ? colon : slash) - hostp);
-    if (hl == 0 || hl >= sizeof j->host)
-        return -EINVAL;
-    memcpy(j->host, hostp, hl);
-    j->host[hl] = 0;
-    j->port = colon && colon < slash ? (unsigned)atoi(colon + 1) : 80;
-    snprintf(j->path, sizeof j->path, "%s", *slash ? slash : "/");
-    const char *base = strrchr(j->path, '/');
-    snprintf(j->out, sizeof j->out, "%s", base && base[1] ? base + 1 : "index.html");
+    snprintf(j->url, sizeof j->url, "%s", url);
+    const char *path = strchr(rest, '/');
+    size_t plen = path ? strcspn(path, "?#") : 0;
+    const char *base = path ? path + plen : NULL;
+    while (base && base > path && base[-1] != '/')
+        base--;
+    size_t blen = base ? (size_t)(path + plen - base) : 0;
+    if (blen == 0 || blen >= sizeof j->name)
+        snprintf(j->name, sizeof j->name, "index.html");
+    else
+        snprintf(j->name, sizeof j->name, "%.*s", (int)blen, base);
+    snprintf(j->out, sizeof j->out, "%s", j->name);
     return 0;
 }
 
@@ -223,11 +280,15 @@ int main(int argc, char **argv) {
             p.dir = argv[++i];
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
             p.rate = atof(argv[++i]);
+        else if (strcmp(argv[i], "--cacert") == 0 && i + 1 < argc)
+            cacert = argv[++i];
         else if (urls < MAX_FILES && parse_url(argv[i], &p.jobs[urls]) == 0)
             urls++;
         else {
-            fprintf(stderr, "usage: %s [-n FILES] [-m MB] [-r MIB_PER_S] [-d DIR] | URL...\n",
-                    argv[0]);
+            fprintf(stderr,
+                    "usage: %s [-n FILES] [-m MB] [-r MIB_PER_S] [-d DIR]\n"
+                    "       %s [--cacert FILE] http[s]://URL...\n",
+                    argv[0], argv[0]);
             return 2;
         }
     }

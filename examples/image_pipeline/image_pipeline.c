@@ -1,7 +1,7 @@
 /* The seeds' real-world case, end to end:
  *   1. a small HTTP/1.1 server on cio streams serves a directory of images
  *      (generated in the process pool when the directory is empty);
- *   2. the pipeline downloads them with an HTTP client on cio streams, at
+ *   2. the pipeline downloads them with libcurl on the loop (cio-curl), at
  *      most 4 at once (a semaphore, as in the seed), and writes the
  *      originals with cio file I/O;
  *   3. each image is decoded and processed in the process pool (grayscale,
@@ -17,6 +17,7 @@
 #include "watch.h"
 
 #include <cio.h>
+#include <cio_curl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -132,16 +133,25 @@ typedef struct item {
     int i;
 } item;
 
+static size_t to_mem(char *data, size_t size, size_t n, void *arg) {
+    return http_sink_to_mem(data, size * n, arg) == 0 ? size * n : 0;
+}
+
 static int fetch(pipeline *p, int i, http_mem_sink *m) {
-    char path[64];
-    snprintf(path, sizeof path, "/img%03d.%s", i, ext(i));
-    http_conn *c = http_connect("127.0.0.1", p->port);
-    if (!c)
-        return -errno;
-    size_t len;
-    int status = http_get(c, path, http_sink_to_mem, m, &len);
-    http_close(c);
-    return status == 200 ? 0 : status < 0 ? status : -ENOENT;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/img%03d.%s", p->port, i, ext(i));
+    CURL *e = curl_easy_init();
+    if (!e)
+        return -ENOMEM;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, to_mem);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    int r = cio_curl_perform(e); /* suspends this task only */
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(e);
+    return r < 0 ? r : status == 200 ? 0 : -ENOENT;
 }
 
 static int save_results(const item *it, const img_job *j) {
