@@ -47,6 +47,7 @@ extern "C" {
 #define CIO_ELIMIT (-(CIO_EBASE + 4))      /* stream read limit exceeded (readuntil/readline) */
 #define CIO_ESHUTDOWN (-(CIO_EBASE + 5))   /* queue or executor shut down */
 #define CIO_EUNAVAIL (-(CIO_EBASE + 6))    /* io_uring unavailable on this host */
+#define CIO_ELOOP (-(CIO_EBASE + 9))       /* the future belongs to another loop */
 #define CIO_EGAI (-(CIO_EBASE + 100))      /* getaddrinfo error: CIO_EGAI + EAI_x (EAI_x < 0) */
 
 /* Name of an error code (negative errno or CIO_E*). Never NULL. Thread-safe. */
@@ -165,9 +166,12 @@ CIO_API void cio_future_unref(cio_future *f);
 
 /* In a task: waits until f is done. 0 and *result (may be NULL), or f's error,
    or -ECANCELED (the caller was cancelled: f is cancelled too, as asyncio does;
-   use cio_shield to protect it). Outside a task: -EPERM. */
+   use cio_shield to protect it). Outside a task: -EPERM. -EDEADLK when f is
+   the caller; CIO_ELOOP at once when f belongs to another loop (it could
+   never wake this task; debug mode names both loops). */
 CIO_API int cio_await(cio_future *f, void **result);
-/* In a task: suspends for `seconds` (<= 0: like cio_yield). 0 or -ECANCELED. */
+/* In a task: suspends for `seconds` (<= 0: like cio_yield). 0, -ECANCELED,
+   or -EINVAL for NaN. */
 CIO_API int cio_sleep(double seconds);
 /* In a task: lets every other ready callback and task run once. 0 or -ECANCELED. */
 CIO_API int cio_yield(void);

@@ -44,6 +44,8 @@ const char *cio_strerror(int err) {
         return "shut down";
     case CIO_EUNAVAIL:
         return "io_uring unavailable";
+    case CIO_ELOOP:
+        return "the future belongs to another loop";
     }
     if (err <= CIO_EGAI && err > CIO_EGAI - 100)
         return gai_strerror(err - CIO_EGAI);

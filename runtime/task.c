@@ -250,7 +250,9 @@ int cio_sleep(double seconds) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (!(seconds > 0)) /* also NaN */
+    if (seconds != seconds)
+        return -EINVAL; /* NaN, as wait, wait_for and timeouts say */
+    if (!(seconds > 0))
         return cio_yield();
     cio__task *t = cio__task_current();
     cio_loop *loop = t->fut.loop;
@@ -277,6 +279,16 @@ static void await_cancel(cio__task *t, void *ctx) {
     cio__task_wake(t, -ECANCELED);
 }
 
+/* A future of another loop is completed on that loop's thread, which never
+ * wakes a task of this one: waiting would hang (or race, across threads). */
+static int foreign_future(const cio__task *t, const cio_future *f) {
+    CIO__DEBUG(t->fut.loop,
+               "cio_await: task '%s' on loop %p awaits a future that belongs to loop %p: "
+               "refused with CIO_ELOOP (cross loops with cio_call_soon_threadsafe)",
+               cio_task_name(&t->fut), (void *)t->fut.loop, (void *)f->loop);
+    return CIO_ELOOP;
+}
+
 int cio_await(cio_future *f, void **result) {
     int r = cio__task_require(__func__);
     if (r < 0)
@@ -286,6 +298,8 @@ int cio_await(cio_future *f, void **result) {
     cio__task *t = cio__task_current();
     if (f == &t->fut)
         return -EDEADLK;
+    if (f->loop != t->fut.loop)
+        return foreign_future(t, f);
     if (f->state == CIO__F_PENDING) {
         t->await_node = (cio__cbnode){.task = t};
         cio__future_add_node(f, &t->await_node);

@@ -8,6 +8,9 @@
 #include <cio.h>
 
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +348,133 @@ static void test_unref_running_task(void **state) {
     assert_int_equal(flag, 1);
 }
 
+/* ---- a future of another loop: refused at once, never a hang ---- */
+
+typedef struct foreign {
+    cio_future *f; /* a pending future of another loop */
+    int r;
+} foreign;
+
+static void *awaits_foreign(void *arg) {
+    foreign *fo = arg;
+    fo->r = cio_await(fo->f, NULL);
+    return NULL;
+}
+
+/* The await runs in a child task bounded by wait_for, so that the old
+ * behaviour (a hang) fails the test instead of stalling it. */
+static void *awaits_foreign_bounded(void *arg) {
+    foreign *fo = arg;
+    fo->r = 1;
+    cio_future *t = cio_create_task(awaits_foreign, fo);
+    int r = cio_wait_for(t, 2.0, NULL);
+    cio_future_unref(t);
+    return (void *)(intptr_t)r;
+}
+
+static char foreign_log[2048];
+
+static void capture_log(int level, const char *msg, void *user) {
+    (void)level;
+    (void)user;
+    strncat(foreign_log, msg, sizeof foreign_log - strlen(foreign_log) - 2);
+    strcat(foreign_log, "\n");
+}
+
+static void test_await_future_of_another_loop(void **state) {
+    (void)state;
+    cio_loop *other = cio_loop_new(NULL);
+    assert_non_null(other);
+    foreign fo = {.f = cio_loop_future_new(other)};
+    assert_non_null(fo.f);
+    cio_set_log_handler(capture_log, NULL);
+    cio_options opt = {.debug = 1};
+    void *r = (void *)-1;
+    assert_int_equal(cio_run_with(&opt, awaits_foreign_bounded, &fo, &r), 0);
+    cio_set_log_handler(NULL, NULL);
+    assert_int_equal((intptr_t)r, 0);
+    assert_int_equal(fo.r, CIO_ELOOP);
+    assert_false(cio_future_done(fo.f)); /* untouched by the refusal */
+    assert_string_equal(cio_strerror(CIO_ELOOP), "the future belongs to another loop");
+    char other_name[32];
+    snprintf(other_name, sizeof other_name, "%p", (void *)other);
+    assert_non_null(strstr(foreign_log, "belongs to loop"));
+    assert_non_null(strstr(foreign_log, other_name));
+    cio_future_unref(fo.f);
+    assert_int_equal(cio_loop_close(other), 0);
+}
+
+/* The same across two loops running on two threads. */
+typedef struct two_loops {
+    cio_loop *loop;
+    cio_future *f;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool ready, release;
+} two_loops;
+
+static void *holds_future(void *arg) {
+    two_loops *tl = arg;
+    tl->loop = cio_get_running_loop();
+    tl->f = cio_future_new();
+    pthread_mutex_lock(&tl->mu);
+    tl->ready = true;
+    pthread_cond_signal(&tl->cv);
+    pthread_mutex_unlock(&tl->mu);
+    bool release = false;
+    while (!release) {
+        cio_sleep(0.01);
+        pthread_mutex_lock(&tl->mu);
+        release = tl->release;
+        pthread_mutex_unlock(&tl->mu);
+    }
+    cio_future_set_result(tl->f, (void *)7);
+    cio_future_unref(tl->f);
+    return NULL;
+}
+
+static void *run_holder(void *arg) {
+    return (void *)(intptr_t)cio_run(holds_future, arg, NULL);
+}
+
+static void test_await_future_of_loop_on_other_thread(void **state) {
+    (void)state;
+    two_loops tl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_holder, &tl), 0);
+    pthread_mutex_lock(&tl.mu);
+    while (!tl.ready)
+        pthread_cond_wait(&tl.cv, &tl.mu);
+    pthread_mutex_unlock(&tl.mu);
+    foreign fo = {.f = tl.f};
+    void *r = (void *)-1;
+    assert_int_equal(cio_run(awaits_foreign_bounded, &fo, &r), 0);
+    assert_int_equal((intptr_t)r, 0);
+    assert_int_equal(fo.r, CIO_ELOOP);
+    pthread_mutex_lock(&tl.mu);
+    tl.release = true;
+    pthread_mutex_unlock(&tl.mu);
+    void *rr;
+    assert_int_equal(pthread_join(th, &rr), 0);
+    assert_int_equal((intptr_t)rr, 0);
+}
+
+/* ---- NaN is not a duration ---- */
+
+static void *sleeps_nan(void *arg) {
+    (void)arg;
+    assert_int_equal(cio_sleep(NAN), -EINVAL);
+    assert_int_equal(cio_sleep(-NAN), -EINVAL);
+    assert_int_equal(cio_sleep(0), 0);
+    assert_int_equal(cio_sleep(-1), 0);
+    return NULL;
+}
+
+static void test_sleep_nan(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(sleeps_nan, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tasks_start_in_creation_order),
@@ -356,6 +486,9 @@ int main(void) {
         cmocka_unit_test(test_names_and_all_tasks),
         cmocka_unit_test(test_hundred_thousand_sleepers),
         cmocka_unit_test(test_unref_running_task),
+        cmocka_unit_test(test_await_future_of_another_loop),
+        cmocka_unit_test(test_await_future_of_loop_on_other_thread),
+        cmocka_unit_test(test_sleep_nan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
