@@ -71,7 +71,8 @@ typedef struct cio_handle {
 
 typedef struct cio_options {           /* zero means default */
     unsigned ring_entries;             /* default 256 */
-    size_t stack_size;                 /* default 64 KiB */
+    size_t stack_size;                 /* default 256 KiB of address space per task;
+                                          only touched pages cost memory */
     int debug;                         /* also on when env CIO_DEBUG=1 */
     double slow_callback_duration;     /* default 0.1 s (debug mode) */
     unsigned default_executor_workers; /* default min(32, ncpu + 4) */
@@ -151,7 +152,7 @@ CIO_API cio_future *cio_loop_create_task(cio_loop *loop, cio_fn fn, void *arg);
 /* Task options beyond the defaults. */
 typedef struct cio_task_options {
     size_t stack_size; /* 0: the loop's */
-    const char *name;  /* copied; NULL: "Task-N" */
+    const char *name;  /* copied; NULL: "Task-N (function)" */
 } cio_task_options;
 CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *opt,
                                               cio_fn fn, void *arg);
@@ -206,8 +207,15 @@ CIO_API int cio_future_remove_done_callback(cio_future *f, void (*cb)(cio_future
 /* The task running now, or NULL outside a task. No reference is added. */
 CIO_API cio_future *cio_current_task(void);
 CIO_API bool cio_future_is_task(const cio_future *f);
-/* Copies name. */
+/* Copies name; NULL brings the default name back. */
 CIO_API void cio_task_set_name(cio_future *task, const char *name);
+/* The name set (valid until the next cio_task_set_name on the task or its
+   release), or the default "Task-N (function)", as asyncio names a task and
+   shows its coroutine: N counts the loop's tasks from 1, and the function's
+   symbol is looked up when the name is asked for (left out when the binary
+   is stripped). A default name is formatted into a buffer of the calling
+   thread that stays valid until four more default names have been asked for
+   there. The task is never modified. NULL for NULL or a plain future. */
 CIO_API const char *cio_task_name(const cio_future *task);
 /* Number of pending cancellation requests (asyncio Task.cancelling()). */
 CIO_API int cio_task_cancelling(const cio_future *task);

@@ -38,11 +38,17 @@
 #endif
 #endif
 
-#define DEFAULT_SIZE (64 * 1024)
+/* Address space is cheap and only touched pages cost memory (MAP_NORESERVE,
+ * no THP): 256 KiB takes ordinary C such as a 64 KiB local buffer plus
+ * printf, for the same resident cost per idle task as 64 KiB had. */
+#define DEFAULT_SIZE (256 * 1024)
+/* A frame bigger than the guard would jump over it into the next slot, so
+ * the guard is wider than a page: a bigger one costs no VMA and no memory. */
+#define GUARD_BYTES (64 * 1024)
 #define FIRST_ARENA_SLOTS 16
 #define MAX_ARENA_SLOTS 1024
-/* Caps an arena of rare big stacks; the default size stays at 1024 slots. */
-#define MAX_ARENA_BYTES ((size_t)128 << 20)
+/* Caps an arena of rare big stacks; the default size gets 1024 slots. */
+#define MAX_ARENA_BYTES ((size_t)512 << 20)
 /* Beyond this a size is a caller's bug (or an overflow), not a stack. */
 #define MAX_STACK_SIZE ((size_t)1 << 32)
 
@@ -81,7 +87,8 @@ static size_t page(void) {
 }
 
 size_t cio__stack_guard_size(void) {
-    return page();
+    size_t pg = page();
+    return (GUARD_BYTES + pg - 1) & ~(pg - 1);
 }
 
 /* 0 when the size is absurd, so the caller fails with ENOMEM. */
@@ -156,12 +163,12 @@ static int guard_kind(void) {
  * the slot goes unguarded rather than failing: W4 needs 100k stacks even on
  * kernels without page-table guards. */
 static bool install_guard(void *p) {
-    size_t pg = page();
-    if (guard_kind() == GUARD_PTE && madvise(p, pg, MADV_GUARD_INSTALL) == 0)
+    size_t len = cio__stack_guard_size();
+    if (guard_kind() == GUARD_PTE && madvise(p, len, MADV_GUARD_INSTALL) == 0)
         return false;
     if (!take_vma_budget())
         return false;
-    if (mprotect(p, pg, PROT_NONE) == 0)
+    if (mprotect(p, len, PROT_NONE) == 0)
         return true;
     atomic_fetch_add(&vma_budget, 1);
     return false;
@@ -193,7 +200,7 @@ static size_t arena_slots(const cio__stack_class *c, size_t slot) {
 }
 
 static int new_arena(cio__stacks *s, cio__stack_class *c) {
-    size_t slot = c->size + page();
+    size_t slot = c->size + cio__stack_guard_size();
     size_t n = arena_slots(c, slot);
     size_t len = n * slot;
     void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -203,6 +210,9 @@ static int new_arena(cio__stacks *s, cio__stack_class *c) {
     /* With THP a touched stack would become 64 KiB resident, not 4 KiB. It
      * fails (EINVAL) only on kernels without THP, where nothing is lost. */
     (void)madvise(base, len, MADV_NOHUGEPAGE);
+    /* Shadow left by whatever was mapped here before (ASan clears a range
+     * this big by remapping it: nothing becomes resident). */
+    UNPOISON(base, len);
     cio__arena *a = malloc(sizeof *a);
     cio__stack *slots = calloc(n, sizeof *slots);
     if (!a || !slots) {
@@ -224,7 +234,7 @@ static cio__stack *carve(cio__stacks *s, cio__stack_class *c) {
         return NULL;
     if ((!c->current || c->carved == c->nslots) && new_arena(s, c) < 0)
         return NULL;
-    size_t guard = page();
+    size_t guard = cio__stack_guard_size();
     cio__arena *a = c->current;
     cio__stack *st = &a->slots[c->carved];
     char *slot = (char *)a->base + c->carved * (c->size + guard);
@@ -247,6 +257,11 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
     if (c && c->free) {
         st = c->free;
         c->free = st->next;
+        /* Redzones of the earlier task's frames must not survive into the
+         * new one. A freshly carved slot is clean already (new_arena), and
+         * skipping it there keeps ASan from making the shadow of every new
+         * stack resident. */
+        UNPOISON(st->lo, st->size);
     } else if (c) {
         st = carve(s, c);
     }
@@ -254,9 +269,6 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    /* Redzones of an earlier frame (this task's or, after munmap, another
-     * mapping's at the same address) must not survive into a new task. */
-    UNPOISON(st->lo, st->size);
     st->next = NULL;
     return st;
 }

@@ -8,6 +8,7 @@
 #include "loop.h"
 #include "stack.h"
 #include "switch.h"
+#include "symbol.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -133,6 +134,7 @@ static int task_start(cio_loop *loop, cio__task *t) {
     t->stack = cio__stack_get(&loop->stacks, t->stack_size);
     if (!t->stack)
         return -ENOMEM;
+    cio__debug_overflow_reporter(); /* once per thread */
     t->sp = cio__ctx_make(t->stack->lo, t->stack->size, task_entry);
 #ifdef CIO_TSAN
     t->fiber = __tsan_create_fiber(0);
@@ -416,16 +418,56 @@ void cio_task_set_name(cio_future *task, const char *name) {
     t->name = copy;
 }
 
+/* Decimal digits of v at the end of buf[0..cap): returns where they start. */
+static char *format_u64(uint64_t v, char *end) {
+    do
+        *--end = (char)('0' + v % 10);
+    while (v /= 10);
+    return end;
+}
+
+static size_t append(char *buf, size_t at, size_t cap, const char *s) {
+    while (*s && at + 1 < cap)
+        buf[at++] = *s++;
+    buf[at] = 0;
+    return at;
+}
+
+/* Derived from fields that never change, so nothing is stored: creation
+ * stays cheap, and the symbol is looked up only when a name is asked for.
+ * No malloc and no stdio: the overflow reporter calls it too. */
+size_t cio__task_default_name(const struct cio__task *t, char *buf, size_t cap) {
+    char digits[24], sym[CIO__TASK_NAME_MAX];
+    digits[sizeof digits - 1] = 0;
+    size_t n = append(buf, 0, cap, "Task-");
+    n = append(buf, n, cap, format_u64(t->id, digits + sizeof digits - 1));
+    union {
+        cio_fn fn;
+        const void *p;
+    } fn = {.fn = t->fn};
+    if (cio__symbol_name(fn.p, sym, sizeof sym)) {
+        n = append(buf, n, cap, " (");
+        n = append(buf, n, cap, sym);
+        n = append(buf, n, cap, ")");
+    }
+    return n;
+}
+
+/* Default names are formatted into a few buffers of the calling thread in
+ * turn, so that two names in one printf stay apart; the task is not touched. */
+#define NAME_SLOTS 4
+static __thread char name_slots[NAME_SLOTS][CIO__TASK_NAME_MAX];
+static __thread unsigned name_next;
+
 const char *cio_task_name(const cio_future *task) {
     if (!cio_future_is_task(task))
         return NULL;
-    cio__task *t = (cio__task *)task;
-    if (!t->name) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
-        t->name = strdup(buf);
-    }
-    return t->name ? t->name : "Task";
+    const cio__task *t = (const cio__task *)task;
+    if (t->name)
+        return t->name;
+    char *buf = name_slots[name_next++ % NAME_SLOTS];
+    cio__task_default_name(t, buf, CIO__TASK_NAME_MAX);
+    return buf;
 }
 
 int cio_task_cancelling(const cio_future *task) {

@@ -187,6 +187,32 @@ static void test_stack_overflow_named(void **state) {
     assert_non_null(strstr(buf, "stack overflow in task 'deep'"));
 }
 
+/* Outside debug mode too, and an unnamed task is named by its default name,
+ * which says what runs. */
+static void *overflows_unnamed(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)recurse((volatile char *)"x", 0);
+}
+
+static void *spawns_overflow(void *arg) {
+    (void)arg;
+    cio_future *t = cio_create_task(overflows_unnamed, NULL);
+    cio_await(t, NULL);
+    cio_future_unref(t);
+    return NULL;
+}
+
+static void test_stack_overflow_named_without_debug(void **state) {
+    (void)state;
+    char buf[2048];
+    cio_options opt = {.debug = 0};
+    int st = run_child(&opt, spawns_overflow, buf, sizeof buf);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+    assert_non_null(strstr(buf, "stack overflow in task 'Task-2 (overflows_unnamed)'"));
+    assert_null(strstr(buf, "(unnamed)"));
+}
+
 /* ---- strerror and the timing helper ---- */
 
 static void *work(void *arg) {
@@ -210,9 +236,13 @@ static void test_strerror_and_timed(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slow_task_step_warning), cmocka_unit_test(test_never_retrieved),
-        cmocka_unit_test(test_destroyed_pending),      cmocka_unit_test(test_wrong_thread_aborts),
-        cmocka_unit_test(test_stack_overflow_named),   cmocka_unit_test(test_strerror_and_timed),
+        cmocka_unit_test(test_slow_task_step_warning),
+        cmocka_unit_test(test_never_retrieved),
+        cmocka_unit_test(test_destroyed_pending),
+        cmocka_unit_test(test_wrong_thread_aborts),
+        cmocka_unit_test(test_stack_overflow_named),
+        cmocka_unit_test(test_strerror_and_timed),
+        cmocka_unit_test(test_stack_overflow_named_without_debug),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -459,6 +459,123 @@ static void test_await_future_of_loop_on_other_thread(void **state) {
     assert_int_equal((intptr_t)rr, 0);
 }
 
+/* ---- the default stack takes ordinary C, and costs only what is touched ---- */
+
+static int sum_big_local(int seed) {
+    volatile char buf[64 * 1024]; /* a common size for a read buffer */
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        buf[i] = (char)(seed + (int)i);
+    char line[256];
+    snprintf(line, sizeof line, "%d %.3f %s", seed, seed / 3.0, "and printf on top");
+    int s = (int)strlen(line);
+    for (size_t i = 0; i < sizeof buf; i += 4096)
+        s += buf[i];
+    return s;
+}
+
+static void *big_local(void *arg) {
+    cio_yield();
+    return (void *)(intptr_t)sum_big_local((int)(intptr_t)arg);
+}
+
+static void *spawns_big_local(void *arg) {
+    (void)arg;
+    cio_future *t = cio_create_task(big_local, (void *)1);
+    void *r = NULL;
+    assert_int_equal(cio_await(t, &r), 0);
+    cio_future_unref(t);
+    return r;
+}
+
+static void test_default_stack_takes_a_64k_local(void **state) {
+    (void)state;
+    void *r = NULL;
+    assert_int_equal(cio_run(spawns_big_local, NULL, &r), 0);
+    assert_int_equal((intptr_t)r, sum_big_local(1));
+}
+
+/* Resident set plus page tables, in KiB. */
+static long memory_kib(void) {
+    FILE *f = fopen("/proc/self/status", "re");
+    assert_non_null(f);
+    char line[256];
+    long total = 0, v;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &v) == 1 || sscanf(line, "VmPTE: %ld", &v) == 1)
+            total += v;
+    fclose(f);
+    return total;
+}
+
+#define IDLE_TASKS 20000
+
+static void *idle_memory(void *arg) {
+    (void)arg;
+    cio_future **fs = malloc(IDLE_TASKS * sizeof *fs);
+    assert_non_null(fs);
+    long before = memory_kib();
+    for (size_t i = 0; i < IDLE_TASKS; i++)
+        fs[i] = cio_create_task(nap, NULL);
+    cio_sleep(0.05); /* every one has started and is asleep */
+    long after = memory_kib();
+    for (size_t i = 0; i < IDLE_TASKS; i++) {
+        cio_cancel(fs[i]);
+        cio_await(fs[i], NULL);
+        cio_future_unref(fs[i]);
+    }
+    free(fs);
+    return (void *)(intptr_t)((after - before) * 1024 / IDLE_TASKS);
+}
+
+static void test_idle_task_memory(void **state) {
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    skip(); /* shadow memory and fake stacks are counted too */
+#endif
+    void *per_task = NULL;
+    assert_int_equal(cio_run(idle_memory, NULL, &per_task), 0);
+    /* About one touched page each plus its share of page tables, whatever
+     * the reserved size: far below a default stack. */
+    print_message("idle task: %ld bytes\n", (long)(intptr_t)per_task);
+    assert_true((intptr_t)per_task < 12 * 1024);
+}
+
+/* ---- default names say what runs ---- */
+
+void *cio_test_exported_job(void *arg);
+void *cio_test_exported_job(void *arg) {
+    return arg;
+}
+
+static void *names_default(void *arg) {
+    (void)arg;
+    cio_future *a = cio_create_task(square, (void *)2);
+    cio_future *b = cio_create_task(cio_test_exported_job, NULL);
+    const cio_future *ca = a;
+    char first[64];
+    snprintf(first, sizeof first, "%s", cio_task_name(ca));
+    assert_string_equal(first, "Task-2 (square)");
+    /* Two names in one call stay apart (a shared buffer would not). */
+    char both[160];
+    snprintf(both, sizeof both, "%s|%s", cio_task_name(a), cio_task_name(b));
+    assert_string_equal(both, "Task-2 (square)|Task-3 (cio_test_exported_job)");
+    /* A name given later replaces the default; the default comes back with NULL. */
+    cio_task_set_name(a, "given");
+    assert_string_equal(cio_task_name(a), "given");
+    cio_task_set_name(a, NULL);
+    assert_string_equal(cio_task_name(a), first);
+    cio_await(a, NULL);
+    cio_await(b, NULL);
+    cio_future_unref(a);
+    cio_future_unref(b);
+    return NULL;
+}
+
+static void test_default_task_names(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(names_default, NULL, NULL), 0);
+}
+
 /* ---- NaN is not a duration ---- */
 
 static void *sleeps_nan(void *arg) {
@@ -489,6 +606,9 @@ int main(void) {
         cmocka_unit_test(test_await_future_of_another_loop),
         cmocka_unit_test(test_await_future_of_loop_on_other_thread),
         cmocka_unit_test(test_sleep_nan),
+        cmocka_unit_test(test_default_stack_takes_a_64k_local),
+        cmocka_unit_test(test_idle_task_memory),
+        cmocka_unit_test(test_default_task_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
