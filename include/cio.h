@@ -50,7 +50,10 @@ extern "C" {
 #define CIO_ELOOP (-(CIO_EBASE + 9))       /* the future belongs to another loop */
 #define CIO_EGAI (-(CIO_EBASE + 100))      /* getaddrinfo error: CIO_EGAI + EAI_x (EAI_x < 0) */
 
-/* Name of an error code (negative errno or CIO_E*). Never NULL. Thread-safe. */
+/* Name of an error code (negative errno or CIO_E*); -ETIMEDOUT is "timed
+   out" (every timeout, not only a connection's). An unknown code gives
+   "unknown error N" in a buffer of the calling thread, valid until four more
+   unknown codes have been named there. Never NULL. Thread-safe. */
 CIO_API const char *cio_strerror(int err);
 
 /* ===================================================================== */

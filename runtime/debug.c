@@ -30,6 +30,16 @@ int cio__env_debug(void) {
 
 /* ---- errors ---- */
 
+/* "unknown error N" in a few buffers of the calling thread in turn, so that
+ * two codes in one printf stay apart. */
+static const char *unknown_code(int err) {
+    static __thread char bufs[4][32];
+    static __thread unsigned next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "unknown error %d", err);
+    return b;
+}
+
 const char *cio_strerror(int err) {
     switch (err) {
     case 0:
@@ -48,6 +58,8 @@ const char *cio_strerror(int err) {
         return "io_uring unavailable";
     case CIO_ELOOP:
         return "the future belongs to another loop";
+    case -ETIMEDOUT: /* every timeout of cio, not only a connection's */
+        return "timed out";
     }
     if (err <= CIO_EGAI && err > CIO_EGAI - 100)
         return gai_strerror(err - CIO_EGAI);
@@ -56,7 +68,7 @@ const char *cio_strerror(int err) {
         if (d)
             return d;
     }
-    return "unknown error";
+    return unknown_code(err);
 }
 
 /* ---- logging ---- */

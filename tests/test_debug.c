@@ -224,7 +224,13 @@ static void test_strerror_and_timed(void **state) {
     assert_string_equal(cio_strerror(-ENOENT), "No such file or directory");
     assert_string_equal(cio_strerror(CIO_EWORKER), "worker process died");
     assert_string_equal(cio_strerror(CIO_ELIMIT), "stream read limit exceeded");
-    assert_string_equal(cio_strerror(12345678), "unknown error");
+    assert_string_equal(cio_strerror(12345678), "unknown error 12345678");
+    assert_string_equal(cio_strerror(-(CIO_EBASE + 77)), "unknown error -10077");
+    /* Two unknown codes in one call stay apart. */
+    char both[96];
+    snprintf(both, sizeof both, "%s|%s", cio_strerror(-5000), cio_strerror(-5001));
+    assert_string_equal(both, "unknown error -5000|unknown error -5001");
+    assert_string_equal(cio_strerror(-ETIMEDOUT), "timed out");
     captured c = {0};
     cio_set_log_handler(capture, &c);
     assert_ptr_equal(cio_timed("job", work, (void *)3), (void *)3);
