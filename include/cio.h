@@ -164,8 +164,9 @@ CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_opt
 CIO_API cio_future *cio_future_new(void);
 CIO_API cio_future *cio_loop_future_new(cio_loop *loop);
 CIO_API void cio_future_ref(cio_future *f);
-/* Drops a reference. A done future whose error nobody read is reported in
-   debug mode ("Task exception was never retrieved"). */
+/* Drops a reference. A failed future whose error nobody read is logged when
+   its last reference goes ("Task exception was never retrieved"), in every
+   mode, as asyncio does. */
 CIO_API void cio_future_unref(cio_future *f);
 
 /* In a task: waits until f is done. 0 and *result (may be NULL), or f's error,
@@ -186,7 +187,9 @@ CIO_API void *cio_fail(int err);
 /* Requests cancellation. False if f is already done. A task gets -ECANCELED
    at its current or next suspension point (and the future it awaits is
    cancelled); it ends cancelled if it returns cio_fail(-ECANCELED), and
-   normally if it ignores the request and returns a value. */
+   normally if it ignores the request and returns a value. Each request is
+   delivered once: after that -ECANCELED the task's calls work normally
+   again, so its cleanup may await, sleep and do I/O. */
 CIO_API bool cio_cancel(cio_future *f);
 /* Completes a pending future. -EINVAL if f is done already (InvalidStateError). */
 CIO_API int cio_future_set_result(cio_future *f, void *result);

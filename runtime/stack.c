@@ -26,7 +26,27 @@
 #endif
 #if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
 #include <sanitizer/asan_interface.h>
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) unpoison(p, n)
+static size_t page(void);
+/* ASan clears shadow with memset, which makes the shadow of every byte
+ * unpoisoned resident (32 KiB per 256 KiB stack, 40 MiB per arena): give
+ * whole shadow pages back instead, as ASan itself does for big ranges. */
+static void unpoison(void *p, size_t n) {
+    size_t scale, off, pg = page();
+    __asan_get_shadow_mapping(&scale, &off);
+    uintptr_t lo = (uintptr_t)p, hi = lo + n;
+    uintptr_t sb = ((lo >> scale) + off + pg - 1) & ~(pg - 1);
+    uintptr_t se = ((hi >> scale) + off) & ~(pg - 1);
+    if (se <= sb) {
+        ASAN_UNPOISON_MEMORY_REGION(p, n);
+        return;
+    }
+    uintptr_t mid_lo = (sb - off) << scale, mid_hi = (se - off) << scale;
+    ASAN_UNPOISON_MEMORY_REGION(p, mid_lo - lo);
+    if (madvise((void *)sb, se - sb, MADV_DONTNEED) < 0)
+        ASAN_UNPOISON_MEMORY_REGION((void *)mid_lo, mid_hi - mid_lo);
+    ASAN_UNPOISON_MEMORY_REGION((void *)mid_hi, hi - mid_hi);
+}
 #else
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
@@ -210,9 +230,6 @@ static int new_arena(cio__stacks *s, cio__stack_class *c) {
     /* With THP a touched stack would become 64 KiB resident, not 4 KiB. It
      * fails (EINVAL) only on kernels without THP, where nothing is lost. */
     (void)madvise(base, len, MADV_NOHUGEPAGE);
-    /* Shadow left by whatever was mapped here before (ASan clears a range
-     * this big by remapping it: nothing becomes resident). */
-    UNPOISON(base, len);
     cio__arena *a = malloc(sizeof *a);
     cio__stack *slots = calloc(n, sizeof *slots);
     if (!a || !slots) {
@@ -257,11 +274,6 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
     if (c && c->free) {
         st = c->free;
         c->free = st->next;
-        /* Redzones of the earlier task's frames must not survive into the
-         * new one. A freshly carved slot is clean already (new_arena), and
-         * skipping it there keeps ASan from making the shadow of every new
-         * stack resident. */
-        UNPOISON(st->lo, st->size);
     } else if (c) {
         st = carve(s, c);
     }
@@ -269,6 +281,9 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    /* Redzones of an earlier frame (this task's or, after munmap, another
+     * mapping's at the same address) must not survive into a new task. */
+    UNPOISON(st->lo, st->size);
     st->next = NULL;
     return st;
 }

@@ -576,6 +576,48 @@ static void test_default_task_names(void **state) {
     assert_int_equal(cio_run(names_default, NULL, NULL), 0);
 }
 
+/* ---- a cancellation is delivered once; cleanup after it works ---- */
+
+static void *cleans_up(void *arg) {
+    int *steps = arg;
+    assert_int_equal(cio_sleep(3600), -ECANCELED);
+    (*steps)++;
+    /* Cleanup: every kind of call works again. */
+    assert_int_equal(cio_yield(), 0);
+    assert_int_equal(cio_sleep(0.001), 0);
+    cio_future *t = cio_create_task(square, (void *)5);
+    void *r = NULL;
+    assert_int_equal(cio_await(t, &r), 0);
+    assert_int_equal((intptr_t)r, 25);
+    cio_future_unref(t);
+    (*steps)++;
+    /* A second request is a second delivery. */
+    assert_int_equal(cio_sleep(3600), -ECANCELED);
+    (*steps)++;
+    return cio_fail(-ECANCELED);
+}
+
+static void *cancels_twice(void *arg) {
+    cio_future *t = cio_create_task(cleans_up, arg);
+    cio_yield();
+    assert_true(cio_cancel(t));
+    while (*(int *)arg < 2)
+        cio_yield();
+    cio_yield();
+    assert_true(cio_cancel(t));
+    assert_int_equal(cio_await(t, NULL), -ECANCELED);
+    assert_true(cio_future_cancelled(t));
+    cio_future_unref(t);
+    return NULL;
+}
+
+static void test_cancel_delivered_once(void **state) {
+    (void)state;
+    int steps = 0;
+    assert_int_equal(cio_run(cancels_twice, &steps, NULL), 0);
+    assert_int_equal(steps, 3);
+}
+
 /* ---- NaN is not a duration ---- */
 
 static void *sleeps_nan(void *arg) {
@@ -609,6 +651,7 @@ int main(void) {
         cmocka_unit_test(test_default_stack_takes_a_64k_local),
         cmocka_unit_test(test_idle_task_memory),
         cmocka_unit_test(test_default_task_names),
+        cmocka_unit_test(test_cancel_delivered_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
