@@ -136,6 +136,7 @@ CIO_API cio_handle cio_call_later(double delay, cio_cb cb, void *arg);
 CIO_API cio_handle cio_call_at(double when, cio_cb cb, void *arg);
 /* The same on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg);
+CIO_API cio_handle cio_loop_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg);
 CIO_API cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg);
 /* True if this cancelled a pending callback; a safe no-op (false) once it ran
    or was cancelled. */
@@ -159,6 +160,9 @@ typedef struct cio_task_options {
 } cio_task_options;
 CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *opt,
                                               cio_fn fn, void *arg);
+/* cio_loop_create_task_with on the running loop (opt NULL: defaults). NULL
+   with errno: EPERM without a running loop, EINVAL, ENOMEM. */
+CIO_API cio_future *cio_create_task_with(const cio_task_options *opt, cio_fn fn, void *arg);
 
 /* A pending future on the running loop (NULL without one). */
 CIO_API cio_future *cio_future_new(void);

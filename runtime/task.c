@@ -382,13 +382,17 @@ cio_future *cio_loop_create_task(cio_loop *loop, cio_fn fn, void *arg) {
     return cio_loop_create_task_with(loop, NULL, fn, arg);
 }
 
-cio_future *cio_create_task(cio_fn fn, void *arg) {
+cio_future *cio_create_task_with(const cio_task_options *opt, cio_fn fn, void *arg) {
     cio_loop *loop = cio__loop_running();
     if (!loop) {
         errno = EPERM;
         return NULL;
     }
-    return cio_loop_create_task_with(loop, NULL, fn, arg);
+    return cio_loop_create_task_with(loop, opt, fn, arg);
+}
+
+cio_future *cio_create_task(cio_fn fn, void *arg) {
+    return cio_create_task_with(NULL, fn, arg);
 }
 
 void cio__task_abandon(cio__task *t) {

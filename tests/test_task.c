@@ -618,6 +618,40 @@ static void test_cancel_delivered_once(void **state) {
     assert_int_equal(steps, 3);
 }
 
+/* ---- cio_create_task_with: options on the running loop ---- */
+
+static void *own_name(void *arg) {
+    (void)arg;
+    return (void *)cio_task_name(cio_current_task());
+}
+
+static void *creates_with(void *arg) {
+    (void)arg;
+    cio_task_options opt = {.name = "with-opts", .stack_size = 512 * 1024};
+    cio_future *t = cio_create_task_with(&opt, own_name, NULL);
+    assert_non_null(t);
+    void *r = NULL;
+    assert_int_equal(cio_await(t, &r), 0);
+    assert_string_equal((const char *)r, "with-opts");
+    cio_future_unref(t);
+    cio_future *u = cio_create_task_with(NULL, big_local, (void *)2); /* NULL: defaults */
+    assert_int_equal(cio_await(u, &r), 0);
+    assert_int_equal((intptr_t)r, sum_big_local(2));
+    cio_future_unref(u);
+    errno = 0;
+    assert_null(cio_create_task_with(&opt, NULL, NULL));
+    assert_int_equal(errno, EINVAL);
+    return NULL;
+}
+
+static void test_create_task_with(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(creates_with, NULL, NULL), 0);
+    errno = 0;
+    assert_null(cio_create_task_with(NULL, own_name, NULL)); /* no running loop */
+    assert_int_equal(errno, EPERM);
+}
+
 /* ---- NaN is not a duration ---- */
 
 static void *sleeps_nan(void *arg) {
@@ -652,6 +686,7 @@ int main(void) {
         cmocka_unit_test(test_idle_task_memory),
         cmocka_unit_test(test_default_task_names),
         cmocka_unit_test(test_cancel_delivered_once),
+        cmocka_unit_test(test_create_task_with),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
