@@ -264,23 +264,27 @@ enum { CIO_FIRST_COMPLETED = 1, CIO_FIRST_EXCEPTION = 2, CIO_ALL_COMPLETED = 3 }
    first error as soon as it happens (the others keep running); with it, waits
    for all and returns 0. Results stay in each future. Cancelling the caller
    cancels every child; it then returns -ECANCELED once they have ended.
-   -EINVAL (fs NULL with n > 0, a NULL entry), -EPERM outside a task. */
+   -EINVAL (fs NULL with n > 0, a NULL entry), CIO_ELOOP (a future of another
+   loop), -EPERM outside a task. */
 CIO_API int cio_gather(cio_future **fs, size_t n, int flags);
 /* A future that completes like cio_gather would return (its result is NULL);
    cancelling it cancels every child, and it then ends cancelled even with
    CIO_RETURN_EXCEPTIONS. Errors of the children are marked retrieved.
-   NULL with errno (EINVAL, ENOMEM, EPERM without a running loop). */
+   NULL with errno (EINVAL, -CIO_ELOOP for a future of another loop, ENOMEM,
+   EPERM without a running loop). */
 CIO_API cio_future *cio_gather_future(cio_future **fs, size_t n, int flags);
 /* In a task: waits until return_when is met or timeout (< 0: none) passes.
    Never cancels anything. Returns how many of fs are done, -ECANCELED,
-   -EINVAL (n == 0, bad return_when, a NULL entry), -EPERM, -ENOMEM.
+   -EINVAL (n == 0, bad return_when, a NULL entry), CIO_ELOOP (a future of
+   another loop), -EPERM, -ENOMEM.
    CIO_FIRST_EXCEPTION counts errors, not cancellations (asyncio). */
 CIO_API int cio_wait(cio_future **fs, size_t n, double timeout, int return_when);
 /* In a task: awaits f for at most timeout seconds (< 0: no limit); on timeout
    cancels f, waits until it has finished, and returns -ETIMEDOUT. If f still
    ends with a result (it completed in the same iteration, or ignored the
    cancellation) that result is returned with 0. Cancelling the caller cancels
-   f, waits for it, and returns -ECANCELED. -EDEADLK if f is the caller. */
+   f, waits for it, and returns -ECANCELED. -EDEADLK if f is the caller;
+   CIO_ELOOP if f belongs to another loop. */
 CIO_API int cio_wait_for(cio_future *f, double timeout, void **result);
 /* A future that mirrors f but whose cancellation does not cancel f, so the
    outer await may be cancelled or time out while f runs on (await f later).
@@ -291,7 +295,8 @@ CIO_API cio_future *cio_shield(cio_future *f);
    iterator holds a reference to each future until it is freed. */
 typedef struct cio_as_completed cio_as_completed;
 /* timeout (< 0: none) bounds the whole iteration. NULL with errno (EINVAL,
-   ENOMEM, EPERM without a running loop). */
+   -CIO_ELOOP for a future of another loop, ENOMEM, EPERM without a running
+   loop). */
 CIO_API cio_as_completed *cio_as_completed_new(cio_future **fs, size_t n, double timeout);
 /* In a task: 1 and *f (no reference added; valid until the iterator is
    freed) = the next future to finish; 0 once every future was returned;
