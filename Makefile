@@ -88,9 +88,13 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 STRESS_SRCS := $(sort $(wildcard tests/stress_*.c))
 FAULT_SRCS := $(sort $(wildcard tests/fault_*.c))
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# `make check` runs every test binary once per backend (CIO_BACKEND=...);
+# backend_probe says whether a backend can start on this host.
+CIO_BACKENDS ?= io_uring epoll
+PROBE := $(BUILD)/tests/backend_probe
 STRESS := $(STRESS_SRCS:tests/%.c=$(BUILD)/tests/%)
 FAULTS := $(FAULT_SRCS:tests/%.c=$(BUILD)/tests/%)
-TEST_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS) $(STRESS_SRCS) $(FAULT_SRCS))
+TEST_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS) $(STRESS_SRCS) $(FAULT_SRCS) tests/backend_probe.c)
 
 EXAMPLE_DIRS := $(filter-out tutorial common,$(sort $(patsubst examples/%/,%,$(dir $(wildcard examples/*/*.c)))))
 EXAMPLE_COMMON_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard examples/common/*.c))
@@ -106,7 +110,7 @@ BENCH_UV := $(BENCH_UV_SRCS:bench/peers/libuv/%.c=$(BUILD)/bench/peers/libuv/%)
 APP_OBJS := $(EXAMPLE_OBJS) $(patsubst %.c,$(BUILD)/obj/%.o,$(TUTORIAL_SRCS) $(BENCH_SRCS) $(BENCH_UV_SRCS))
 
 ALL_OBJS := $(LIB_OBJS) $(TEST_OBJS) $(APP_OBJS)
-ALL_BINS := $(STATIC) $(SHARED) $(TESTS) $(STRESS) $(FAULTS) $(EXAMPLES) $(TUTORIAL) $(BENCH) $(BENCH_UV)
+ALL_BINS := $(STATIC) $(SHARED) $(PROBE) $(TESTS) $(STRESS) $(FAULTS) $(EXAMPLES) $(TUTORIAL) $(BENCH) $(BENCH_UV)
 BUILD_DIRS := $(sort $(BUILD) $(patsubst %/,%,$(dir $(ALL_OBJS) $(ALL_BINS))))
 
 # The switch-level test (native, and aarch64 under qemu-user) comes from
@@ -173,6 +177,9 @@ check-exports: $(SHARED)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(STATIC) | $$(@D)
 	$(CC) -o $@ $< $(STATIC) -lcmocka $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 
+$(PROBE): $(BUILD)/obj/tests/backend_probe.o $(STATIC) | $$(@D)
+	$(CC) -o $@ $< $(STATIC) $(LIB_LIBS) $(SAN_LDFLAGS) $(LDFLAGS)
+
 define example_rule
 $(BUILD)/examples/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard examples/$(1)/*.c)) $(EXAMPLE_COMMON_OBJS) $(STATIC) | $(BUILD)/examples
 	$$(CC) -o $$@ $$(filter %.o,$$^) $(STATIC) $(EXAMPLE_LIBS_$(1)) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
@@ -219,7 +226,7 @@ test:
 # if anything failed: exported symbols, the switch-level tests, every unit test.
 # It also compiles (never runs) the tutorial and the cio benchmarks, which need
 # no package beyond the library's, so API changes that break them fail here.
-check: lib $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES) $(MODULE_TESTS) $(MODULE_PROGRAMS)
+check: lib $(PROBE) $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES) $(MODULE_TESTS) $(MODULE_PROGRAMS)
 	@rc=0; \
 	if [ -z "$(SAN)" ]; then $(MAKE) check-exports || rc=1; fi; \
 	if [ -n "$(HAVE_SWITCH_MK)" ]; then \
@@ -230,7 +237,12 @@ check: lib $(TESTS) $(TUTORIAL) $(BENCH) $(EXAMPLES) $(MODULE_TESTS) $(MODULE_PR
 	        else echo "switch-test-aarch64 skipped: no aarch64-linux-gnu-gcc or qemu-aarch64"; fi; \
 	    fi; \
 	fi; \
-	$(RUNNER) $(TESTS) $(MODULE_TESTS) || rc=1; \
+	for b in $(CIO_BACKENDS); do \
+	    if $(PROBE) $$b >/dev/null; then \
+	        echo "== tests on the $$b backend ($(BUILD))"; \
+	        CIO_BACKEND=$$b $(RUNNER) $(TESTS) $(MODULE_TESTS) || rc=1; \
+	    else echo "== tests on the $$b backend SKIPPED: $$($(PROBE) $$b)"; fi; \
+	done; \
 	if [ $$rc -ne 0 ]; then echo "make check ($(BUILD)): FAILED"; fi; \
 	exit $$rc
 
@@ -249,8 +261,12 @@ stress:
 	@$(DEPS) build test
 	@$(MAKE) stress-run
 
-stress-run: $(STRESS)
-	@$(RUNNER) $(STRESS)
+stress-run: $(STRESS) $(PROBE)
+	@rc=0; for b in $(CIO_BACKENDS); do \
+	    if $(PROBE) $$b >/dev/null; then \
+	        echo "== stress on the $$b backend"; CIO_BACKEND=$$b $(RUNNER) $(STRESS) || rc=1; \
+	    else echo "== stress on the $$b backend SKIPPED: $$($(PROBE) $$b)"; fi; \
+	done; exit $$rc
 
 # Fault injection under ASan+UBSan: every tests/fault_*.c, in build-fault/.
 fault:
@@ -263,8 +279,13 @@ ifeq ($(FAULT),)
 fault-run:
 	@echo "fault-run: needs FAULT=1 (use make fault)"; exit 1
 else
-fault-run: $(FAULTS)
-	@$(RUNNER) $(FAULTS)
+fault-run: $(FAULTS) $(PROBE)
+	@rc=0; for b in $(CIO_BACKENDS); do \
+	    if $(PROBE) $$b >/dev/null; then \
+	        echo "== fault injection on the $$b backend"; \
+	        CIO_BACKEND=$$b $(RUNNER) $(FAULTS) || rc=1; \
+	    else echo "== fault injection on the $$b backend SKIPPED: $$($(PROBE) $$b)"; fi; \
+	done; exit $$rc
 endif
 
 demo:

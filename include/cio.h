@@ -46,7 +46,7 @@ extern "C" {
 #define CIO_EINCOMPLETE (-(CIO_EBASE + 3)) /* EOF before the requested bytes (readexactly) */
 #define CIO_ELIMIT (-(CIO_EBASE + 4))      /* stream read limit exceeded (readuntil/readline) */
 #define CIO_ESHUTDOWN (-(CIO_EBASE + 5))   /* queue or executor shut down */
-#define CIO_EUNAVAIL (-(CIO_EBASE + 6))    /* io_uring unavailable on this host */
+#define CIO_EUNAVAIL (-(CIO_EBASE + 6))    /* the asked-for backend cannot start here */
 #define CIO_ELOOP (-(CIO_EBASE + 9))       /* the future belongs to another loop */
 #define CIO_EGAI (-(CIO_EBASE + 100))      /* getaddrinfo error: CIO_EGAI + EAI_x (EAI_x < 0) */
 
@@ -72,6 +72,14 @@ typedef struct cio_handle {
     uint64_t gen;
 } cio_handle;
 
+/* The loop's kernel interface. AUTO: io_uring when io_uring_setup works and
+   the operations cio needs probe fine, else epoll (containers whose seccomp
+   profile blocks io_uring, kernel.io_uring_disabled, old kernels). The
+   environment variable CIO_BACKEND=io_uring|epoll|auto overrides AUTO.
+   Every call behaves the same on both; debug mode logs which one runs and
+   why. */
+typedef enum { CIO_BACKEND_AUTO = 0, CIO_BACKEND_IO_URING = 1, CIO_BACKEND_EPOLL = 2 } cio_backend;
+
 typedef struct cio_options {           /* zero means default */
     unsigned ring_entries;             /* default 256 */
     size_t stack_size;                 /* default 256 KiB of address space per task;
@@ -79,6 +87,7 @@ typedef struct cio_options {           /* zero means default */
     int debug;                         /* also on when env CIO_DEBUG=1 */
     double slow_callback_duration;     /* default 0.1 s (debug mode) */
     unsigned default_executor_workers; /* default min(32, ncpu + 4) */
+    cio_backend backend;               /* default AUTO (see cio_backend) */
 } cio_options;
 
 /* ===================================================================== */
@@ -90,14 +99,18 @@ typedef struct cio_options {           /* zero means default */
    down (if one was created), and closes the loop. *result (may be NULL) gets
    main's return value. Returns 0, main's error (cio_fail), -ECANCELED,
    -EINTR when SIGINT cancelled main, or the error that kept the loop from
-   starting (e.g. CIO_EUNAVAIL, -EBUSY when a loop already runs here). */
+   starting (CIO_EUNAVAIL when the backend asked for cannot start, -EBUSY
+   when a loop already runs here). */
 CIO_API int cio_run(cio_fn main, void *arg, void **result);
 /* cio_run with options (NULL: defaults). */
 CIO_API int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result);
 
-/* A new loop (opt may be NULL). NULL with errno set on failure; when io_uring
-   is unavailable errno is ENOSYS/EPERM and debug mode says why. */
+/* A new loop (opt may be NULL). NULL with errno set on failure; when the
+   backend asked for cannot start (io_uring blocked: EPERM, missing: ENOSYS)
+   errno is the kernel's and debug mode says why. */
 CIO_API cio_loop *cio_loop_new(const cio_options *opt);
+/* "io_uring" or "epoll": the backend the loop runs on (NULL for NULL). */
+CIO_API const char *cio_loop_backend_name(const cio_loop *loop);
 /* Runs the loop until f is done. Returns f's error or 0 (its result stays in f).
    -EBUSY if this thread already runs a loop. */
 CIO_API int cio_loop_run_until_complete(cio_loop *loop, cio_future *f);

@@ -1,4 +1,4 @@
-/* Multishot accept: one request in the ring accepts connection after
+/* Multishot accept: one request in the backend accepts connection after
  * connection; the accepted fds queue here until the server's task takes
  * them. A terminating CQE (EMFILE, an error, a cancel) ends the request; the
  * next cio__acceptor_next reports the error once and then arms it again. */
@@ -7,18 +7,17 @@
 #include "loop.h"
 
 #include <errno.h>
-#include <liburing.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 struct cio__acceptor {
-    cio__op op;
+    cio__req req;
     cio_loop *loop;
     int lfd;
     int *fds; /* a ring of accepted fds */
     size_t head, count, cap;
     int error;  /* from the CQE that ended the request; reported once */
-    bool armed; /* the multishot request is in the ring */
+    bool armed; /* the multishot request is in the backend */
     bool freed; /* free the struct when the request comes back */
     cio__task *waiter;
 };
@@ -50,9 +49,9 @@ static int push(cio__acceptor *a, int fd) {
     return 0;
 }
 
-static void accepted(cio__op *op, int res, uint32_t flags) {
-    cio__acceptor *a = (cio__acceptor *)op;
-    if (!(flags & IORING_CQE_F_MORE))
+static void accepted(cio__req *req, int res, unsigned flags) {
+    cio__acceptor *a = req->ctx;
+    if (!(flags & CIO__MORE))
         a->armed = false;
     if (a->freed) {
         if (res >= 0)
@@ -78,21 +77,21 @@ cio__acceptor *cio__acceptor_new(cio_loop *loop, int lfd) {
     cio__acceptor *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
-    a->op.done = accepted;
+    a->req = (cio__req){.done = accepted,
+                        .ctx = a,
+                        .op = CIO__OP_ACCEPT,
+                        .flags = CIO__REQ_MULTISHOT,
+                        .fd = lfd};
     a->loop = loop;
     a->lfd = lfd;
     return a;
 }
 
 static int arm(cio__acceptor *a) {
-    struct io_uring_sqe *sqe = cio__uring_sqe(a->loop->ring, &a->op);
-    if (!sqe)
-        return -errno;
-    uint64_t data = sqe->user_data;
-    io_uring_prep_multishot_accept(sqe, a->lfd, NULL, NULL, SOCK_CLOEXEC);
-    sqe->user_data = data;
-    a->armed = true;
-    return 0;
+    int r = cio__backend_submit(a->loop->backend, &a->req);
+    if (r == 0)
+        a->armed = true;
+    return r;
 }
 
 static void forget_waiter(cio__task *t, void *ctx) {
@@ -140,7 +139,7 @@ void cio__acceptor_free(cio__acceptor *a) {
         release(a);
         return;
     }
-    if (cio__uring_cancel(a->loop->ring, &a->op) < 0) {
-        /* no SQE for the cancel: closing the listener ends the request too */
-    }
+    /* Without room for the cancel, closing the listener ends the request too
+     * (the server does so right after, through cio__loop_fd_closing). */
+    cio__backend_cancel(a->loop->backend, &a->req);
 }

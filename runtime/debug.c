@@ -55,7 +55,7 @@ const char *cio_strerror(int err) {
     case CIO_ESHUTDOWN:
         return "shut down";
     case CIO_EUNAVAIL:
-        return "io_uring unavailable";
+        return "the event-loop backend asked for cannot start here (CIO_DEBUG=1 says why)";
     case CIO_ELOOP:
         return "the future belongs to another loop";
     case -ETIMEDOUT: /* every timeout of cio, not only a connection's */

@@ -1,11 +1,11 @@
-/* Files on io_uring: every call suspends only the calling task. A cancelled
- * call returns -ECANCELED only once the kernel has let go of the caller's
- * buffer (see io.c); an open or a read that completed anyway is delivered. */
+/* Files: every call suspends only the calling task. A cancelled call
+ * returns -ECANCELED only once the kernel has let go of the caller's buffer
+ * (see io.c); an open or a read that completed anyway is delivered. */
+#include "loop.h"
 #include "task.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <liburing.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -22,7 +22,19 @@
 #define MAX_IO INT32_MAX
 
 static uint64_t io_offset(off_t offset) {
-    return offset < 0 ? (uint64_t)-1 : (uint64_t)offset; /* -1: the file position */
+    return offset < 0 ? CIO__OFF_CUR : (uint64_t)offset;
+}
+
+/* One request on fd with a buffer or an iovec array. */
+static ssize_t rw(uint8_t op, int fd, const void *addr, size_t len, off_t offset) {
+    return cio__io(&(cio__req){
+        .op = op, .fd = fd, .addr = (void *)addr, .len = (uint32_t)len, .off = io_offset(offset)});
+}
+
+/* One request on a path. */
+static int at(uint8_t op, const char *path, void *addr2, uint32_t len, int32_t arg) {
+    return cio__io(&(cio__req){
+        .op = op, .fd = AT_FDCWD, .addr = (void *)path, .addr2 = addr2, .len = len, .arg = arg});
 }
 
 /* A pipe or socket made non-blocking by someone else answers -EAGAIN on
@@ -34,16 +46,12 @@ static bool again(int fd, ssize_t r, int events) {
 int cio_open(const char *path, int flags, mode_t mode) {
     if (!path)
         return -EINVAL;
-    CIO__IO_BEGIN(sqe);
     /* Like Python's open(): not inherited by children. */
-    io_uring_prep_openat(sqe, AT_FDCWD, path, flags | O_CLOEXEC, mode);
-    return CIO__IO_END(sqe);
+    return at(CIO__OP_OPENAT, path, NULL, mode, flags | O_CLOEXEC);
 }
 
 static ssize_t read_once(int fd, void *buf, size_t len, off_t offset) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_read(sqe, fd, buf, (unsigned)len, io_offset(offset));
-    return CIO__IO_END(sqe);
+    return rw(CIO__OP_READ, fd, buf, (size_t)len, offset);
 }
 
 ssize_t cio_read(int fd, void *buf, size_t len, off_t offset) {
@@ -56,9 +64,7 @@ ssize_t cio_read(int fd, void *buf, size_t len, off_t offset) {
 }
 
 static ssize_t write_once(int fd, const void *buf, size_t len, off_t offset) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_write(sqe, fd, buf, (unsigned)len, io_offset(offset));
-    return CIO__IO_END(sqe);
+    return rw(CIO__OP_WRITE, fd, buf, (size_t)len, offset);
 }
 
 ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset) {
@@ -71,9 +77,7 @@ ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset) {
 }
 
 static ssize_t readv_once(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, io_offset(offset));
-    return CIO__IO_END(sqe);
+    return rw(CIO__OP_READV, fd, iov, (size_t)iovcnt, offset);
 }
 
 ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
@@ -86,9 +90,7 @@ ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
 }
 
 static ssize_t writev_once(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, io_offset(offset));
-    return CIO__IO_END(sqe);
+    return rw(CIO__OP_WRITEV, fd, iov, (size_t)iovcnt, offset);
 }
 
 ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
@@ -108,19 +110,18 @@ ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset) {
 int cio_close(int fd) {
     if (fd < 0)
         return -EBADF;
+    cio_loop *loop = cio__loop_running();
+    if (loop) /* tasks waiting on fd wake up with an error instead of hanging */
+        cio__loop_fd_closing(loop, fd);
     cio__task *t = cio__task_current();
     int asked = t ? t->cancel_requests : 0;
-    struct io_uring_sqe *sqe = t ? cio__io_sqe() : NULL;
-    bool cancelled = t && !sqe && errno == ECANCELED;
+    bool cancelled = t && t->must_cancel;
     int r = -ECANCELED;
-    if (sqe) {
-        uint64_t keep = sqe->user_data;
-        io_uring_prep_close(sqe, fd);
-        sqe->user_data = keep;
-        r = cio__io_wait(NULL);
+    if (t && !cancelled) {
+        r = cio__io(&(cio__req){.op = CIO__OP_CLOSE, .fd = fd});
         cancelled = t->cancel_requests != asked;
     }
-    if (!sqe || r == -ECANCELED)
+    if (r == -ECANCELED || r == -EBUSY) /* the request never ran: the fd is still ours */
         r = close(fd) < 0 ? -errno : 0;
     if (cancelled)
         t->must_cancel = true;
@@ -128,63 +129,48 @@ int cio_close(int fd) {
 }
 
 int cio_fsync(int fd) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_fsync(sqe, fd, 0);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){.op = CIO__OP_FSYNC, .fd = fd});
 }
 
 int cio_fdatasync(int fd) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){.op = CIO__OP_FSYNC, .fd = fd, .arg = CIO__FSYNC_DATA});
 }
 
 int cio_stat(const char *path, struct statx *st) {
     if (!path || !st)
         return -EINVAL;
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_statx(sqe, AT_FDCWD, path, 0, STATX_BASIC_STATS, st);
-    return CIO__IO_END(sqe);
+    return at(CIO__OP_STATX, path, st, 0, 0);
 }
 
 int cio_fstat(int fd, struct statx *st) {
     if (!st)
         return -EINVAL;
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_statx(sqe, fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, st);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){
+        .op = CIO__OP_STATX, .fd = fd, .addr = "", .addr2 = st, .arg = AT_EMPTY_PATH});
 }
 
 int cio_unlink(const char *path) {
     if (!path)
         return -EINVAL;
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_unlinkat(sqe, AT_FDCWD, path, 0);
-    return CIO__IO_END(sqe);
+    return at(CIO__OP_UNLINKAT, path, NULL, 0, 0);
 }
 
 int cio_rmdir(const char *path) {
     if (!path)
         return -EINVAL;
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_unlinkat(sqe, AT_FDCWD, path, AT_REMOVEDIR);
-    return CIO__IO_END(sqe);
+    return at(CIO__OP_UNLINKAT, path, NULL, 0, AT_REMOVEDIR);
 }
 
 int cio_rename(const char *from, const char *to) {
     if (!from || !to)
         return -EINVAL;
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_renameat(sqe, AT_FDCWD, from, AT_FDCWD, to, 0);
-    return CIO__IO_END(sqe);
+    return at(CIO__OP_RENAMEAT, from, (void *)to, 0, 0);
 }
 
 int cio_mkdir(const char *path, mode_t mode) {
     if (!path)
         return -EINVAL;
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_mkdirat(sqe, AT_FDCWD, path, mode);
-    return CIO__IO_END(sqe);
+    return at(CIO__OP_MKDIRAT, path, NULL, mode, 0);
 }
 
 /* ---- whole files ---- */

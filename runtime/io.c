@@ -1,19 +1,15 @@
-/* A task's I/O request: one SQE, the task parked until its CQE. The kernel
- * owns the caller's buffers until that CQE, so cancellation asks the kernel
- * to drop the request (ASYNC_CANCEL) and still waits for the CQE. */
+/* A task's I/O request: one cio__req, the task parked until its done().
+ * The kernel owns the caller's buffers until then, so cancellation asks the
+ * backend to drop the request and still waits for it to end. */
 #include "loop.h"
 #include "task.h"
 
 #include <errno.h>
 
-static cio__task *task_of(cio__op *op) {
-    return (cio__task *)((char *)op - offsetof(cio__task, io_op));
-}
-
 static void retry_cancel(cio__flush *f);
 
-static void io_done(cio__op *op, int res, uint32_t flags) {
-    cio__task *t = task_of(op);
+static void io_done(cio__req *r, int res, unsigned flags) {
+    cio__task *t = r->ctx;
     cio__loop_cancel_flush(t->fut.loop, &t->io_retry); /* nothing left to cancel */
     t->io_res = res;
     t->io_flags = flags;
@@ -21,11 +17,14 @@ static void io_done(cio__op *op, int res, uint32_t flags) {
     cio__task_wake(t, 0);
 }
 
-/* Asks the kernel to drop the task's request. Without an SQE for that, it
- * tries again before every poll until it gets one or the request ends. */
+/* Asks the backend to drop the task's request. Without room for that, it
+ * tries again before every poll until it gets it or the request ends. */
 static void request_cancel(cio__task *t) {
     cio_loop *loop = t->fut.loop;
-    if (!t->io_pending || cio__uring_cancel(loop->ring, &t->io_op) == 0)
+    if (!t->io_pending)
+        return;
+    t->io_cancel_asked = true;
+    if (cio__backend_cancel(loop->backend, t->io_req) == 0)
         return;
     t->io_retry.fn = retry_cancel;
     cio__loop_defer_flush(loop, &t->io_retry);
@@ -33,6 +32,10 @@ static void request_cancel(cio__task *t) {
 
 static void retry_cancel(cio__flush *f) {
     request_cancel((cio__task *)((char *)f - offsetof(cio__task, io_retry)));
+}
+
+void cio__io_drop(cio__task *t) {
+    request_cancel(t);
 }
 
 /* If the request completes anyway, its result is delivered and the
@@ -43,36 +46,40 @@ static void io_cancel(cio__task *t, void *ctx) {
     request_cancel(t);
 }
 
-struct io_uring_sqe *cio__io_sqe(void) {
+int cio__io(cio__req *r) {
     cio__task *t = cio__task_current();
-    if (!t) {
-        errno = EPERM;
-        return NULL;
-    }
+    if (!t)
+        return -EPERM;
     if (t->must_cancel) {
         t->must_cancel = false;
-        errno = ECANCELED;
-        return NULL;
+        return -ECANCELED;
     }
-    t->io_op.done = io_done;
-    t->io_op.background = false;
-    return cio__uring_sqe(t->fut.loop->ring, &t->io_op);
-}
-
-int cio__io_wait(uint32_t *flags) {
-    cio__task *t = cio__task_current();
+    r->done = io_done;
+    r->ctx = t;
+    int e = cio__backend_submit(t->fut.loop->backend, r);
+    if (e < 0)
+        return e;
+    t->io_req = r;
     t->io_pending = true;
+    t->io_cancel_asked = false;
     /* Not cio__task_park: a pending cancellation must not skip the wait, the
-     * SQE is already queued and the kernel may write into our buffers. */
+     * request is submitted and the kernel may write into our buffers. */
     while (t->io_pending) {
         t->park_cancel = io_cancel;
         t->park_ctx = NULL;
         t->tstate = CIO__T_PARKED;
         cio__task_suspend(t);
     }
-    if (flags)
-        *flags = t->io_flags;
-    if (t->io_res == -ECANCELED)
-        t->must_cancel = false; /* this cancellation is the one delivered */
-    return t->io_res;
+    t->io_req = NULL;
+    if (t->io_res != -ECANCELED)
+        return t->io_res;
+    if (!t->io_cancel_asked)
+        return -EBADF; /* nobody asked: the request ended with its fd (cio_close) */
+    t->must_cancel = false; /* a cancellation of the task: this is its delivery */
+    return -ECANCELED;
+}
+
+unsigned cio__io_flags(void) {
+    cio__task *t = cio__task_current();
+    return t ? t->io_flags : 0;
 }

@@ -1,9 +1,10 @@
 /* The event loop: lifecycle, the ready queue, one iteration, cross-thread
  * posting. One iteration, in order:
- *   1. submit queued SQEs and wait for completions, or the nearest timer, or
- *      nothing if callbacks are ready (one io_uring_enter, often none);
- *   2. run the done() of every CQE reaped and of every node posted by other
- *      threads (these only make things ready);
+ *   1. hand the backend what was submitted and wait for completions, or the
+ *      nearest timer, or nothing if callbacks are ready (one syscall, often
+ *      none);
+ *   2. run the done() of every completed request and of every node posted by
+ *      other threads (these only make things ready);
  *   3. move expired timers to the ready queue;
  *   4. run the callbacks that were ready when this step began (FIFO); those
  *      they schedule run in the next iteration. */
@@ -58,22 +59,19 @@ void cio__loop_unref(cio_loop *loop) {
         loop_destroy(loop);
 }
 
-/* ---- the wakeup: an eventfd read kept armed on the ring ---- */
-
-static void wake_done(cio__op *op, int res, uint32_t flags);
+/* ---- the wakeup: an eventfd read kept in the backend ---- */
 
 static int arm_wakeup(cio_loop *loop) {
-    struct io_uring_sqe *sqe = cio__uring_sqe(loop->ring, &loop->wake_op);
-    if (!sqe)
-        return -errno;
-    cio__sqe_prep(sqe, IORING_OP_READ, loop->wake_fd, &loop->wake_buf, sizeof loop->wake_buf, 0);
+    int r = cio__backend_submit(loop->backend, &loop->wake_req);
+    if (r < 0)
+        return r;
     loop->wake_armed = true;
     return 0;
 }
 
-static void wake_done(cio__op *op, int res, uint32_t flags) {
+static void wake_done(cio__req *req, int res, unsigned flags) {
     (void)flags;
-    cio_loop *loop = (cio_loop *)((char *)op - offsetof(cio_loop, wake_op));
+    cio_loop *loop = req->ctx;
     loop->wake_armed = false;
     atomic_store(&loop->wake_pending, 0);
     if (res >= 0 && !atomic_load(&loop->closed))
@@ -139,31 +137,49 @@ static void apply_options(cio_loop *loop, const cio_options *opt) {
     loop->stack_size = o.stack_size;
 }
 
+static void log_backend(const cio_loop *loop, cio_backend asked, const char *why) {
+    if (!loop->debug)
+        return;
+    if (!loop->backend)
+        cio_log(CIO_LOG_ERROR, "cio: no backend can start: %s", why ? why : "unknown reason");
+    else if (why)
+        cio_log(CIO_LOG_INFO, "cio: backend %s (%s)", loop->backend->ops->name, why);
+    else if (asked == CIO_BACKEND_AUTO)
+        cio_log(CIO_LOG_INFO, "cio: backend %s", loop->backend->ops->name);
+}
+
 cio_loop *cio_loop_new(const cio_options *opt) {
     unsigned entries = opt && opt->ring_entries ? opt->ring_entries : 256;
+    cio_backend asked = opt ? opt->backend : CIO_BACKEND_AUTO;
     cio_loop *loop = calloc(1, sizeof *loop);
     if (!loop)
         return NULL;
     apply_options(loop, opt);
-    loop->ring = cio__uring_new(entries);
-    if (!loop->ring) {
-        int e = errno;
-        if (loop->debug)
-            cio_log(CIO_LOG_ERROR, "cio: io_uring is unavailable here (%s): %s", strerrorname_np(e),
-                    e == EPERM ? "blocked by kernel.io_uring_disabled or a seccomp filter"
-                               : "the kernel refused io_uring_setup");
+    const char *why = NULL;
+    loop->backend = cio__backend_new(asked, entries, &why);
+    int e = errno;
+    log_backend(loop, asked, why);
+    if (!loop->backend) {
         free(loop);
         errno = e;
         return NULL;
     }
     loop->wake_fd = eventfd(0, EFD_CLOEXEC);
-    loop->wake_op.done = wake_done;
-    loop->wake_op.background = true;
+    loop->wake_req = (cio__req){.done = wake_done,
+                                .ctx = loop,
+                                .op = CIO__OP_READ,
+                                .flags = CIO__REQ_BACKGROUND,
+                                .fd = loop->wake_fd,
+                                .addr = &loop->wake_buf,
+                                .len = sizeof loop->wake_buf,
+                                .off = CIO__OFF_CUR};
+    if (loop->wake_fd >= 0)
+        cio__loop_fd_owned(loop, loop->wake_fd);
     if (loop->wake_fd < 0 || arm_wakeup(loop) < 0) {
-        int e = errno;
+        e = loop->wake_fd < 0 ? errno : EBUSY;
         if (loop->wake_fd >= 0)
             close(loop->wake_fd);
-        cio__uring_free(loop->ring);
+        loop->backend->ops->destroy(loop->backend);
         free(loop);
         errno = e;
         return NULL;
@@ -173,6 +189,10 @@ cio_loop *cio_loop_new(const cio_options *opt) {
     atomic_init(&loop->refs, 1);
     loop->thread = pthread_self();
     return loop;
+}
+
+const char *cio_loop_backend_name(const cio_loop *loop) {
+    return loop && loop->backend ? loop->backend->ops->name : NULL;
 }
 
 bool cio_loop_get_debug(const cio_loop *loop) {
@@ -407,7 +427,7 @@ static int run_once(cio_loop *loop) {
         if (!cio__mpsc_empty(&loop->inbox) || atomic_load(&loop->sigint))
             timeout = 0;
     }
-    int r = cio__uring_run(loop->ring, timeout);
+    int r = cio__backend_run(loop->backend, timeout);
     atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
     if (r < 0)
         return r;
@@ -439,7 +459,8 @@ int cio_loop_run_forever(cio_loop *loop) {
         r = run_once(loop);
     } while (r >= 0 && !loop->stopping);
     if (r < 0)
-        cio_log(CIO_LOG_ERROR, "cio: the loop stopped on a ring error: %s", cio_strerror(r));
+        cio_log(CIO_LOG_ERROR, "cio: the loop stopped on a %s error: %s",
+                loop->backend->ops->name, cio_strerror(r));
     loop->stopping = false;
     loop->running = false;
     tls_running = NULL;
@@ -476,12 +497,13 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_future *f) {
 /* ---- closing ---- */
 
 /* Requests still in the kernel may write into task stacks: cancel them all and
- * reap their CQEs before any stack is unmapped. */
+ * see them end before any stack is unmapped. */
 static void cancel_inflight(cio_loop *loop) {
-    cio__uring_cancel_all(loop->ring);
+    cio__backend *b = loop->backend;
+    b->ops->cancel_all(b);
     double deadline = cio__now() + 1.0;
-    while (cio__uring_inflight(loop->ring) && cio__now() < deadline)
-        if (cio__uring_run(loop->ring, 0.05) < 0)
+    while (b->ops->inflight(b) && cio__now() < deadline)
+        if (cio__backend_run(b, 0.05) < 0)
             break;
 }
 
@@ -518,8 +540,8 @@ int cio_loop_close(cio_loop *loop) {
         cio__timers_remove(&loop->timers, h);
         cio__handle_release(&loop->handles, h);
     }
-    cio__uring_free(loop->ring);
-    loop->ring = NULL;
+    loop->backend->ops->destroy(loop->backend);
+    loop->backend = NULL;
     cio__signals_close(loop);
     cio__watchers_close(loop);
     drain_inbox(loop); /* posts that raced with `closed` */

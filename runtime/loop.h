@@ -7,13 +7,13 @@
 #include "mpsc.h"
 #include "stack.h"
 #include "task.h"
-#include "uring.h"
+#include "backend.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
 struct cio_loop {
-    cio__uring *ring;
+    cio__backend *backend;
     cio__handles handles;
     cio__handle *ready_head, *ready_tail;
     size_t nready;
@@ -35,7 +35,7 @@ struct cio_loop {
     cio__mpsc inbox;
     int wake_fd; /* eventfd */
     uint64_t wake_buf;
-    cio__op wake_op;
+    cio__req wake_req;
     bool wake_armed;          /* the eventfd read is in the ring */
     _Atomic int sleeping;     /* the loop is (about to be) blocked in the kernel */
     _Atomic int wake_pending; /* an eventfd write is in flight */
@@ -73,6 +73,14 @@ void cio__loop_check_thread(const cio_loop *loop, const char *fn);
 /* The loop's default executor slot (executors/ creates it lazily). */
 cio_executor **cio__loop_default_executor(cio_loop *loop);
 unsigned cio__loop_default_workers(const cio_loop *loop);
+/* cio_close and stream close: requests on fd end (see backend.h). */
+static inline void cio__loop_fd_closing(cio_loop *loop, int fd) {
+    loop->backend->ops->fd_closing(loop->backend, fd);
+}
+/* The fd's lifetime is cio's until cio__loop_fd_closing (streams, servers). */
+static inline void cio__loop_fd_owned(cio_loop *loop, int fd) {
+    loop->backend->ops->fd_owned(loop->backend, fd);
+}
 /* Loop close: the signalfd and the signal mask go back. */
 void cio__signals_close(cio_loop *loop);
 void cio__watchers_close(cio_loop *loop);

@@ -1,17 +1,16 @@
-/* Sockets on io_uring. Sends never raise SIGPIPE (MSG_NOSIGNAL); a
+/* Sockets. Sends never raise SIGPIPE (MSG_NOSIGNAL); a
  * cancelled recv returns -ECANCELED only if the kernel dropped the request
  * before taking any data, otherwise the data is delivered.
  *
- * Kernels that honour O_NONBLOCK inside io_uring answer -EAGAIN for a socket
- * another library made non-blocking; the calls then wait for readiness and
- * try again, unless the caller asked for MSG_DONTWAIT. */
+ * A socket another library made non-blocking may answer -EAGAIN (kernels that
+ * honour O_NONBLOCK inside io_uring do); the calls then wait for readiness
+ * and try again, unless the caller asked for MSG_DONTWAIT. */
 #include "acceptor.h"
 #include "loop.h"
 #include "task.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <liburing.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -29,15 +28,11 @@ int cio_socket(int domain, int type, int protocol) {
 int cio_connect(int fd, const struct sockaddr *addr, socklen_t len) {
     if (!addr)
         return -EINVAL;
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_connect(sqe, fd, addr, len);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){.op = CIO__OP_CONNECT, .fd = fd, .addr = (void *)addr, .len = len});
 }
 
 static int accept_once(int fd, struct sockaddr *addr, socklen_t *len) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){.op = CIO__OP_ACCEPT, .fd = fd, .addr = addr, .addr2 = len});
 }
 
 int cio_accept(int fd, struct sockaddr *addr, socklen_t *len) {
@@ -50,9 +45,8 @@ int cio_accept(int fd, struct sockaddr *addr, socklen_t *len) {
 }
 
 static ssize_t recv_once(int fd, void *buf, size_t len, int flags) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_recv(sqe, fd, buf, len, flags);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){
+        .op = CIO__OP_RECV, .fd = fd, .addr = buf, .len = (uint32_t)len, .arg = flags});
 }
 
 ssize_t cio_recv(int fd, void *buf, size_t len, int flags) {
@@ -65,9 +59,11 @@ ssize_t cio_recv(int fd, void *buf, size_t len, int flags) {
 }
 
 static ssize_t send_once(int fd, const void *buf, size_t len, int flags) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){.op = CIO__OP_SEND,
+                               .fd = fd,
+                               .addr = (void *)buf,
+                               .len = (uint32_t)len,
+                               .arg = flags | MSG_NOSIGNAL});
 }
 
 ssize_t cio_send(int fd, const void *buf, size_t len, int flags) {
@@ -93,9 +89,7 @@ ssize_t cio_send_all(int fd, const void *buf, size_t len, int flags) {
 }
 
 static ssize_t recvmsg_once(int fd, struct msghdr *msg, int flags) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){.op = CIO__OP_RECVMSG, .fd = fd, .addr = msg, .arg = flags});
 }
 
 ssize_t cio_recvmsg(int fd, struct msghdr *msg, int flags) {
@@ -108,9 +102,8 @@ ssize_t cio_recvmsg(int fd, struct msghdr *msg, int flags) {
 }
 
 static ssize_t sendmsg_once(int fd, const struct msghdr *msg, int flags) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){
+        .op = CIO__OP_SENDMSG, .fd = fd, .addr = (void *)msg, .arg = flags | MSG_NOSIGNAL});
 }
 
 ssize_t cio_sendmsg(int fd, const struct msghdr *msg, int flags) {
@@ -123,15 +116,13 @@ ssize_t cio_sendmsg(int fd, const struct msghdr *msg, int flags) {
 }
 
 int cio_shutdown(int fd, int how) {
-    CIO__IO_BEGIN(sqe);
-    io_uring_prep_shutdown(sqe, fd, how);
-    return CIO__IO_END(sqe);
+    return cio__io(&(cio__req){.op = CIO__OP_SHUTDOWN, .fd = fd, .arg = how});
 }
 
 /* ---- multishot accept for accept loops (see acceptor.c) ---- */
 
 struct cio_acceptor {
-    cio__acceptor *ring;
+    cio__acceptor *impl;
     bool busy; /* a task is waiting in accept: the ring has one waiter slot */
     bool freed; /* freed while a task waited: the waiter lets it go */
 };
@@ -143,7 +134,7 @@ cio_acceptor *cio_acceptor_new(int fd) {
         return NULL;
     }
     cio_acceptor *a = calloc(1, sizeof *a);
-    if (a && !(a->ring = cio__acceptor_new(loop, fd))) {
+    if (a && !(a->impl = cio__acceptor_new(loop, fd))) {
         free(a);
         a = NULL;
     }
@@ -161,7 +152,7 @@ int cio_acceptor_accept(cio_acceptor *a) {
     if (a->busy)
         return -EBUSY;
     a->busy = true;
-    r = cio__acceptor_next(a->ring);
+    r = cio__acceptor_next(a->impl);
     a->busy = false;
     if (a->freed) {
         free(a);
@@ -173,7 +164,7 @@ int cio_acceptor_accept(cio_acceptor *a) {
 void cio_acceptor_free(cio_acceptor *a) {
     if (!a)
         return;
-    cio__acceptor_free(a->ring); /* wakes a waiting task with CIO_ESHUTDOWN */
+    cio__acceptor_free(a->impl); /* wakes a waiting task with CIO_ESHUTDOWN */
     if (a->busy)
         a->freed = true;
     else

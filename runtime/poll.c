@@ -3,7 +3,7 @@
  * are asyncio's fd callbacks.
  *
  * add_reader / add_writer are level-triggered, as epoll-based loops behave:
- * a one-shot poll request is re-armed after each callback, so an fd the
+ * a one-shot poll request is re-submitted after each callback, so an fd the
  * callback does not drain fires again, and one that stays ready costs one
  * CQE per iteration, never a flood. (A multishot poll reports wake-ups, not
  * states: an fd left undrained would go quiet and the callback never come.) */
@@ -11,15 +11,14 @@
 #include "task.h"
 
 #include <errno.h>
-#include <liburing.h>
 #include <poll.h>
 #include <stdlib.h>
 
 /* ---- cio_poll ---- */
 
-/* The deadline is a loop timer, not a linked timeout: a linked pair needs
- * two SQEs in the same submission, which a full SQ cannot promise, and a
- * poll that lost its timeout would never return. */
+/* The deadline is a loop timer, not a kernel timeout linked to the request:
+ * every backend has timers, and a poll that lost its timeout would never
+ * return. */
 typedef struct poll_wait {
     cio__task *task;
     bool expired;
@@ -31,8 +30,7 @@ static void poll_expire(void *arg) {
     if (!p->task->io_pending)
         return; /* the poll ended first: its result stands */
     p->expired = true;
-    if (cio__uring_cancel(p->task->fut.loop->ring, &p->task->io_op) < 0)
-        p->timer = cio_call_later(0.001, poll_expire, p); /* no SQE now: soon */
+    cio__io_drop(p->task);
 }
 
 /* timeout 0: a plain poll(2), nothing to wait for. */
@@ -59,16 +57,8 @@ int cio_poll(int fd, int events, double timeout) {
         if (!pw.timer.p)
             return -ENOMEM;
     }
-    struct io_uring_sqe *sqe = cio__io_sqe();
-    if (!sqe) {
-        r = -errno;
-        cio_handle_cancel(pw.timer);
-        return r;
-    }
-    cio__sqe_prep(sqe, IORING_OP_POLL_ADD, fd, NULL, 0, 0);
-    sqe->poll32_events = (uint32_t)events;
     int asked = t->cancel_requests;
-    r = cio__io_wait(NULL);
+    r = cio__io(&(cio__req){.op = CIO__OP_POLL, .fd = fd, .len = (uint32_t)events});
     cio_handle_cancel(pw.timer); /* pw leaves scope: the timer must not outlive it */
     if (r == -ECANCELED && pw.expired && t->cancel_requests == asked)
         return 0; /* the deadline passed and nobody cancelled us */
@@ -78,7 +68,7 @@ int cio_poll(int fd, int events, double timeout) {
 /* ---- add_reader / add_writer ---- */
 
 typedef struct watcher {
-    cio__op op;
+    cio__req req;
     cio_loop *loop;
     struct watcher *next;
     int fd;
@@ -89,17 +79,14 @@ typedef struct watcher {
     bool removed;   /* freed when its request comes back */
 } watcher;
 
-static void poll_done(cio__op *op, int res, uint32_t flags);
 static void fire(void *arg);
 
 static void arm(watcher *w) {
-    struct io_uring_sqe *sqe = cio__uring_sqe(w->loop->ring, &w->op);
-    if (!sqe) { /* no SQE now: run the callback (a spurious wakeup) and re-arm after it */
+    if (cio__backend_submit(w->loop->backend, &w->req) < 0) {
+        /* no room now: run the callback (a spurious wakeup) and re-arm after it */
         cio_loop_call_soon(w->loop, fire, w);
         return;
     }
-    cio__sqe_prep(sqe, IORING_OP_POLL_ADD, w->fd, NULL, 0, 0);
-    sqe->poll32_events = w->events;
     w->in_kernel = true;
 }
 
@@ -124,9 +111,9 @@ static void fire(void *arg) {
         free(w);
 }
 
-static void poll_done(cio__op *op, int res, uint32_t flags) {
+static void poll_done(cio__req *req, int res, unsigned flags) {
     (void)flags;
-    watcher *w = (watcher *)op;
+    watcher *w = req->ctx;
     w->in_kernel = false;
     if (w->removed) {
         free(w);
@@ -171,7 +158,7 @@ static int add(int fd, unsigned events, cio_cb cb, void *arg) {
     w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
-    *w = (watcher){.op.done = poll_done,
+    *w = (watcher){.req = {.done = poll_done, .ctx = w, .op = CIO__OP_POLL, .fd = fd, .len = events},
                    .loop = loop,
                    .fd = fd,
                    .events = events,
@@ -194,7 +181,7 @@ static int del(int fd, unsigned events) {
     w->removed = true;
     /* Freed when its request comes back, or by the fire() already scheduled. */
     if (w->in_kernel)
-        cio__uring_cancel(loop->ring, &w->op);
+        cio__backend_cancel(loop->backend, &w->req);
     return 1;
 }
 

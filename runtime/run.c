@@ -93,7 +93,7 @@ int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) 
         return -EBUSY;
     cio_loop *loop = cio_loop_new(opt);
     if (!loop)
-        return -errno;
+        return errno == EPERM || errno == ENOSYS || errno == EINVAL ? CIO_EUNAVAIL : -errno;
     cio_future *task =
         cio_loop_create_task_with(loop, &(cio_task_options){.name = "main"}, main, arg);
     if (!task) {

@@ -138,6 +138,7 @@ static void accept_done(cio_future *f, void *arg);
 static void accept_over(cio_server *srv) {
     cio__acceptor_free(srv->acceptor_ring); /* before the fd it accepts on goes */
     srv->acceptor_ring = NULL;
+    cio__loop_fd_closing(srv->loop, srv->lfd);
     close(srv->lfd);
     srv->lfd = -1;
     cio_future_unref(srv->acceptor);
@@ -235,7 +236,7 @@ cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler
             r = -ENOMEM;
         }
         if (r < 0)
-            close(srv->lfd);
+            close(srv->lfd); /* nothing waited on it yet */
     }
     if (r < 0) {
         free(srv);

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 typedef struct sig_state {
-    cio__op op;
+    cio__req req;
     cio_loop *loop;
     int fd;
     bool armed;
@@ -59,21 +59,27 @@ static void give_action(sig_state *s, int sig) {
         sigaction(sig, &s->old[sig], NULL);
 }
 
-static void sig_done(cio__op *op, int res, uint32_t flags);
+static void sig_done(cio__req *req, int res, unsigned flags);
 
 static void arm(sig_state *s) {
     if (s->armed || s->fd < 0)
         return;
-    struct io_uring_sqe *sqe = cio__uring_sqe(s->loop->ring, &s->op);
-    if (!sqe)
+    s->req = (cio__req){.done = sig_done,
+                        .ctx = s,
+                        .op = CIO__OP_READ,
+                        .flags = CIO__REQ_BACKGROUND,
+                        .fd = s->fd,
+                        .addr = &s->info,
+                        .len = sizeof s->info,
+                        .off = CIO__OFF_CUR};
+    if (cio__backend_submit(s->loop->backend, &s->req) < 0)
         return; /* retried when the next signal handler is added or removed */
-    cio__sqe_prep(sqe, IORING_OP_READ, s->fd, &s->info, sizeof s->info, 0);
     s->armed = true;
 }
 
-static void sig_done(cio__op *op, int res, uint32_t flags) {
+static void sig_done(cio__req *req, int res, unsigned flags) {
     (void)flags;
-    sig_state *s = (sig_state *)op;
+    sig_state *s = req->ctx;
     s->armed = false;
     if (res == (int)sizeof s->info) {
         int sig = (int)s->info.ssi_signo;
@@ -91,8 +97,6 @@ static sig_state *state_of(cio_loop *loop) {
     sig_state *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->op.done = sig_done;
-    s->op.background = true;
     s->loop = loop;
     s->fd = -1;
     sigemptyset(&s->mask);
@@ -129,6 +133,8 @@ int cio_add_signal_handler(int sig, cio_cb cb, void *arg) {
             }
             return e;
         }
+        if (s->fd < 0)
+            cio__loop_fd_owned(loop, fd);
         s->fd = fd;
         take_action(s, sig); /* after the block: the loop's thread never runs it */
     }

@@ -37,6 +37,8 @@ static cio_stream *stream_alloc(int fd, bool server_owned) {
     s->high = CIO_STREAM_HIGH_WATER;
     s->low = CIO_STREAM_LOW_WATER;
     s->server_owned = server_owned;
+    if (s->loop)
+        cio__loop_fd_owned(s->loop, fd);
     /* Small writes answer requests: Nagle would hold them (asyncio does the same). */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -48,6 +50,8 @@ void cio__stream_release(cio_stream *s) {
     if (!s->closed || s->busy)
         return;
     if (s->fd >= 0) {
+        if (s->loop)
+            cio__loop_fd_closing(s->loop, s->fd);
         close(s->fd);
         s->fd = -1;
     }
@@ -164,12 +168,7 @@ static ssize_t note_recv(cio_stream *s, ssize_t n) {
 }
 
 static int wait_readable(cio_stream *s) {
-    struct io_uring_sqe *sqe = cio__io_sqe();
-    if (!sqe)
-        return -errno;
-    cio__sqe_prep(sqe, IORING_OP_POLL_ADD, s->fd, NULL, 0, 0);
-    sqe->poll32_events = POLLIN | POLLRDHUP;
-    int r = cio__io_wait(NULL);
+    int r = cio__io(&(cio__req){.op = CIO__OP_POLL, .fd = s->fd, .len = POLLIN | POLLRDHUP});
     return r < 0 ? r : 0;
 }
 

@@ -7,7 +7,6 @@
 #include "cio.h"
 #include "loop.h"
 #include "task.h"
-#include "uring.h"
 #include "waitq.h"
 #include <netdb.h>
 #include <stdbool.h>
@@ -32,7 +31,7 @@ struct cio_stream {
     size_t wcap, wpos, wend, high, low;
     int werr;
     bool sending, eof_wanted, eof_done;
-    cio__op send_op;
+    cio__req send_req;
     cio__waitq writers; /* drain and close */
     /* lifetime */
     unsigned busy; /* the send request and the reader in flight */

@@ -24,7 +24,7 @@ size_t cio_stream_write_buffer_size(const cio_stream *s) {
     return s ? wpending(s) : 0;
 }
 
-static void send_done(cio__op *op, int res, uint32_t flags);
+static void send_done(cio__req *req, int res, unsigned flags);
 
 static void wake_writers(cio_stream *s) {
     if (s->werr || wpending(s) <= s->low)
@@ -40,17 +40,23 @@ static void write_fail(cio_stream *s, int err) {
 }
 
 static void send_start(cio_stream *s, bool poll_first) {
-    struct io_uring_sqe *sqe = cio__uring_sqe(s->loop->ring, &s->send_op);
-    if (!sqe) {
-        write_fail(s, -errno);
+    size_t n = wpending(s);
+    s->send_req = (cio__req){
+        .done = send_done,
+        .ctx = s,
+        .op = CIO__OP_SEND,
+        /* the socket said EAGAIN: wait for room, do not spin */
+        .flags = poll_first ? CIO__REQ_POLL_FIRST : 0,
+        .fd = s->fd,
+        .addr = s->wbuf + s->wpos,
+        .len = (uint32_t)(n > SEND_MAX ? SEND_MAX : n),
+        .arg = MSG_NOSIGNAL, /* a reset peer is an error, not a signal */
+    };
+    int r = cio__backend_submit(s->loop->backend, &s->send_req);
+    if (r < 0) {
+        write_fail(s, r);
         return;
     }
-    size_t n = wpending(s);
-    cio__sqe_prep(sqe, IORING_OP_SEND, s->fd, s->wbuf + s->wpos, n > SEND_MAX ? SEND_MAX : n, 0);
-    sqe->msg_flags = MSG_NOSIGNAL; /* a reset peer is an error, not a signal */
-    if (poll_first)                /* the socket said EAGAIN: wait for room, do not spin */
-        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-    s->send_op.done = send_done;
     s->wbuf_kernel = s->wbuf;
     s->sending = true;
     s->busy++;
@@ -69,9 +75,9 @@ static void send_flushed(cio_stream *s) {
     }
 }
 
-static void send_done(cio__op *op, int res, uint32_t flags) {
+static void send_done(cio__req *req, int res, unsigned flags) {
     (void)flags;
-    cio_stream *s = (cio_stream *)((char *)op - offsetof(cio_stream, send_op));
+    cio_stream *s = req->ctx;
     s->sending = false;
     s->busy--;
     if (s->wbuf_kernel != s->wbuf)
@@ -197,7 +203,7 @@ static int stream_close(cio_stream *s, bool graceful) {
         r = -EPIPE;
     }
     if (s->sending)
-        cio__uring_cancel(s->loop->ring, &s->send_op);
+        cio__backend_cancel(s->loop->backend, &s->send_req);
     write_fail(s, -EPIPE);
     /* A reader parked in another task gets EOF. */
     if (s->reading)

@@ -4,7 +4,7 @@
 
 #include "future.h"
 #include "handle.h"
-#include "uring.h"
+#include "backend.h"
 #include <stdbool.h>
 
 struct cio__stack;
@@ -25,11 +25,12 @@ typedef struct cio__task {
     cio__handle step; /* the ready-queue entry that resumes the task */
     cio__cbnode await_node;
     cio_future *awaiting;
-    cio__op io_op;       /* the task's one outstanding I/O request */
+    cio__req *io_req;    /* the task's one outstanding I/O request (on its stack) */
     cio__flush io_retry; /* a cancel that found no SQE, retried each iteration */
     int io_res;
     uint32_t io_flags;
     bool io_pending;
+    bool io_cancel_asked; /* the request was asked to drop (by a cancel or a deadline) */
     cio__park_cancel_fn park_cancel;
     void *park_ctx;
     int wake_val;
@@ -66,30 +67,20 @@ void cio__task_step(void *task);
 void cio__task_abandon(cio__task *t);
 void cio__task_free(cio__task *t);
 
-/* I/O in a task. Usage:
- *     struct io_uring_sqe *sqe = cio__io_sqe();
- *     if (!sqe) return -errno;
- *     cio__sqe_prep(sqe, IORING_OP_READ, fd, buf, len, off);
- *     return cio__io_wait(NULL);
- * No suspension may happen between the two calls. */
-/* In a task: an SQE whose CQE wakes the current task. NULL with errno
- * (EPERM outside a task, EBUSY/ENOMEM when the ring has no room). */
-struct io_uring_sqe *cio__io_sqe(void);
-/* Parks until that SQE's CQE and returns cqe->res (*flags gets cqe->flags).
- * A cancel request submits ASYNC_CANCEL and still waits for the CQE, so the
- * caller's buffers stay valid; the result is then -ECANCELED if the kernel
- * dropped the request, or the real result if it had completed (the
- * cancellation is then delivered at the next suspension point). */
-int cio__io_wait(uint32_t *flags);
-
-/* For the I/O wrappers (fs.c, net.c), around a liburing prep helper that
- * zeroes the SQE, user_data included:
- *     CIO__IO_BEGIN(sqe); io_uring_prep_read(sqe, ...); return CIO__IO_END(sqe); */
-#define CIO__IO_BEGIN(sqe)                                                                         \
-    struct io_uring_sqe *sqe = cio__io_sqe();                                                      \
-    if (!sqe)                                                                                      \
-        return -errno;                                                                             \
-    uint64_t keep_##sqe = sqe->user_data
-#define CIO__IO_END(sqe) (sqe->user_data = keep_##sqe, cio__io_wait(NULL))
+/* I/O in a task: submits r (a request on the caller's stack, its done and
+ * ctx set here) and parks until it is done; returns its result.
+ *     return cio__io(&(cio__req){.op = CIO__OP_READ, .fd = fd, .addr = buf, ...});
+ * A cancellation asks the backend to drop the request and still waits for
+ * its end, so the caller's buffers stay valid: the result is then -ECANCELED
+ * if it was dropped, or the real result if it completed (the cancellation is
+ * then delivered at the next suspension point). A request ended because
+ * its fd was closed (cio_close from another task) gives -EBADF. -EPERM
+ * outside a task, -ECANCELED at once if a cancellation is pending. */
+int cio__io(cio__req *r);
+/* Asks the backend to drop the request t waits for in cio__io (a deadline:
+ * t then sees -ECANCELED without being cancelled itself). */
+void cio__io_drop(cio__task *t);
+/* The done() flags of the task's last request (CIO__MORE). */
+unsigned cio__io_flags(void);
 
 #endif

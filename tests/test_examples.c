@@ -1,7 +1,8 @@
 /* The examples users run, on small data, checked by their output and files:
  * prime counts in every mode, the image pipeline's files, dimensions and
  * edge checksums of known inputs, and downloads byte-identical to the
- * served files — from the example's own server and from nginx. */
+ * served files — from the example's own server and from nginx; and the same
+ * programs where io_uring is blocked (a seccomp filter like Docker's). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,12 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "no_io_uring.h"
+
 static char bin_dir[1024]; /* <build>/examples */
+static char self_path[1024];
 
 /* Runs a command line, returns its exit status and its stdout (malloc'd). */
 static int run(const char *cmd, char **out) {
@@ -228,6 +234,45 @@ static void test_download_from_nginx(void **state) {
     free(dir);
 }
 
+/* ---- where io_uring is blocked ---- */
+
+
+/* The programs unchanged, with no CIO_BACKEND: AUTO must find epoll. */
+static void test_examples_without_io_uring(void **state) {
+    (void)state;
+    char cmd[2600], *out;
+    const char *pre = "env -u CIO_BACKEND";
+    snprintf(cmd, sizeof cmd, "%s --no-io-uring %s CIO_DEBUG=1 %s/tutorial/01_run 2>&1", self_path,
+             pre, bin_dir);
+    assert_int_equal(run(cmd, &out), 0);
+    assert_non_null(strstr(out, "Hello ..."));
+    assert_non_null(strstr(out, "... World!"));
+    assert_non_null(strstr(out, "backend epoll")); /* debug mode says which, and why */
+    assert_non_null(strstr(out, "seccomp"));
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "%s --no-io-uring %s %s/prime_count -n 100000 -k 8 -w 2 --mode all 2>/dev/null",
+             self_path, pre, bin_dir);
+    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(count_lines_with(out, " 9592 "), 4);
+    free(out);
+    char *dir = make_tmpdir();
+    snprintf(cmd, sizeof cmd, "%s --no-io-uring %s %s/download -n 3 -m 2 -r 0 -d '%s' 2>/dev/null",
+             self_path, pre, bin_dir, dir);
+    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(count_lines_with(out, "all identical to the source"), 2);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "%s --no-io-uring %s %s/image_pipeline -n 4 -W 64 -H 48 -w 2 -d '%s' --check "
+             "2>/dev/null",
+             self_path, pre, bin_dir, dir);
+    assert_int_equal(run(cmd, &out), 0);
+    assert_non_null(strstr(out, "check img003 64x48 edges "));
+    free(out);
+    rm_rf(dir);
+    free(dir);
+}
+
 /* ---- the examples build outside the project's Makefile ----
  *
  * The Makefile defines _GNU_SOURCE; a user who copies an example does not.
@@ -254,12 +299,18 @@ static void test_examples_compile_standalone(void **state) {
 }
 
 int main(int argc, char **argv) {
-    (void)argc;
+    if (argc > 2 && !strcmp(argv[1], "--no-io-uring")) { /* a wrapper: filter, then exec */
+        if (block_io_uring() < 0)
+            return 126;
+        execvp(argv[2], argv + 2);
+        return 127;
+    }
     char self[1024];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n < 0)
         return 1;
     self[n] = 0;
+    snprintf(self_path, sizeof self_path, "%s", self);
     /* <build>/tests/test_examples -> <build>/examples */
     snprintf(bin_dir, sizeof bin_dir, "%s/../examples", dirname(self));
     (void)argv;
@@ -268,6 +319,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_image_pipeline_known_inputs),
         cmocka_unit_test(test_download_own_server),
         cmocka_unit_test(test_download_from_nginx),
+        cmocka_unit_test(test_examples_without_io_uring),
         cmocka_unit_test(test_examples_compile_standalone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

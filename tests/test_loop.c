@@ -8,12 +8,14 @@
 
 #include <cio.h>
 
+#include "no_io_uring.h"
+
 #include <errno.h>
 #include <math.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -309,34 +311,72 @@ static void test_run_sigint(void **state) {
 
 /* ---- io_uring unavailable: a seccomp filter like Docker's default ---- */
 
-static int block_io_uring(void) {
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return -1;
-    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+
+static char logged[512];
+
+static void keep_log(int level, const char *msg, void *arg) {
+    (void)level;
+    (void)arg;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof logged - n, "%s\n", msg);
+}
+
+/* In a child under the filter: io_uring asked for fails with a clear error;
+ * AUTO runs on epoll and says why in debug mode. Exit codes name the step. */
+static int unavailable_child(void) {
+    if (block_io_uring() < 0)
+        return 10;
+    unsetenv("CIO_BACKEND"); /* the suite may run under CIO_BACKEND=...: AUTO here */
+    cio_options uring = {.backend = CIO_BACKEND_IO_URING};
+    if (cio_loop_new(&uring) != NULL || errno != EPERM)
+        return 11;
+    if (cio_run_with(&uring, returns_arg, (void *)1, NULL) != CIO_EUNAVAIL)
+        return 12;
+    if (!strstr(cio_strerror(CIO_EUNAVAIL), "cannot start"))
+        return 13;
+    cio_set_log_handler(keep_log, NULL);
+    cio_options dbg = {.debug = 1};
+    cio_loop *loop = cio_loop_new(&dbg);
+    if (!loop || strcmp(cio_loop_backend_name(loop), "epoll") || cio_loop_close(loop))
+        return 14;
+    if (!strstr(logged, "epoll") || !strstr(logged, "seccomp"))
+        return 15;
+    void *r = NULL;
+    if (cio_run(returns_arg, (void *)42, &r) != 0 || (intptr_t)r != 42)
+        return 16;
+    return 0;
 }
 
 static void test_io_uring_unavailable(void **state) {
     (void)state;
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) {
-        if (block_io_uring() < 0)
-            _exit(10);
-        if (cio_loop_new(NULL) != NULL || errno != EPERM)
-            _exit(11);
-        _exit(cio_run(returns_arg, NULL, NULL) == -EPERM ? 0 : 12);
-    }
+    if (pid == 0)
+        _exit(unavailable_child());
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* The backend asked for is the one that runs; a bad one is refused. */
+static void test_backend_choice(void **state) {
+    (void)state;
+    cio_options ep = {.backend = CIO_BACKEND_EPOLL};
+    cio_loop *loop = cio_loop_new(&ep);
+    assert_non_null(loop);
+    assert_string_equal(cio_loop_backend_name(loop), "epoll");
+    assert_int_equal(cio_loop_close(loop), 0);
+    cio_options bad = {.backend = (cio_backend)7};
+    assert_null(cio_loop_new(&bad));
+    assert_int_equal(errno, EINVAL);
+    assert_null(cio_loop_backend_name(NULL));
+    loop = cio_loop_new(NULL);
+    assert_non_null(loop);
+    const char *want = getenv("CIO_BACKEND");
+    if (want && (!strcmp(want, "epoll") || !strcmp(want, "io_uring")))
+        assert_string_equal(cio_loop_backend_name(loop), want);
+    assert_int_equal(cio_loop_close(loop), 0);
 }
 
 int main(void) {
@@ -351,6 +391,7 @@ int main(void) {
         cmocka_unit_test(test_run_error_and_leftovers),
         cmocka_unit_test(test_run_sigint),
         cmocka_unit_test(test_io_uring_unavailable),
+        cmocka_unit_test(test_backend_choice),
         cmocka_unit_test(test_loop_call_later),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

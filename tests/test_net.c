@@ -612,6 +612,112 @@ static void test_acceptor_api(void **state) {
     assert_int_equal(errno, EPERM);
 }
 
+/* ---- cio_close on an fd that tasks wait on ---- */
+
+typedef struct waiter_arg {
+    int fd, op; /* 0 recv, 1 poll, 2 accept, 3 read */
+    char buf[8];
+} waiter_arg;
+
+static void *wait_on(void *arg) {
+    waiter_arg *w = arg;
+    switch (w->op) {
+    case 0:
+        return (void *)(intptr_t)cio_recv(w->fd, w->buf, sizeof w->buf, 0);
+    case 1:
+        return (void *)(intptr_t)cio_poll(w->fd, POLLIN, -1);
+    case 2:
+        return (void *)(intptr_t)cio_accept(w->fd, NULL, NULL);
+    default:
+        return (void *)(intptr_t)cio_read(w->fd, w->buf, sizeof w->buf, -1);
+    }
+}
+
+static int listener(void) {
+    int fd = cio_socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    return fd;
+}
+
+static void *close_wakes(void *arg) {
+    (void)arg;
+    int sv[2], other[2], pfd[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, other), 0);
+    assert_int_equal(pipe(pfd), 0);
+    int lfd = listener();
+    waiter_arg ws[] = {{sv[0], 0, {0}}, {sv[0], 1, {0}}, {lfd, 2, {0}}, {pfd[0], 3, {0}},
+                       {other[0], 0, {0}}};
+    enum { N = sizeof ws / sizeof *ws };
+    cio_future *ts[N];
+    for (int i = 0; i < N; i++)
+        ts[i] = cio_create_task(wait_on, &ws[i]);
+    for (int i = 0; i < 5; i++)
+        cio_yield(); /* every waiter is parked now */
+    assert_int_equal(send(other[1], "keep", 4, 0), 4);
+    assert_int_equal(cio_close(sv[0]), 0);
+    assert_int_equal(cio_close(lfd), 0);
+    assert_int_equal(cio_close(pfd[0]), 0);
+    for (int i = 0; i < N; i++) {
+        void *r;
+        assert_int_equal(cio_await(ts[i], &r), 0);
+        if (i < N - 1) {
+            assert_int_equal((intptr_t)r, -EBADF);
+        } else { /* the fd nobody closed lost nothing */
+            assert_int_equal((intptr_t)r, 4);
+            assert_memory_equal(ws[i].buf, "keep", 4);
+        }
+        cio_future_unref(ts[i]);
+    }
+    /* the numbers are free again and new fds on them work */
+    int again[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, again), 0);
+    assert_int_equal(send(again[1], "x", 1, 0), 1);
+    char c;
+    assert_int_equal(cio_recv(again[0], &c, 1, 0), 1);
+    close(again[0]);
+    close(again[1]);
+    close(sv[1]);
+    close(other[0]);
+    close(other[1]);
+    close(pfd[1]);
+    return NULL;
+}
+
+static void test_close_wakes_waiters(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(close_wakes, NULL, NULL), 0);
+}
+
+/* A plain close(2) behind cio's back, then the number reused: the new fd is
+ * waited on correctly (no stale registration swallows its events). */
+static void *reuse_after_plain_close(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 50; round++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        waiter_arg w = {sv[0], 0, {0}};
+        cio_future *t = cio_create_task(wait_on, &w);
+        cio_yield();
+        cio_yield();
+        assert_int_equal(send(sv[1], "ab", 2, 0), 2);
+        void *r;
+        assert_int_equal(cio_await(t, &r), 0);
+        assert_int_equal((intptr_t)r, 2);
+        cio_future_unref(t);
+        close(sv[0]); /* plain close: cio does not see it */
+        close(sv[1]);
+    }
+    return NULL;
+}
+
+static void test_reuse_after_plain_close(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(reuse_after_plain_close, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_ipv4_ipv6),
@@ -623,6 +729,8 @@ int main(void) {
         cmocka_unit_test(test_unix_path_and_udp6),
         cmocka_unit_test(test_thousand_connections),
         cmocka_unit_test(test_acceptor_api),
+        cmocka_unit_test(test_close_wakes_waiters),
+        cmocka_unit_test(test_reuse_after_plain_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -180,14 +180,24 @@ static void test_crash_and_cancel_running(void **state) {
 
 /* ---- cancelling queued jobs; shutdown both ways ---- */
 
+/* Says it started (in shm), then naps 100 ms. */
+static void *flag_and_nap(void *arg) {
+    atomic_store((_Atomic int *)arg, 1);
+    return nap_ms((void *)100);
+}
+
 static void *queued_and_shutdown(void *arg) {
     (void)arg;
     cio_executor *pool = cio_process_pool_new(1);
-    cio_future *busy = cio_run_in_executor(pool, nap_ms, (void *)100);
+    _Atomic int *started = cio_shm_alloc(sizeof *started);
+    atomic_init(started, 0);
+    cio_future *busy = cio_run_in_executor(pool, flag_and_nap, started);
     cio_future *waiting[4];
     for (int i = 0; i < 4; i++)
         waiting[i] = cio_run_in_executor(pool, nap_ms, (void *)(intptr_t)(10 + i));
-    cio_sleep(0.02);
+    while (!atomic_load(started)) /* a loaded machine may take long to fork the worker */
+        cio_sleep(0.005);
+    cio_shm_free(started);
     assert_true(cio_cancel(waiting[1]));
     assert_true(cio_future_cancelled(waiting[1]));
     /* cancel_futures: the queued ones end cancelled, the running one finishes */

@@ -319,12 +319,16 @@ static void *drain_main(void *arg) {
     tcp_pair(fds);
     flow fl = {.w = cio_stream_new(fds[0])};
     cio_future *t = cio_create_task(writer, &fl);
-    /* The peer does not read: the writer must stall in drain. */
-    cio_sleep(0.3);
+    /* The peer does not read: the writer must stall in drain (once the
+     * kernel's socket buffers have grown to their size: on a loaded machine
+     * that can take a while, so wait until the count stands still). */
+    size_t stalled = 0;
+    for (int i = 0; i < 50 && (i < 2 || fl.written != stalled); i++) {
+        stalled = fl.written;
+        cio_sleep(0.2);
+    }
     assert_false(cio_future_done(t));
-    size_t stalled = fl.written;
     assert_true(stalled < TOTAL);
-    cio_sleep(0.1);
     assert_int_equal(fl.written, stalled);
     /* Bounded: never more than the high water mark plus one write. */
     assert_true(fl.max_buffered <= CIO_STREAM_HIGH_WATER + CHUNK);
@@ -567,7 +571,9 @@ static void *close_drainer_main(void *arg) {
     tcp_pair(fds);
     cio_stream *s = cio_stream_new(fds[0]);
     cio_future *t = cio_create_task(drainer, s);
-    cio_sleep(0.1);
+    /* until the writer waits in drain (the socket buffers are full) */
+    for (int i = 0; i < 200 && cio_stream_write_buffer_size(s) <= CIO_STREAM_HIGH_WATER; i++)
+        cio_sleep(0.05);
     assert_false(cio_future_done(t));
     cio_cancel(cio_current_task()); /* close gives up flushing at once */
     assert_int_equal(cio_stream_close(s), -ECANCELED);

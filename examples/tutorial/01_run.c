@@ -13,5 +13,5 @@ static void *hello(void *arg) {
 
 int main(int argc, char **argv) {
     tutorial_init(argc, argv);
-    return cio_run(hello, NULL, NULL) < 0;
+    return tutorial_exit(cio_run(hello, NULL, NULL));
 }

@@ -41,5 +41,5 @@ int main(int argc, char **argv) {
     tutorial_init(argc, argv);
     cio_set_log_handler(my_log, NULL);
     cio_options opt = {.debug = 1, .slow_callback_duration = S(0.1)};
-    return cio_run_with(&opt, main_task, NULL, NULL) < 0;
+    return tutorial_exit(cio_run_with(&opt, main_task, NULL, NULL));
 }

@@ -40,5 +40,5 @@ static void *main_task(void *arg) {
 
 int main(int argc, char **argv) {
     tutorial_init(argc, argv);
-    return cio_run(main_task, NULL, NULL) < 0;
+    return tutorial_exit(cio_run(main_task, NULL, NULL));
 }

@@ -3,6 +3,7 @@
 #ifndef CIO_TUTORIAL_H
 #define CIO_TUTORIAL_H
 
+#include <cio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,13 @@ static inline void tutorial_init(int argc, char **argv) {
 /* Seconds as the Python original says them, scaled. */
 static inline double S(double seconds) {
     return seconds * tutorial_scale;
+}
+
+/* main's exit status: a failed run says why instead of exiting silently. */
+static inline int tutorial_exit(int r) {
+    if (r < 0)
+        fprintf(stderr, "cio_run: %s\n", cio_strerror(r));
+    return r < 0;
 }
 
 #endif
