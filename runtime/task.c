@@ -422,7 +422,7 @@ void cio_task_set_name(cio_future *task, const char *name) {
     t->name = copy;
 }
 
-/* Decimal digits of v at the end of buf[0..cap): returns where they start. */
+/* Writes v's decimal digits just before end; returns where they start. */
 static char *format_u64(uint64_t v, char *end) {
     do
         *--end = (char)('0' + v % 10);
