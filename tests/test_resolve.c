@@ -119,9 +119,16 @@ static void test_cancelled(void **state) {
 #define FAKE_SYSTEM "eai-system.cio.invalid"
 #define FAKE_MEMORY "eai-memory.cio.invalid"
 
+static int (*real_getaddrinfo)(const char *, const char *, const struct addrinfo *,
+                               struct addrinfo **);
+
+/* Before any thread: the workers only read it. */
+__attribute__((constructor)) static void find_real_getaddrinfo(void) {
+    *(void **)&real_getaddrinfo = dlsym(RTLD_NEXT, "getaddrinfo");
+}
+
 int getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res) {
-    static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
     bool numeric = hints && (hints->ai_flags & AI_NUMERICHOST);
     if (host && !numeric && strcmp(host, FAKE_SYSTEM) == 0) {
         errno = EMFILE; /* on this (the worker) thread only */
@@ -129,9 +136,7 @@ int getaddrinfo(const char *host, const char *service, const struct addrinfo *hi
     }
     if (host && !numeric && strcmp(host, FAKE_MEMORY) == 0)
         return EAI_MEMORY;
-    if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
-    return real(host, service, hints, res);
+    return real_getaddrinfo(host, service, hints, res);
 }
 
 static void *resolver_faults(void *arg) {
