@@ -182,7 +182,7 @@ $(PROBE): $(BUILD)/obj/tests/backend_probe.o $(STATIC) | $$(@D)
 
 define example_rule
 $(BUILD)/examples/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard examples/$(1)/*.c)) $(EXAMPLE_COMMON_OBJS) $(STATIC) | $(BUILD)/examples
-	$$(CC) -o $$@ $$(filter %.o,$$^) $(STATIC) $(EXAMPLE_LIBS_$(1)) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
+	$$(CC) -o $$@ $$(filter %.o,$$^) $(STATIC) $$(EXAMPLE_LIBS_$(1)) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)
 endef
 # Libraries an example needs beyond cio (Debian's stb for image formats).
 EXAMPLE_LIBS_image_pipeline := -lstb
@@ -250,11 +250,13 @@ asan:
 	@$(DEPS) build test
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	 CIO_TEST_TIMEOUT=$${CIO_TEST_TIMEOUT:-2} \
 	 $(MAKE) SAN=asan BUILD=build-asan check
 
 tsan:
 	@$(DEPS) build test
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	 CIO_TEST_TIMEOUT=$${CIO_TEST_TIMEOUT:-3} \
 	 $(MAKE) SAN=tsan BUILD=build-tsan check
 
 stress:

@@ -25,6 +25,14 @@ static inline long bench_scale(int argc, char **argv, long n) {
     return n;
 }
 
+/* CPU seconds (user + system) this process has used so far. */
+static inline double bench_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 static inline long bench_peak_rss_kib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -83,19 +83,30 @@ static inline void ec_connect_many(unsigned port, int *fds, long n, long batch) 
     close(ep);
 }
 
+/* The 64 bytes connection i sends in round r: different for every
+ * connection and round, so an echo of the wrong bytes, of another
+ * connection's bytes or of an earlier round's is caught. */
+static inline void ec_message(char *msg, long i, long r) {
+    for (int j = 0; j < EC_MSG; j++)
+        msg[j] = (char)(i * 131 + r * 7 + j * 13 + (j >> 3));
+}
+
 /* Every connection sends one 64-byte message and waits for its echo, `rounds`
- * times. Returns the seconds taken. */
+ * times; every echoed byte is compared with what was sent. Returns the
+ * seconds taken. */
 static inline double ec_pingpong(int *fds, long n, long rounds) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     long *left = calloc((size_t)n, sizeof *left), *got = calloc((size_t)n, sizeof *got);
-    char msg[EC_MSG], buf[EC_MSG * 4];
-    memset(msg, 'm', sizeof msg);
+    char *bufs = malloc((size_t)n * EC_MSG), msg[EC_MSG], buf[EC_MSG * 4];
+    if (ep < 0 || !left || !got || !bufs)
+        ec_die("ping-pong set-up");
     long active = n;
     double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
         left[i] = rounds;
+        ec_message(msg, i, rounds);
         if (write(fds[i], msg, EC_MSG) != EC_MSG)
             ec_die("write");
     }
@@ -109,39 +120,62 @@ static inline double ec_pingpong(int *fds, long n, long rounds) {
             ssize_t r = read(fds[i], buf, sizeof buf);
             if (r <= 0)
                 ec_die("read");
+            BENCH_CHECK(got[i] + r <= EC_MSG); /* never more than was sent */
+            memcpy(bufs + i * EC_MSG + got[i], buf, (size_t)r);
             got[i] += r;
             if (got[i] < EC_MSG)
                 continue;
-            BENCH_CHECK(got[i] == EC_MSG);
+            ec_message(msg, i, left[i]);
+            BENCH_CHECK(memcmp(bufs + i * EC_MSG, msg, EC_MSG) == 0);
             got[i] = 0;
             if (--left[i] == 0) {
                 epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL);
                 active--;
-            } else if (write(fds[i], msg, EC_MSG) != EC_MSG) {
-                ec_die("write");
+                continue;
             }
+            ec_message(msg, i, left[i]);
+            if (write(fds[i], msg, EC_MSG) != EC_MSG)
+                ec_die("write");
         }
     }
     double dt = bench_now() - t0;
     free(left);
     free(got);
+    free(bufs);
     close(ep);
     return dt;
 }
 
+/* The bulk stream: byte k is pattern[k % EC_PERIOD]. The period is prime and
+ * not a divisor of any read or write size, so a lost, repeated or reordered
+ * run of bytes shows. */
+enum { EC_PERIOD = 1000003 };
+
+static inline char *ec_pattern(void) {
+    char *p = malloc(EC_PERIOD + EC_CHUNK);
+    if (!p)
+        ec_die("malloc");
+    uint32_t x = 2463534242u;
+    for (long i = 0; i < EC_PERIOD; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        p[i] = (char)x;
+    }
+    memcpy(p + EC_PERIOD, p, EC_CHUNK); /* any chunk can start anywhere */
+    return p;
+}
+
 /* One connection streams `total` bytes through the echo server while reading
- * the echo back. Returns the seconds taken; checks every byte came back. */
+ * the echo back. Returns the seconds taken; checks every byte that came back. */
 static inline double ec_bulk(unsigned port, long long total) {
     int fd;
     ec_connect_many(port, &fd, 1, 1);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.fd = fd};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-    char *out = malloc(EC_CHUNK), *in = malloc(EC_CHUNK);
-    for (int i = 0; i < EC_CHUNK; i++)
-        out[i] = (char)(i % 251);
+    char *pattern = ec_pattern(), *in = malloc(EC_CHUNK);
+    if (!in)
+        ec_die("malloc");
     long long sent = 0, recvd = 0;
-    unsigned long long sum_in = 0;
     double t0 = bench_now();
     while (recvd < total) {
         struct epoll_event evs[1];
@@ -149,7 +183,7 @@ static inline double ec_bulk(unsigned port, long long total) {
             ec_die("bulk stalled");
         if ((evs[0].events & EPOLLOUT) && sent < total) {
             size_t n = total - sent < EC_CHUNK ? (size_t)(total - sent) : EC_CHUNK;
-            ssize_t w = write(fd, out, n);
+            ssize_t w = write(fd, pattern + sent % EC_PERIOD, n);
             if (w < 0 && errno != EAGAIN)
                 ec_die("write");
             sent += w > 0 ? w : 0;
@@ -162,14 +196,16 @@ static inline double ec_bulk(unsigned port, long long total) {
             ssize_t r = read(fd, in, EC_CHUNK);
             if (r <= 0 && !(r < 0 && errno == EAGAIN))
                 ec_die("read");
-            for (ssize_t i = 0; i < r; i += 4096)
-                sum_in += (unsigned char)in[i];
-            recvd += r > 0 ? r : 0;
+            if (r > 0) {
+                BENCH_CHECK(recvd + r <= sent);
+                BENCH_CHECK(memcmp(in, pattern + recvd % EC_PERIOD, (size_t)r) == 0);
+                recvd += r;
+            }
         }
     }
     double dt = bench_now() - t0;
-    BENCH_CHECK(recvd == total && sum_in > 0);
-    free(out);
+    BENCH_CHECK(recvd == total);
+    free(pattern);
     free(in);
     close(ep);
     close(fd);
@@ -215,13 +251,15 @@ static inline void ec_run_w11(unsigned port, pid_t server_pid, const char *impl,
     usleep(1000000); /* the server accepts the backlog and settles */
     long idle = ec_rss_of(server_pid);
     double dt = ec_pingpong(fds, n, 1);
+    usleep(200000); /* the server settles again: the connections are idle */
     long after = ec_rss_of(server_pid);
     for (long i = 0; i < n; i++)
         close(fds[i]);
     free(fds);
     fprintf(stderr, "%s W11: server RSS %ld -> %ld idle -> %ld after the round\n", impl, before,
             idle, after);
-    BENCH_RESULT("W11-rss", impl, (double)(idle - before) / (double)n, "bytes/conn");
+    BENCH_RESULT("W11-rss-idle", impl, (double)(idle - before) / (double)n, "bytes/conn");
+    BENCH_RESULT("W11-rss-after", impl, (double)(after - before) / (double)n, "bytes/conn");
     BENCH_RESULT("W11-round", impl, dt, "s");
 }
 
@@ -245,6 +283,57 @@ static inline pid_t ec_spawn_server(void (*serve)(int port_fd), unsigned *port) 
         ec_die("the server did not start");
     close(p[0]);
     return pid;
+}
+
+/* Starts a peer's server program (argv, searched on PATH) that prints its
+ * port on the first line of its stdout and then serves until killed. */
+static inline pid_t ec_spawn_cmd(char *const argv[], unsigned *port) {
+    int p[2];
+    if (pipe(p) < 0)
+        ec_die("pipe");
+    pid_t pid = fork();
+    if (pid < 0)
+        ec_die("fork");
+    if (pid == 0) {
+        close(p[0]);
+        if (dup2(p[1], 1) < 0)
+            _exit(127);
+        close(p[1]);
+        ec_raise_nofile();
+        execvp(argv[0], argv);
+        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    char line[32];
+    size_t len = 0;
+    while (len < sizeof line - 1) {
+        ssize_t r = read(p[0], line + len, 1);
+        if (r <= 0 || line[len] == '\n')
+            break;
+        len++;
+    }
+    line[len] = 0;
+    close(p[0]);
+    *port = (unsigned)atoi(line);
+    if (*port == 0 || *port > 65535) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fprintf(stderr, "%s did not print its port\n", argv[0]);
+        exit(2);
+    }
+    return pid;
+}
+
+/* For `PROG peer IMPL [-q] -- CMD...`: the index of CMD in argv, or 0 when
+ * argv is not of that form. */
+static inline int ec_command_start(int argc, char **argv) {
+    if (argc < 5 || strcmp(argv[1], "peer") != 0)
+        return 0;
+    for (int i = 3; i < argc - 1; i++)
+        if (strcmp(argv[i], "--") == 0)
+            return i + 1;
+    return 0;
 }
 
 static inline void ec_stop_server(pid_t pid) {

@@ -1,20 +1,28 @@
-/* W10: a 1 GiB file (128 MiB with -q), warm in the page cache, read in
- * 128 KiB blocks with 32 reads in flight. Figure: GB/s, beside `dd bs=128k`
- * (one synchronous reader: the memcpy-bound limit) and fio's io_uring engine
- * with the same block size and depth, on the same file, in the same run.
+/* W10: a 1 GiB file (128 MiB with -q) read in 128 KiB blocks with 32 reads
+ * in flight, warm (the file in the page cache) and cold (the file's pages
+ * dropped first). Figure: GB/s. One round per run: bench/run.sh runs it, and
+ * its peers, in interleaved rounds.
  *
- * Why fio's figure is low: fio drops the file's pages before it starts
- * (--invalidate=1 by default), so its "buffered read" reads from the disk,
- * whatever the cache held. So two more rows: W10-warm (fio told to keep the
- * cache) and W10-cold (cio also starting from a dropped cache, with the same
- * POSIX_FADV_SEQUENTIAL hint fio gives by default). W10-read_file is the
- * cio_read_file helper on the same file (one malloc'd 1 GiB buffer). */
+ *   w10_file_read [-q]          cio: W10-warm, W10-cold (with the
+ *                               POSIX_FADV_SEQUENTIAL hint fio gives by
+ *                               default) and W10-read_file (cio_read_file,
+ *                               one malloc'd buffer, warm)
+ *   w10_file_read --peers [-q]  the same file through `dd bs=128k` (one
+ *                               synchronous reader: the memcpy-bound limit)
+ *                               and fio's io_uring engine with the same block
+ *                               size and depth: warm with --invalidate=0,
+ *                               cold after the same drop as cio's
+ *
+ * A cold run drops the file's pages with POSIX_FADV_DONTNEED (what fio's
+ * default --invalidate=1 does) and checks with mincore that they are gone;
+ * if some stay, it also writes 1 to /proc/sys/vm/drop_caches when it can. */
 #include "bench.h"
 
 #include <cio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,26 +90,56 @@ static void *whole_file(void *arg) {
     return NULL;
 }
 
-/* What fio's --invalidate=1 does: the file's pages leave the page cache. */
+/* The fraction of the file's pages in the page cache. */
+static double resident(void) {
+    int fd = open(PATH, O_RDONLY);
+    BENCH_CHECK(fd >= 0);
+    void *map = mmap(NULL, (size_t)file_size, PROT_READ, MAP_SHARED, fd, 0);
+    BENCH_CHECK(map != MAP_FAILED);
+    long page = sysconf(_SC_PAGESIZE), pages = (long)((file_size + page - 1) / page), in = 0;
+    unsigned char *vec = malloc((size_t)pages);
+    BENCH_CHECK(vec && mincore(map, (size_t)file_size, vec) == 0);
+    for (long i = 0; i < pages; i++)
+        in += vec[i] & 1;
+    free(vec);
+    munmap(map, (size_t)file_size);
+    close(fd);
+    return (double)in / (double)pages;
+}
+
 static void drop_cache(void) {
     int fd = open(PATH, O_RDONLY);
     BENCH_CHECK(fd >= 0);
     BENCH_CHECK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
     close(fd);
+    if (resident() > 0.01) {
+        sync();
+        FILE *f = fopen("/proc/sys/vm/drop_caches", "w");
+        if (f) {
+            fputs("1\n", f);
+            fclose(f);
+        }
+    }
+    double left = resident();
+    if (left > 0.01)
+        fprintf(stderr, "W10: %.0f%% of the file is still cached after the drop\n", left * 100);
 }
 
-/* Best of n runs of fn in a fresh loop: the machine is shared. */
-static double best_run(cio_fn fn, int n, bool drop) {
-    double best = 1e9;
-    for (int i = 0; i < n; i++) {
-        if (drop)
-            drop_cache();
-        double t0 = bench_now();
-        BENCH_CHECK(cio_run(fn, NULL, NULL) == 0);
-        double dt = bench_now() - t0;
-        best = dt < best ? dt : best;
-    }
-    return best;
+/* The file is read once untimed, so that it is all in the cache. */
+static void warm_up(void) {
+    int fd = open(PATH, O_RDONLY);
+    BENCH_CHECK(fd >= 0);
+    char *buf = malloc(1 << 20);
+    while (read(fd, buf, 1 << 20) > 0)
+        ;
+    free(buf);
+    close(fd);
+}
+
+static double timed_run(cio_fn fn) {
+    double t0 = bench_now();
+    BENCH_CHECK(cio_run(fn, NULL, NULL) == 0);
+    return bench_now() - t0;
 }
 
 static void make_file(void) {
@@ -116,6 +154,7 @@ static void make_file(void) {
     for (long long off = 0; off < file_size; off += 1 << 20)
         BENCH_CHECK(write(fd, buf, 1 << 20) == 1 << 20);
     free(buf);
+    BENCH_CHECK(fsync(fd) == 0); /* a dirty page cannot be dropped */
     close(fd);
 }
 
@@ -144,36 +183,42 @@ static double fio_gbps(const char *extra) {
     }
     if (p)
         pclose(p);
+    BENCH_CHECK(kib > 0);
     return kib * 1024 / 1e9;
+}
+
+static double gbps(double seconds) {
+    return (double)file_size / seconds / 1e9;
+}
+
+static void peers(void) {
+    const char *dd = "dd if=" PATH " of=/dev/null bs=128k status=none";
+    warm_up();
+    BENCH_RESULT("W10-warm", "dd", gbps(run_cmd(dd)), "GB/s");
+    if (system("command -v fio >/dev/null 2>&1") == 0)
+        BENCH_RESULT("W10-warm", "fio", fio_gbps("--invalidate=0"), "GB/s");
+    drop_cache();
+    BENCH_RESULT("W10-cold", "dd", gbps(run_cmd(dd)), "GB/s");
+    if (system("command -v fio >/dev/null 2>&1") == 0) {
+        drop_cache();
+        BENCH_RESULT("W10-cold", "fio", fio_gbps("--invalidate=1"), "GB/s");
+    } else {
+        fprintf(stderr, "W10: no fio (Debian: fio)\n");
+    }
 }
 
 int main(int argc, char **argv) {
     file_size = bench_scale(argc, argv, 10) == 10 ? 1LL << 30 : 128LL << 20;
     make_file();
-    run_cmd("cat " PATH " > /dev/null"); /* warm the page cache */
-    /* cio and dd alternate, best of five each: the load of a shared machine
-     * drifts, and both should see the same drift. */
-    double best = 1e9, dd = 1e9;
-    for (int i = 0; i < 5; i++) {
-        double c = best_run(read_file, 1, false);
-        double d = run_cmd("dd if=" PATH " of=/dev/null bs=128k status=none");
-        best = c < best ? c : best;
-        dd = d < dd ? d : dd;
+    if (argc > 1 && strcmp(argv[1], "--peers") == 0) {
+        peers();
+        return 0;
     }
-    BENCH_RESULT("W10", "cio", (double)file_size / best / 1e9, "GB/s");
-    BENCH_RESULT("W10", "dd", (double)file_size / dd / 1e9, "GB/s");
-    double whole = best_run(whole_file, 3, false);
-    BENCH_RESULT("W10-read_file", "cio", (double)file_size / whole / 1e9, "GB/s");
-    if (system("command -v fio >/dev/null 2>&1") == 0) {
-        double fio_cold = fio_gbps("");
-        BENCH_RESULT("W10", "fio", fio_cold, "GB/s");
-        BENCH_RESULT("W10-warm", "fio", fio_gbps("--invalidate=0"), "GB/s");
-        BENCH_RESULT("W10-warm", "cio", (double)file_size / best / 1e9, "GB/s");
-        cold = true;
-        double c = best_run(read_file, 3, true);
-        cold = false;
-        BENCH_RESULT("W10-cold", "cio", (double)file_size / c / 1e9, "GB/s");
-        BENCH_RESULT("W10-cold", "fio", fio_cold, "GB/s");
-    }
+    warm_up();
+    BENCH_RESULT("W10-warm", "cio", gbps(timed_run(read_file)), "GB/s");
+    BENCH_RESULT("W10-read_file", "cio", gbps(timed_run(whole_file)), "GB/s");
+    drop_cache();
+    cold = true;
+    BENCH_RESULT("W10-cold", "cio", gbps(timed_run(read_file)), "GB/s");
     return 0;
 }

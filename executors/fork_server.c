@@ -1,6 +1,11 @@
 /* The fork server and the workers it forks (see fork_server.h). */
 #include "fork_server.h"
+#include "bytes.h"
 #include "fault.h"
+#include "job.h"
+#include "loop.h"
+#include "shm.h"
+#include "switch.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -9,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -64,7 +71,10 @@ static void worker_main(int ch, unsigned max_jobs) {
             pp_slot *s = in[i];
             int queued = SLOT_QUEUED;
             if (atomic_compare_exchange_strong(&s->state, &queued, SLOT_RUNNING)) {
-                s->result = s->fn(s->arg);
+                cio__job_fail_take();
+                s->result =
+                    s->bfn ? (void *)(intptr_t)cio__bytes_run(s->bfn, s->arg) : s->fn(s->arg);
+                s->err = s->bfn ? 0 : cio__job_fail_take(); /* `return cio_fail(-EIO);` */
                 atomic_store(&s->state, SLOT_DONE);
             }
         }
@@ -236,6 +246,38 @@ static void server_main(int ctl, const fs_config *cfg) {
     _exit(0);
 }
 
+/* The server and its workers get a stack of their own, as big as a main
+ * thread's (RLIMIT_STACK; 8 MiB if unlimited): forked from inside a task,
+ * they would otherwise run jobs on what is left of that task's small stack,
+ * and ordinary C (a big local buffer) would overflow it. Pages cost only
+ * once touched; the lowest page is a guard. */
+#define SERVER_STACK_DEFAULT ((size_t)8 << 20)
+
+static int server_ctl;
+static const fs_config *server_cfg;
+
+static void server_entry(void *unused) {
+    (void)unused;
+    server_main(server_ctl, server_cfg);
+}
+
+static void server_on_own_stack(int ctl, const fs_config *cfg) {
+    struct rlimit rl;
+    size_t size = SERVER_STACK_DEFAULT, page = (size_t)sysconf(_SC_PAGESIZE);
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur >= 16 * page)
+        size = (size_t)rl.rlim_cur & ~(page - 1);
+    char *lo =
+        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (lo == MAP_FAILED || mprotect(lo, page, PROT_NONE) < 0)
+        server_main(ctl, cfg); /* stay where we are: better than no server */
+    server_ctl = ctl;
+    server_cfg = cfg;
+    void *unused_sp;
+    cio__switch(&unused_sp, cio__ctx_make(lo + page, size - page, server_entry), NULL);
+    _exit(1); /* server_main never returns */
+}
+
 pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
     if (CIO__FAULT(CIO__FAULT_FORK))
         return -EAGAIN;
@@ -243,6 +285,11 @@ pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
     fflush(NULL); /* or the children would print the parent's buffered output again */
+    /* The children's view of cio_shm starts from this thread's: one pass
+     * through the allocator's lock orders it after every thread's earlier
+     * change (so TSan in a worker sees no race on a reused block). */
+    cio__shm_lock();
+    cio__shm_unlock();
     pid_t pid = fork();
     if (pid < 0) {
         int e = -errno;
@@ -251,8 +298,9 @@ pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
         return e;
     }
     if (pid == 0) {
+        cio__loop_forget_after_fork(); /* forked from a task, maybe: its workers start clean */
         close(sv[0]);
-        server_main(sv[1], cfg);
+        server_on_own_stack(sv[1], cfg);
     }
     close(sv[1]);
     *ctl = sv[0];

@@ -14,8 +14,12 @@ enum { SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE, SLOT_CANCELLED };
 
 typedef struct pp_slot {
     void *(*fn)(void *);
+    /* A bytes job instead (fn NULL): runs on the buffer at arg and returns
+     * its count as the result (see bytes.h). */
+    ssize_t (*bfn)(const void *in, size_t in_len, void *out, size_t out_cap);
     void *arg;
     void *result;
+    int err; /* the job's cio_fail, once done */
     _Atomic int state;
     void *owner; /* the parent's job record: opaque to the worker */
 } pp_slot;

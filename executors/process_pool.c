@@ -9,6 +9,7 @@
  * workers, fork_server.c the processes. A job's slot in shared memory says
  * what really happened when a worker dies: finished, running, or never
  * started (then it is simply queued again). */
+#include "bytes.h"
 #include "debug.h"
 #include "process_pool.h"
 #include "shm.h"
@@ -66,6 +67,8 @@ static void job_release(pp_job *j) {
         cio__future_set_cancel(j->fut, NULL, NULL);
     cio_future_unref(j->fut);
     slot_put(p, j->slot);
+    if (j->bytes)
+        j->bytes->release(j->bytes);
     free(j);
     cio__loop_unref(loop);
     cio__pp_unref(p);
@@ -73,8 +76,16 @@ static void job_release(pp_job *j) {
 
 static void job_done(cio__mpsc_node *n) {
     pp_job *j = (pp_job *)n;
-    if (!j->cancelled)
+    if (!j->cancelled && !j->err)
+        j->err = j->slot->err; /* the job's cio_fail */
+    if (!j->cancelled && !j->err && j->bytes)
+        j->err = cio__bytes_settle(j->bytes, (ssize_t)(intptr_t)j->slot->result);
+    if (!j->cancelled && !j->err && j->bytes) {
+        cio__bytes_finish(j->fut, j->bytes); /* the payload stays in cio_shm, in place */
+        j->bytes = NULL;
+    } else if (!j->cancelled) {
         cio__future_finish(j->fut, j->err, j->err ? NULL : j->slot->result);
+    }
     job_release(j);
 }
 
@@ -125,10 +136,12 @@ static bool job_cancel(cio_future *f, void *ctx) {
     return true;
 }
 
-static cio_future *pp_submit(cio_executor *ex, cio_fn fn, void *arg) {
-    pp_pool *p = (pp_pool *)ex;
+/* slot: what the worker runs; b: a bytes job's buffer (owned from now on). */
+static cio_future *submit(pp_pool *p, pp_slot slot, cio__bytes *b) {
     cio_loop *loop = cio__loop_running();
     if (p->shutdown) {
+        if (b)
+            b->release(b);
         errno = ESHUTDOWN;
         return NULL;
     }
@@ -139,12 +152,15 @@ static cio_future *pp_submit(cio_executor *ex, cio_fn fn, void *arg) {
         if (s)
             slot_put(p, s);
         free(j);
+        if (b)
+            b->release(b);
         errno = ENOMEM;
         return NULL;
     }
-    *s = (pp_slot){.fn = fn, .arg = arg, .owner = j};
+    *s = slot;
+    s->owner = j;
     atomic_init(&s->state, SLOT_QUEUED);
-    *j = (pp_job){.node.fn = job_done, .pool = p, .loop = loop, .fut = f, .slot = s};
+    *j = (pp_job){.node.fn = job_done, .pool = p, .loop = loop, .fut = f, .slot = s, .bytes = b};
     cio_future_ref(f);
     cio__future_set_cancel(f, job_cancel, j);
     cio__loop_ref(loop);
@@ -153,6 +169,26 @@ static cio_future *pp_submit(cio_executor *ex, cio_fn fn, void *arg) {
     pp_list_append(&p->phead, &p->ptail, j);
     cio__loop_defer_flush(loop, &p->flush);
     return f;
+}
+
+static cio_future *pp_submit(cio_executor *ex, cio_fn fn, void *arg) {
+    return submit((pp_pool *)ex, (pp_slot){.fn = fn, .arg = arg}, NULL);
+}
+
+static void shm_release(cio__bytes *b) {
+    b->magic = 0;
+    cio_shm_free(b);
+}
+
+/* Input and result share one cio_shm block: the worker reads and writes
+ * them in place, the channel carries only the slot's address. */
+static cio_future *pp_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in, size_t in_len,
+                                   size_t out_cap) {
+    void *mem = cio_shm_alloc(cio__bytes_size(out_cap, in_len));
+    if (!mem)
+        return NULL; /* errno ENOMEM: the region is full */
+    cio__bytes *b = cio__bytes_init(mem, out_cap, in, in_len, shm_release);
+    return submit((pp_pool *)ex, (pp_slot){.bfn = fn, .arg = b}, b);
 }
 
 /* Once per loop iteration: this iteration's submissions join the queue
@@ -289,6 +325,7 @@ static void detach(pp_job *j) {
  * end as orphans that only the I/O thread sees, which may not touch them. */
 static void detach_closed(pp_pool *p) {
     detach(p->qhead);
+    detach(p->dying);
     for (unsigned i = 0; i < p->nworkers; i++)
         detach(p->workers[i].head);
 }
@@ -316,6 +353,7 @@ static const cio_executor_ops process_pool_ops = {
     .submit = pp_submit,
     .shutdown = pp_shutdown,
     .destroy = pp_destroy,
+    .submit_bytes = pp_submit_bytes,
 };
 
 static void *io_thread(void *arg) {
@@ -336,6 +374,8 @@ static void *io_thread(void *arg) {
         if (j->fut)
             continue;
         cio_shm_free(j->slot);
+        if (j->bytes)
+            j->bytes->release(j->bytes);
         cio__loop_unref(j->loop);
         free(j);
         cio__pp_unref(p);

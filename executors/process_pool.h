@@ -22,8 +22,10 @@ typedef struct pp_job {
     cio_loop *loop;
     cio_future *fut; /* the job's own reference; NULL once dropped on cancel */
     pp_slot *slot;
+    struct cio__bytes *bytes; /* a bytes job's buffer in cio_shm, until handed to fut */
     struct pp_worker *worker; /* NULL while queued in the pool */
     double sent;              /* when it went to the worker */
+    pid_t grave;              /* in `dying`: the dead worker whose status it waits for */
     int err;
     bool queued;    /* in the pool's queue */
     bool pending;   /* submitted this iteration, not yet handed to the I/O thread */
@@ -50,6 +52,7 @@ typedef struct pp_pool {
     pthread_mutex_t mu; /* everything the I/O thread touches, below */
     pp_job *qhead, *qtail;
     pp_job *orphans; /* done after their loop closed; released by the owner */
+    pp_job *dying;   /* jobs of a dead worker, ended once the server reports how it died */
     pp_worker workers[PP_MAX_WORKERS];
     unsigned nworkers;
     int ctl;

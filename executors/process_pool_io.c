@@ -113,7 +113,7 @@ static bool steal(pp_pool *p, pp_worker *thief, double now) {
         cio_shm_free(fresh); /* nothing unstarted there (its tail runs), or no memory */
         return false;
     }
-    *fresh = (pp_slot){.fn = j->slot->fn, .arg = j->slot->arg, .owner = j};
+    *fresh = (pp_slot){.fn = j->slot->fn, .bfn = j->slot->bfn, .arg = j->slot->arg, .owner = j};
     atomic_init(&fresh->state, SLOT_QUEUED);
     v->stolen[v->nstolen++] = j->slot;
     pp_list_unlink(&v->head, &v->tail, j);
@@ -266,8 +266,37 @@ void cio__pp_worker_close(pp_worker *w) {
     w->partial = 0;
 }
 
-/* A worker is gone: each of its jobs ends as its slot says. */
-static void worker_died(pp_pool *p, pp_worker *w) {
+/* A job that was running when its worker died ends once the fork server
+ * has reported that death (so debug mode has named the signal before the
+ * job's future fails), or at once when the report is in already. */
+static void bury(pp_pool *p, pp_job *j, bool reported) {
+    int err = j->cancelled ? -ECANCELED : CIO_EWORKER;
+    if (reported || p->ctl < 0) {
+        complete(p, j, err);
+        return;
+    }
+    j->worker = NULL; /* a late cancel must not kill the next process in its place */
+    j->next = p->dying;
+    p->dying = j;
+}
+
+/* The server reported pid's end (pid 0: the server is gone, every one). */
+static void end_dying(pp_pool *p, pid_t pid) {
+    for (pp_job **jp = &p->dying; *jp;) {
+        pp_job *j = *jp;
+        if (pid && j->grave != pid) {
+            jp = &j->next;
+            continue;
+        }
+        *jp = j->next;
+        complete(p, j, j->cancelled ? -ECANCELED : CIO_EWORKER);
+    }
+}
+
+/* A worker is gone: each of its jobs ends as its slot says. reported: the
+ * server's report of its death is in. */
+static void worker_died(pp_pool *p, pp_worker *w, bool reported) {
+    pid_t pid = w->pid;
     cio__pp_worker_close(w);
     bool started = w->replies > 0;
     pp_job *first = NULL, *last = NULL;
@@ -276,11 +305,12 @@ static void worker_died(pp_pool *p, pp_worker *w) {
         pp_list_unlink(&w->head, &w->tail, j);
         int st = atomic_load(&j->slot->state);
         started |= st == SLOT_RUNNING || st == SLOT_DONE;
-        if (st == SLOT_DONE)
+        if (st == SLOT_DONE) {
             complete(p, j, 0);
-        else if (st == SLOT_RUNNING || j->cancelled)
-            complete(p, j, j->cancelled ? -ECANCELED : CIO_EWORKER);
-        else {
+        } else if (st == SLOT_RUNNING || j->cancelled) {
+            j->grave = pid;
+            bury(p, j, reported);
+        } else {
             j->worker = NULL;
             j->queued = true;
             j->prev = last;
@@ -309,6 +339,21 @@ static void adopt(pp_pool *p, pid_t pid, int fd, int pidfd) {
     cio__pp_worker_close(&spare); /* no place for it: a closed channel makes it exit */
 }
 
+/* The server reaped pid: debug mode says how it ended, then the jobs it
+ * was running end (its channel's EOF may not have been seen yet). */
+static void worker_reaped(pp_pool *p, pid_t pid, int status) {
+    if (WIFSIGNALED(status))
+        CIO__DEBUG(p, "process pool: worker %d died from signal %d (%s)", (int)pid,
+                   WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else if (WEXITSTATUS(status))
+        CIO__DEBUG(p, "process pool: worker %d exited with status %d", (int)pid,
+                   WEXITSTATUS(status));
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (p->workers[i].fd >= 0 && p->workers[i].pid == pid)
+            worker_died(p, &p->workers[i], true);
+    end_dying(p, pid);
+}
+
 static void control_message(pp_pool *p) {
     fs_msg m;
     int fd = -1, pidfd = -1;
@@ -316,6 +361,7 @@ static void control_message(pp_pool *p) {
         close(p->ctl);
         p->ctl = -1; /* the server is gone: no more replacements */
         p->want = 0;
+        end_dying(p, 0);
         if (!any_worker(p))
             fail_queued(p, CIO_EWORKER);
         return;
@@ -325,12 +371,8 @@ static void control_message(pp_pool *p) {
     } else if (m.type == MSG_FAILED) {
         p->want++;
         spawn_failed(p, m.status > 0 ? -m.status : -EAGAIN);
-    } else if (m.type == MSG_DIED && WIFSIGNALED(m.status)) {
-        CIO__DEBUG(p, "process pool: worker %d died from signal %d (%s)", (int)m.pid,
-                   WTERMSIG(m.status), strsignal(WTERMSIG(m.status)));
-    } else if (m.type == MSG_DIED && WEXITSTATUS(m.status)) {
-        CIO__DEBUG(p, "process pool: worker %d exited with status %d", (int)m.pid,
-                   WEXITSTATUS(m.status));
+    } else if (m.type == MSG_DIED) {
+        worker_reaped(p, m.pid, m.status);
     }
 }
 
@@ -362,7 +404,7 @@ static struct timespec *until(double a, double b, struct timespec *ts) {
 }
 
 static bool busy(const pp_pool *p) {
-    if (p->qhead)
+    if (p->qhead || p->dying)
         return true;
     for (unsigned i = 0; i < p->nworkers; i++)
         if (p->workers[i].head || p->workers[i].nstolen)
@@ -397,7 +439,7 @@ static void wait_and_handle(pp_pool *p) {
         if (w->fd < 0 || w->fd != fds[2 + i].fd || !ev)
             continue;
         if (!read_replies(p, w) || (ev & (POLLHUP | POLLERR) && !(ev & POLLIN)))
-            worker_died(p, w);
+            worker_died(p, w, false);
     }
 }
 

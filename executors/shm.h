@@ -18,5 +18,12 @@ void cio__shm_lock(void);
 void cio__shm_unlock(void);
 /* Bytes of the region handed out so far (its high-water mark). */
 size_t cio__shm_used(void);
+/* For tests: walks the blocks and the free lists; 0 with the free bytes and
+ * free blocks (adjacent free blocks count as an error: they must have
+ * merged), -EUCLEAN when anything is inconsistent. */
+int cio__shm_check(size_t *free_bytes, size_t *free_blocks);
+/* For tests: this process _exits at allocator step n (1..9) while holding
+ * the lock, half-way through a change (0: never). */
+void cio__shm_die_at(int step);
 
 #endif

@@ -7,9 +7,11 @@
  *
  * Lifetime: the pool is freed when its owner has called destroy, every
  * worker has exited and no job is left (an atomic count of all three). */
+#include "bytes.h"
 #include "fault.h"
 #include "future.h"
 #include "loop.h"
+#include "symbol.h"
 #include "task.h"
 #include "thread_pool.h"
 
@@ -18,7 +20,9 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IDLE_EXIT_SECONDS 60.0
@@ -33,6 +37,10 @@ static void job_release(cio__tp_job *j, bool drop_loop) {
     cio__thread_pool *p = j->pool;
     cio_loop *loop = j->loop;
     cio_future_unref(j->fut);
+    if (j->bytes) {
+        j->bytes->release(j->bytes);
+        j->bytes = NULL;
+    }
     if (loop == p->home && p->nfree < FREE_JOBS_MAX) {
         j->next = p->free_jobs;
         p->free_jobs = j;
@@ -50,7 +58,7 @@ static void release_closed(cio__tp_job *j) {
     cio__thread_pool *p = j->pool;
     cio_loop *loop = j->loop;
     cio_future_unref(j->fut);
-    free(j);
+    cio__tp_job_free(j);
     cio__loop_unref(loop);
     cio__tp_pool_unref(p);
 }
@@ -59,7 +67,14 @@ static void job_done(cio__mpsc_node *n) {
     cio__tp_job *j = (cio__tp_job *)n;
     switch (atomic_load(&j->state)) {
     case CIO__TP_RUNNING:
-        cio__future_finish(j->fut, 0, j->result);
+        if (j->err) {
+            cio__future_finish(j->fut, j->err, NULL);
+        } else if (j->bytes) {
+            cio__bytes_finish(j->fut, j->bytes);
+            j->bytes = NULL;
+        } else {
+            cio__future_finish(j->fut, 0, j->result);
+        }
         break;
     case CIO__TP_QUEUED: /* taken off the queue by a shutdown on another thread */
         cio__future_finish(j->fut, -ECANCELED, NULL);
@@ -153,10 +168,12 @@ static cio__tp_job *job_alloc(cio__thread_pool *p, cio_loop *loop) {
     return CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof(cio__tp_job));
 }
 
-static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
-    cio__thread_pool *p = (cio__thread_pool *)ex;
+/* job: fn and arg, or bfn and bytes (the job owns them from now on). */
+static cio_future *submit(cio__thread_pool *p, cio__tp_job job) {
     cio_loop *loop = cio__loop_running();
     if (p->shutdown) { /* rechecked under the lock */
+        if (job.bytes)
+            job.bytes->release(job.bytes);
         errno = ESHUTDOWN;
         return NULL;
     }
@@ -166,11 +183,16 @@ static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
     cio_future *f = j ? cio_loop_future_new(loop) : NULL;
     if (!f) {
         free(j);
+        if (job.bytes)
+            job.bytes->release(job.bytes);
         errno = ENOMEM;
         return NULL;
     }
-    *j =
-        (cio__tp_job){.node.fn = job_done, .pool = p, .loop = loop, .fut = f, .fn = fn, .arg = arg};
+    *j = job;
+    j->node.fn = job_done;
+    j->pool = p;
+    j->loop = loop;
+    j->fut = f;
     atomic_init(&j->state, CIO__TP_QUEUED);
     cio_future_ref(f); /* the job's own */
     cio__future_set_cancel(f, job_cancel, j);
@@ -193,6 +215,21 @@ static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
         return NULL;
     }
     return f;
+}
+
+static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
+    return submit((cio__thread_pool *)ex, (cio__tp_job){.fn = fn, .arg = arg});
+}
+
+/* The input is copied once, into the buffer that also takes the result. */
+static cio_future *tp_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in, size_t in_len,
+                                   size_t out_cap) {
+    cio__bytes *b = cio__bytes_new_heap(out_cap, in, in_len);
+    if (!b) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return submit((cio__thread_pool *)ex, (cio__tp_job){.bfn = fn, .bytes = b});
 }
 
 /* ---- shutdown ---- */
@@ -373,11 +410,68 @@ static void tp_destroy(cio_executor *ex) {
     cio__tp_pool_unref(p);
 }
 
+/* ---- cio_run's bounded wait ---- */
+
+/* Under the lock: up to `cap` bytes naming the jobs in workers' hands. */
+static void running_names(cio__thread_pool *p, char *out, size_t cap) {
+    size_t used = 0;
+    unsigned n = 0;
+    out[0] = '\0';
+    for (cio__tp_job *j = p->running.head; j && n < 4; j = j->next, n++) {
+        char name[128];
+        const void *fn = j->bfn ? (const void *)j->bfn : (const void *)j->fn;
+        cio__symbol_name(fn, name, sizeof name);
+        int k = snprintf(out + used, cap - used, "%s%s", n ? ", " : "", name);
+        if (k < 0 || (size_t)k >= cap - used)
+            break;
+        used += (size_t)k;
+    }
+}
+
+bool cio__tp_is(const cio_executor *ex) {
+    return ex && ex->ops->submit == tp_submit;
+}
+
+int cio__tp_shutdown_within(cio_executor *ex, double timeout) {
+    cio__thread_pool *p = (cio__thread_pool *)ex;
+    tp_shutdown(ex, false, false);
+    if (timeout < 0) {
+        cio__tp_wait_workers(p);
+        return 0;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    double whole = (double)(time_t)timeout;
+    until.tv_sec += (time_t)whole;
+    until.tv_nsec += (long)((timeout - whole) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    char names[600];
+    pthread_mutex_lock(&p->mu);
+    while (p->nworkers > 0 &&
+           pthread_cond_clockwait(&p->gone, &p->mu, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
+        ;
+    unsigned left = p->nworkers;
+    if (left)
+        running_names(p, names, sizeof names);
+    pthread_mutex_unlock(&p->mu);
+    if (!left)
+        return 0;
+    cio_log(CIO_LOG_WARNING,
+            "cio_run: the default executor's jobs did not finish within %g s after main "
+            "ended (cio_options.shutdown_timeout); not waiting for: %s",
+            timeout, names[0] ? names : "(a job being delivered)");
+    return -ETIMEDOUT;
+}
+
 static const cio_executor_ops thread_pool_ops = {
     .name = "thread_pool",
     .submit = tp_submit,
     .shutdown = tp_shutdown,
     .destroy = tp_destroy,
+    .submit_bytes = tp_submit_bytes,
 };
 
 /* concurrent.futures' default: min(32, cpus + 4). */

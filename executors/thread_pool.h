@@ -33,6 +33,9 @@ typedef struct cio__tp_job {
     cio_fn fn;
     void *arg;
     void *result;
+    cio_bytes_fn bfn;         /* a bytes job: bfn on `bytes` instead of fn(arg) */
+    struct cio__bytes *bytes; /* owned by the job until handed to its future */
+    int err;                  /* the job's error (0: result) */
     _Atomic int state;
 } cio__tp_job;
 
@@ -87,10 +90,18 @@ static inline void cio__tp_unlink(cio__tp_list *l, cio__tp_job *j) {
 }
 
 void cio__tp_pool_unref(cio__thread_pool *p);
+/* Frees a job and the bytes buffer it still owns. */
+void cio__tp_job_free(cio__tp_job *j);
 /* Under the lock: workers for n new jobs, idle ones first; 0, or the error
  * of creating a thread when no worker at all exists to run them. */
 int cio__tp_wake_workers(cio__thread_pool *p, unsigned n);
 /* Blocks until no worker is left (takes the lock). */
 void cio__tp_wait_workers(cio__thread_pool *p);
+/* Whether ex is a thread pool. */
+bool cio__tp_is(const cio_executor *ex);
+/* cio_run's end: shuts p down and waits at most timeout seconds (< 0: no
+ * limit) for its workers; then logs a warning naming the jobs still
+ * running. 0 or -ETIMEDOUT. */
+int cio__tp_shutdown_within(cio_executor *ex, double timeout);
 
 #endif

@@ -2,7 +2,9 @@
  * after idle_timeout without work. A worker takes the lock once per job: in
  * that one critical section it hands back the job it finished and takes the
  * next, and it posts the finished one's completion after unlocking. */
+#include "bytes.h"
 #include "fault.h"
+#include "job.h"
 #include "loop.h"
 #include "thread_pool.h"
 
@@ -11,6 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+void cio__tp_job_free(cio__tp_job *j) {
+    if (j->bytes)
+        j->bytes->release(j->bytes);
+    free(j);
+}
 
 void cio__tp_pool_unref(cio__thread_pool *p) {
     if (atomic_fetch_sub(&p->refs, 1) != 1)
@@ -71,8 +79,15 @@ static bool retire(cio__thread_pool *p, cio__tp_job *j) {
 static void run(cio__tp_job *j) {
     int queued = CIO__TP_QUEUED;
     /* A job cancelled between take() and here never starts. */
-    if (atomic_compare_exchange_strong(&j->state, &queued, CIO__TP_RUNNING))
+    if (!atomic_compare_exchange_strong(&j->state, &queued, CIO__TP_RUNNING))
+        return;
+    cio__job_fail_take();
+    if (j->bfn) {
+        j->err = cio__bytes_settle(j->bytes, cio__bytes_run(j->bfn, j->bytes));
+    } else {
         j->result = j->fn(j->arg);
+        j->err = cio__job_fail_take(); /* `return cio_fail(-EIO);` */
+    }
 }
 
 /* Once posted, j belongs to its loop thread; the job's loop reference is
@@ -80,7 +95,7 @@ static void run(cio__tp_job *j) {
 static void deliver(cio__thread_pool *p, cio__tp_job *j, bool orphaned) {
     cio_loop *loop = j->loop;
     if (orphaned) {
-        free(j);
+        cio__tp_job_free(j);
         cio__loop_unref(loop);
         cio__tp_pool_unref(p); /* the job's; the worker's own keeps p alive */
     } else if (cio__loop_post(loop, &j->node) == 0) {

@@ -88,6 +88,10 @@ typedef struct cio_options {           /* zero means default */
     double slow_callback_duration;     /* default 0.1 s (debug mode) */
     unsigned default_executor_workers; /* default min(32, ncpu + 4) */
     cio_backend backend;               /* default AUTO (see cio_backend) */
+    double shutdown_timeout;           /* cio_run: seconds to wait for the default executor's
+                                          jobs after main ended (default 300, asyncio's;
+                                          negative: no limit); then a warning names the
+                                          jobs still running and cio_run returns */
 } cio_options;
 
 /* ===================================================================== */
@@ -97,12 +101,14 @@ typedef struct cio_options {           /* zero means default */
 /* asyncio.run: creates a loop, runs main(arg) as a task until it ends, then
    cancels the tasks still alive and waits for them, shuts the default executor
    down (if one was created), and closes the loop. *result (may be NULL) gets
-   main's return value. Returns 0, main's error (cio_fail), -ECANCELED,
+   main's return value. The default executor's jobs are waited for up to
+   opt->shutdown_timeout (300 s); a job still running then is named in a
+   warning and left to its thread. Returns 0, main's error (cio_fail), -ECANCELED,
    -EINTR when SIGINT cancelled main, or the error that kept the loop from
    starting (CIO_EUNAVAIL when the backend asked for cannot start, -EBUSY
    when a loop already runs here). */
 CIO_API int cio_run(cio_fn main, void *arg, void **result);
-/* cio_run with options (NULL: defaults). */
+/* cio_run with options (NULL: defaults). -EINVAL for a NaN shutdown_timeout. */
 CIO_API int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result);
 
 /* A new loop (opt may be NULL). NULL with errno set on failure; when the
@@ -198,7 +204,10 @@ CIO_API int cio_sleep(double seconds);
 /* In a task: lets every other ready callback and task run once. 0 or -ECANCELED. */
 CIO_API int cio_yield(void);
 /* `return cio_fail(-EIO);` ends the current task with that error
-   (cio_fail(-ECANCELED) ends it cancelled). Returns NULL. */
+   (cio_fail(-ECANCELED) ends it cancelled). Returns NULL. In an executor's
+   job (cio_to_thread, a thread- or process-pool job) it makes the job's
+   future fail with err the same way; the error wins over the value the
+   job returns. */
 CIO_API void *cio_fail(int err);
 
 /* Requests cancellation. False if f is already done. A task gets -ECANCELED
@@ -532,7 +541,9 @@ CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t of
 CIO_API ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset);
 /* Outside a task: a plain close(2). The fd is closed on every path: a task
    being cancelled still closes it (the cancellation is seen at its next
-   suspension point). -EBADF for a negative fd. */
+   suspension point). Tasks of this loop waiting on fd (a read, recv, accept,
+   poll...) wake up with -EBADF instead of waiting forever; requests on other
+   fds lose nothing. -EBADF for a negative fd. */
 CIO_API int cio_close(int fd);
 CIO_API int cio_fsync(int fd);
 CIO_API int cio_fdatasync(int fd);
@@ -747,6 +758,13 @@ CIO_API void cio_server_free(cio_server *srv);
 
 typedef struct cio_executor cio_executor;
 
+/* A job that takes bytes and returns bytes (the only kind that crosses
+   process and machine boundaries): runs in the worker, reads in_len bytes at
+   in, writes at most out_cap bytes at out, and returns how many it wrote, or
+   a negative errno (its future then fails with it). */
+typedef ssize_t (*cio_bytes_fn)(const void *in, size_t in_len, void *out, size_t out_cap);
+#define CIO_EOUTCAP (-(CIO_EBASE + 10)) /* a bytes job returned more than out_cap */
+
 /* The executor interface: embed `cio_executor` as the first member of your
    own executor and point ops at a static table. cio_run_in_executor,
    cio_executor_shutdown and cio_executor_free dispatch through it, so user
@@ -761,6 +779,15 @@ typedef struct cio_executor_ops {
     int (*shutdown)(cio_executor *ex, bool wait, bool cancel_futures);
     /* Releases everything (after an implicit shutdown without waiting). */
     void (*destroy)(cio_executor *ex);
+    /* Optional (NULL: cio_run_in_executor_bytes goes through submit, with
+       the input and the result in one heap buffer, so that path is for
+       executors whose workers share the caller's memory). On the loop
+       thread: start the bytes job fn(in, in_len, out, out_cap) on a copy of
+       in made before returning, and return a pending future of the running
+       loop completed with cio_future_set_bytes (or an error). fn, in_len and
+       out_cap have been checked. NULL and errno. */
+    cio_future *(*submit_bytes)(cio_executor *ex, cio_bytes_fn fn, const void *in, size_t in_len,
+                                size_t out_cap);
 } cio_executor_ops;
 
 struct cio_executor {
@@ -770,6 +797,32 @@ struct cio_executor {
 /* cio_run_in_executor(ex, fn, arg): ex NULL means the loop's default thread
    pool (created on first use). The future is completed on the loop thread. */
 CIO_API cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg);
+/* Runs the bytes job fn on ex (NULL: the default thread pool). in (may be
+   NULL when in_len is 0) is copied before the call returns; the result
+   buffer has room for out_cap bytes. The thread pool copies in once into a
+   buffer that also holds the result; the process pool puts both in cio_shm
+   (the workers read and write it in place: no pipe carries the payload).
+   The future ends with the result bytes (read them with cio_future_bytes),
+   with the job's negative return value, with CIO_EOUTCAP when the job
+   claims more than out_cap bytes (out_cap 0 means "no result bytes"), or
+   as any job does (-ECANCELED, CIO_EWORKER). NULL and errno: EINVAL (fn
+   NULL, in NULL with in_len > 0), EPERM without a running loop, ENOMEM,
+   ESHUTDOWN. */
+CIO_API cio_future *cio_run_in_executor_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in,
+                                              size_t in_len, size_t out_cap);
+/* The result bytes of a done bytes job: 0, *data and *len (valid while f is
+   referenced; *data is also f's result pointer). f's error if it failed,
+   -EAGAIN while pending, -EINVAL when f is NULL or not completed with bytes. */
+CIO_API int cio_future_bytes(cio_future *f, const void **data, size_t *len);
+/* For executors that implement submit_bytes: a result buffer with room for
+   cap bytes (16-aligned; NULL and errno ENOMEM), released with
+   cio_bytes_free unless handed to cio_future_set_bytes. */
+CIO_API void *cio_bytes_alloc(size_t cap);
+CIO_API void cio_bytes_free(void *buf);
+/* Completes f with the first len bytes of buf (from cio_bytes_alloc, or
+   another executor's result buffer); f owns buf from now on, also when this
+   fails. -EINVAL (not such a buffer, len beyond its capacity, f done). */
+CIO_API int cio_future_set_bytes(cio_future *f, void *buf, size_t len);
 /* In a task: asyncio.to_thread. 0 and *result, or the job's error. Cancelling
    the caller does not stop the thread. */
 CIO_API int cio_to_thread(cio_fn fn, void *arg, void **result);
@@ -816,6 +869,10 @@ CIO_API void cio_executor_free(cio_executor *ex);
    every process. Jobs go through cio_run_in_executor, from the thread of one
    loop at a time (the same pool may serve loops one after another). A
    worker ends with _exit: a job that prints through stdio should fflush.
+   A worker starts with no running loop and no current task, also when the
+   pool was made inside a task, so a job may run a loop of its own
+   (cio_run) and return its result; jobs run on a stack as big as the main
+   thread's (RLIMIT_STACK, 8 MiB when unlimited).
 
    Beyond asyncio:
    - CIO_EWORKER: a worker that dies during a job (a crash, a signal, exit)
@@ -861,8 +918,11 @@ CIO_API cio_executor *cio_process_pool_new_with(const cio_process_pool_options *
    anywhere). Any process may allocate and free, also a worker (e.g. its
    result); a worker killed inside cio_shm_alloc/free does not block the
    others (a robust process-shared lock), at worst that block is lost.
-   Blocks are 16-byte aligned. NULL and errno: EINVAL for size 0, ENOMEM when
-   the region is full. Thread- and process-safe. */
+   Blocks are 16-byte aligned. Freed blocks merge with free neighbours, so
+   freed space serves a later request of any size; a block costs its size
+   plus at most 78 bytes (a 16-byte header, rounding to 16, a leftover too
+   small to split off). NULL and errno: EINVAL for size 0, ENOMEM when the
+   region has no free run that big. Thread- and process-safe. */
 CIO_API void *cio_shm_alloc(size_t size);
 /* NULL, a pointer not from cio_shm_alloc and a second free are ignored.
    Big blocks give their pages back to the system. */

@@ -77,11 +77,8 @@ cio__acceptor *cio__acceptor_new(cio_loop *loop, int lfd) {
     cio__acceptor *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
-    a->req = (cio__req){.done = accepted,
-                        .ctx = a,
-                        .op = CIO__OP_ACCEPT,
-                        .flags = CIO__REQ_MULTISHOT,
-                        .fd = lfd};
+    a->req = (cio__req){
+        .done = accepted, .ctx = a, .op = CIO__OP_ACCEPT, .flags = CIO__REQ_MULTISHOT, .fd = lfd};
     a->loop = loop;
     a->lfd = lfd;
     return a;

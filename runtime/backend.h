@@ -64,7 +64,7 @@ typedef void (*cio__req_done)(cio__req *r, int res, unsigned flags);
 
 struct cio__req {
     cio__req_done done;
-    void *ctx; /* the owner's (done() gets r back) */
+    void *ctx;     /* the owner's (done() gets r back) */
     uint8_t op;    /* cio__opcode */
     uint8_t flags; /* CIO__REQ_* */
     int fd;

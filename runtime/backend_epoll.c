@@ -29,34 +29,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { IN = 1, OUT = 2 };             /* directions a request waits in */
-enum { UNKNOWN = -1 };                /* fd_state.nonblock before it is read */
-enum { ACCEPT_BATCH = 64 };           /* multishot accepts per readiness, then others run */
-#define POOL_KEY UINT64_MAX           /* epoll data of the pool's eventfd */
+enum { ACCEPT_BATCH = 64 }; /* multishot accepts per readiness, then others run */
+#define POOL_KEY UINT64_MAX /* epoll data of the pool's eventfd */
 #define EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
-
-/* bstate of a request the backend holds. */
-enum { S_SUBMITTED = 1, S_PARKED, S_POOL, S_DONE, S_ACTIVE /* being tried */ };
-#define STATE(r) ((r)->bstate & 0xffu)
-#define SET_STATE(r, s) ((r)->bstate = ((r)->bstate & ~0xffu) | (s))
-#define CONNECTING (1u << 8) /* CONNECT: connect(2) said EINPROGRESS */
-#define FIRST_WAIT (1u << 9) /* SEND with POLL_FIRST: park before trying */
-#define HAVE_EVENTS (1u << 10) /* POLL: bres holds the events epoll reported */
-#define DROP (1u << 11)        /* cancelled while S_ACTIVE (a multishot's done() did it) */
-
-typedef struct fd_state {
-    uint32_t gen;       /* a new life of the fd number: stale events are dropped */
-    bool registered;    /* in the epoll set (in this life, as far as we know) */
-    bool owned;         /* cio closes it (fd_closing): no re-check before parking */
-    int8_t nonblock;    /* O_NONBLOCK, or UNKNOWN */
-    uint8_t ready;      /* IN/OUT: not known to be empty (cleared on EAGAIN) */
-    cio__req *waiters;  /* parked requests, linked by bnext/bprev */
-} fd_state;
 
 typedef struct ep {
     cio__backend base;
     int epfd;
-    fd_state *fds;
+    cio__ep_fd *fds;
     size_t nfds;
     cio__req *sub_head, *sub_tail;   /* submitted, not tried yet */
     cio__req *done_head, *done_tail; /* ended outside run(): done() runs in run() */
@@ -91,18 +71,18 @@ static void list_remove(cio__req **head, cio__req **tail, cio__req *r) {
     r->bnext = r->bprev = NULL;
 }
 
-static fd_state *state(ep *e, int fd) {
+static cio__ep_fd *state(ep *e, int fd) {
     if (fd < 0)
         return NULL;
     if ((size_t)fd >= e->nfds) {
         size_t n = e->nfds ? e->nfds : 64;
         while (n <= (size_t)fd)
             n *= 2;
-        fd_state *nf = realloc(e->fds, n * sizeof *nf);
+        cio__ep_fd *nf = realloc(e->fds, n * sizeof *nf);
         if (!nf)
             return NULL;
         for (size_t i = e->nfds; i < n; i++)
-            nf[i] = (fd_state){.nonblock = UNKNOWN, .ready = IN | OUT};
+            nf[i] = (cio__ep_fd){.nonblock = EP_UNKNOWN, .ready = EP_IN | EP_OUT};
         e->fds = nf;
         e->nfds = n;
     }
@@ -124,203 +104,31 @@ static void finish(ep *e, cio__req *r, int res) {
 /* Ends r where done() must not run yet (cancel, fd_closing): run() calls it. */
 static void finish_later(ep *e, cio__req *r, int res) {
     r->bres = res;
-    r->bstate = S_DONE;
+    r->bstate = EP_DONE;
     list_append(&e->done_head, &e->done_tail, r);
-}
-
-/* ---- trying a request ---- */
-
-/* What poll(2) says of fd now (0: nothing of events). */
-static int poll_now(int fd, int events) {
-    struct pollfd p = {.fd = fd, .events = (short)events};
-    if (poll(&p, 1, 0) < 0)
-        return -errno;
-    return p.revents & POLLNVAL ? -EBADF : p.revents;
-}
-
-static int nonblocking(fd_state *f, int fd) {
-    if (f->nonblock == UNKNOWN) {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0)
-            return -errno;
-        f->nonblock = (fl & O_NONBLOCK) != 0;
-    }
-    return f->nonblock;
-}
-
-/* An fd without RWF_NOWAIT support (a tty, inotify): a plain read or write
- * once poll(2) says it will not block. A file (procfs, some file systems)
- * goes to a thread: poll(2) says "ready" of files that can still block. */
-static long rw_plain(ep *e, cio__req *r, const struct iovec *iov, int n, bool rd, bool *pool) {
-    struct stat st;
-    if (fstat(r->fd, &st) < 0)
-        return -errno;
-    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
-        *pool = true;
-        return -EAGAIN;
-    }
-    fd_state *f = state(e, r->fd);
-    int nb = f ? nonblocking(f, r->fd) : 0;
-    if (nb < 0)
-        return nb;
-    if (!nb) {
-        int ev = poll_now(r->fd, rd ? POLLIN : POLLOUT);
-        if (ev < 0)
-            return ev;
-        if (!ev)
-            return -EAGAIN;
-    }
-    long k;
-    if (r->off == CIO__OFF_CUR)
-        k = rd ? readv(r->fd, iov, n) : writev(r->fd, iov, n);
-    else
-        k = rd ? preadv(r->fd, iov, n, (off_t)r->off) : pwritev(r->fd, iov, n, (off_t)r->off);
-    return k < 0 ? -errno : k;
-}
-
-static long try_rw(ep *e, cio__req *r, bool *pool) {
-    bool rd = r->op == CIO__OP_READ || r->op == CIO__OP_READV;
-    bool vec = r->op == CIO__OP_READV || r->op == CIO__OP_WRITEV;
-    struct iovec one = {r->addr, r->len};
-    const struct iovec *iov = vec ? r->addr : &one;
-    int n = vec ? (int)r->len : 1;
-    off_t off = r->off == CIO__OFF_CUR ? -1 : (off_t)r->off;
-    long k = rd ? preadv2(r->fd, iov, n, off, RWF_NOWAIT) : pwritev2(r->fd, iov, n, off, RWF_NOWAIT);
-    if (k >= 0)
-        return k;
-    if (errno == EOPNOTSUPP || errno == EINVAL) /* no RWF_NOWAIT here (a directory says EINVAL) */
-        return rw_plain(e, r, iov, n, rd, pool);
-    return -errno;
-}
-
-static int try_accept(ep *e, cio__req *r) {
-    fd_state *f = state(e, r->fd);
-    int nb = f ? nonblocking(f, r->fd) : 0;
-    if (nb < 0)
-        return nb;
-    /* accept(2) has no per-call MSG_DONTWAIT: a blocking listener is asked
-     * only once poll(2) says a connection waits. */
-    if (!nb) {
-        int ev = poll_now(r->fd, POLLIN);
-        if (ev <= 0)
-            return ev < 0 ? ev : -EAGAIN;
-    }
-    int fd = accept4(r->fd, r->addr, r->addr2, SOCK_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-}
-
-/* connect(2) on a blocking socket would block the loop: it is made
- * non-blocking for the call only, then waited for with EPOLLOUT. */
-static int try_connect(cio__req *r) {
-    if (r->bstate & CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-            return -errno;
-        return -err;
-    }
-    int fl = fcntl(r->fd, F_GETFL);
-    if (fl < 0)
-        return -errno;
-    if (!(fl & O_NONBLOCK))
-        fcntl(r->fd, F_SETFL, fl | O_NONBLOCK);
-    int k = connect(r->fd, r->addr, r->len);
-    int err = k < 0 ? errno : 0;
-    if (!(fl & O_NONBLOCK))
-        fcntl(r->fd, F_SETFL, fl);
-    if (err == EINPROGRESS) {
-        r->bstate |= CONNECTING;
-        return -EAGAIN;
-    }
-    return -err;
-}
-
-/* Events epoll reported (woken requests) save a poll(2). */
-static int poll_try(cio__req *r) {
-    unsigned want = r->len | POLLERR | POLLHUP;
-    int ev = r->bstate & HAVE_EVENTS ? (int)((unsigned)r->bres & want) : poll_now(r->fd, (int)r->len);
-    r->bstate &= ~HAVE_EVENTS;
-    return ev == 0 ? -EAGAIN : ev;
-}
-
-static int poll_dir(unsigned events) {
-    int dir = (events & (POLLIN | POLLPRI | POLLRDHUP) ? IN : 0) | (events & POLLOUT ? OUT : 0);
-    return dir ? dir : IN | OUT;
-}
-
-/* The result, or -EAGAIN: park for *dir (0: the caller asked not to wait,
- * MSG_DONTWAIT, so -EAGAIN is the result), or hand it to a thread (*pool). */
-static long try_op(ep *e, cio__req *r, int *dir, bool *pool) {
-    long k;
-    *dir = IN;
-    *pool = false;
-    switch (r->op) {
-    case CIO__OP_NOP:
-        return 0;
-    case CIO__OP_READ:
-    case CIO__OP_READV:
-        return try_rw(e, r, pool);
-    case CIO__OP_WRITE:
-    case CIO__OP_WRITEV:
-        *dir = OUT;
-        return try_rw(e, r, pool);
-    case CIO__OP_RECV:
-        k = recv(r->fd, r->addr, r->len, r->arg | MSG_DONTWAIT);
-        break;
-    case CIO__OP_RECVMSG:
-        k = recvmsg(r->fd, r->addr, r->arg | MSG_DONTWAIT);
-        break;
-    case CIO__OP_SEND:
-        *dir = OUT;
-        if (r->bstate & FIRST_WAIT) {
-            r->bstate &= ~FIRST_WAIT;
-            return -EAGAIN;
-        }
-        k = send(r->fd, r->addr, r->len, r->arg | MSG_DONTWAIT);
-        break;
-    case CIO__OP_SENDMSG:
-        *dir = OUT;
-        k = sendmsg(r->fd, r->addr, r->arg | MSG_DONTWAIT);
-        break;
-    case CIO__OP_ACCEPT:
-        return try_accept(e, r);
-    case CIO__OP_CONNECT:
-        *dir = OUT;
-        return try_connect(r);
-    case CIO__OP_SHUTDOWN:
-        return shutdown(r->fd, r->arg) < 0 ? -errno : 0;
-    case CIO__OP_POLL:
-        *dir = poll_dir(r->len);
-        return poll_try(r);
-    case CIO__OP_CLOSE:
-        return close(r->fd) < 0 ? -errno : 0;
-    default: /* open, stat, fsync, unlink, rename, mkdir: epoll cannot wait for them */
-        *pool = true;
-        return -EAGAIN;
-    }
-    if (k < 0 && errno == EAGAIN && (r->arg & MSG_DONTWAIT))
-        *dir = 0;
-    return k < 0 ? -errno : k;
 }
 
 /* Registers fd (edge-triggered, in and out) or re-checks a registration cio
  * does not own. 0, -EPERM for a file epoll cannot watch, or another error. */
-static int watch(ep *e, fd_state *f, int fd) {
+static int watch(ep *e, cio__ep_fd *f, int fd) {
     struct epoll_event ev = {.events = EVENTS, .data.u64 = (uint64_t)f->gen << 32 | (uint32_t)fd};
     if (f->registered && f->owned)
         return 0;
     if (f->registered && epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
         return 0;
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST)
+    /* EEXIST: registered in an earlier life of the state; MOD brings its
+     * data up to this generation. */
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
+        (errno != EEXIST || epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev) < 0))
         return -errno;
     if (!f->registered)
-        f->nonblock = UNKNOWN; /* a new registration: maybe a new file */
+        f->nonblock = EP_UNKNOWN; /* a new registration: maybe a new file */
     f->registered = true;
     return 0;
 }
 
-static void park(fd_state *f, cio__req *r, int dir) {
-    SET_STATE(r, S_PARKED);
+static void park(cio__ep_fd *f, cio__req *r, int dir) {
+    EP_SET_STATE(r, EP_PARKED);
     r->bres = dir;
     r->bprev = NULL;
     r->bnext = f->waiters;
@@ -345,21 +153,23 @@ static void to_pool(ep *e, cio__req *r) {
         }
         e->pool_on = true;
     }
-    r->bstate = S_POOL;
+    r->bstate = EP_POOL;
     int err = cio__ep_pool_submit(&e->pool, r);
     if (err < 0)
         finish(e, r, err);
 }
 
 /* A short read or write of a byte stream emptied (filled) the socket: the
- * next request parks at once instead of asking again. */
-static void note_result(fd_state *f, const cio__req *r, long k) {
+ * next request parks at once instead of asking again. Not after a hang-up:
+ * its edge may have come with the data just read, and the EOF behind it
+ * would never be asked for. */
+static void note_result(cio__ep_fd *f, const cio__req *r, long k) {
     if (!f || !f->owned || k < 0)
         return;
-    if ((r->op == CIO__OP_RECV || r->op == CIO__OP_READ) && (uint32_t)k < r->len)
-        f->ready &= ~IN;
+    if ((r->op == CIO__OP_RECV || r->op == CIO__OP_READ) && (uint32_t)k < r->len && !f->hup)
+        f->ready &= ~EP_IN;
     else if ((r->op == CIO__OP_SEND || r->op == CIO__OP_WRITE) && (uint32_t)k < r->len)
-        f->ready &= ~OUT;
+        f->ready &= ~EP_OUT;
 }
 
 static bool multishot(const cio__req *r) {
@@ -368,15 +178,15 @@ static bool multishot(const cio__req *r) {
 
 /* An owned byte stream that said "empty" is not asked again before an edge
  * (nor polled for input). */
-static bool known_empty(const fd_state *f, const cio__req *r) {
-    if (!f || !f->registered || !f->owned || (f->ready & IN))
+static bool known_empty(const cio__ep_fd *f, const cio__req *r) {
+    if (!f || !f->registered || !f->owned || (f->ready & EP_IN))
         return false;
     return r->op == CIO__OP_RECV || r->op == CIO__OP_READ ||
-           (r->op == CIO__OP_POLL && !(r->len & POLLOUT) && !(r->bstate & HAVE_EVENTS));
+           (r->op == CIO__OP_POLL && !(r->len & POLLOUT) && !(r->bstate & EP_HAVE_EVENTS));
 }
 
 /* Waits for fd's readiness, or for a thread when epoll cannot watch it. */
-static void wait_for(ep *e, fd_state *f, cio__req *r, int dir) {
+static void wait_for(ep *e, cio__ep_fd *f, cio__req *r, int dir) {
     f->ready &= (uint8_t)~dir;
     int w = watch(e, f, r->fd);
     if (w == -EPERM && r->op <= CIO__OP_WRITEV)
@@ -390,12 +200,12 @@ static void wait_for(ep *e, fd_state *f, cio__req *r, int dir) {
 /* Tries r, in run(): ends it, parks it or hands it to a thread. A multishot
  * accept takes a batch, then waits its turn behind the other requests. */
 static void attempt(ep *e, cio__req *r) {
-    SET_STATE(r, S_ACTIVE);
+    EP_SET_STATE(r, EP_ACTIVE);
     for (int batch = 0; batch < ACCEPT_BATCH; batch++) {
-        fd_state *f = r->op != CIO__OP_NOP && r->op <= CIO__OP_POLL ? state(e, r->fd) : NULL;
-        int dir = IN;
+        cio__ep_fd *f = r->op != CIO__OP_NOP && r->op <= CIO__OP_POLL ? state(e, r->fd) : NULL;
+        int dir = EP_IN;
         bool pool = false;
-        long k = known_empty(f, r) ? -EAGAIN : try_op(e, r, &dir, &pool);
+        long k = known_empty(f, r) ? -EAGAIN : cio__ep_try(f, r, &dir, &pool);
         if (k == -EAGAIN && pool) {
             to_pool(e, r);
             return;
@@ -410,14 +220,14 @@ static void attempt(ep *e, cio__req *r) {
         note_result(f, r, k);
         if (multishot(r) && k >= 0) {
             r->done(r, (int)k, CIO__MORE);
-            if (!(r->bstate & DROP))
+            if (!(r->bstate & EP_DROP))
                 continue;
             k = -ECANCELED; /* its owner cancelled it meanwhile */
         }
         finish(e, r, k > INT32_MAX ? INT32_MAX : (int)k);
         return;
     }
-    SET_STATE(r, S_SUBMITTED); /* the rest of the queue next time round */
+    EP_SET_STATE(r, EP_SUBMITTED); /* the rest of the queue next time round */
     list_append(&e->sub_head, &e->sub_tail, r);
 }
 
@@ -427,7 +237,7 @@ static int ep_submit(cio__backend *b, cio__req *r) {
     ep *e = (ep *)b;
     if (CIO__FAULT(CIO__FAULT_SQE))
         return -EBUSY;
-    r->bstate = S_SUBMITTED | (r->flags & CIO__REQ_POLL_FIRST ? FIRST_WAIT : 0);
+    r->bstate = EP_SUBMITTED | (r->flags & CIO__REQ_POLL_FIRST ? EP_FIRST_WAIT : 0);
     list_append(&e->sub_head, &e->sub_tail, r);
     if (counted(r))
         e->inflight++;
@@ -435,7 +245,7 @@ static int ep_submit(cio__backend *b, cio__req *r) {
 }
 
 static void unpark(ep *e, cio__req *r) {
-    fd_state *f = &e->fds[r->fd];
+    cio__ep_fd *f = &e->fds[r->fd];
     if (r->bprev)
         r->bprev->bnext = r->bnext;
     else
@@ -447,19 +257,19 @@ static void unpark(ep *e, cio__req *r) {
 
 static int ep_cancel(cio__backend *b, cio__req *r) {
     ep *e = (ep *)b;
-    switch (STATE(r)) {
-    case S_ACTIVE:
-        r->bstate |= DROP;
+    switch (EP_STATE(r)) {
+    case EP_ACTIVE:
+        r->bstate |= EP_DROP;
         break;
-    case S_SUBMITTED:
+    case EP_SUBMITTED:
         list_remove(&e->sub_head, &e->sub_tail, r);
         finish_later(e, r, -ECANCELED);
         break;
-    case S_PARKED:
+    case EP_PARKED:
         unpark(e, r);
         finish_later(e, r, -ECANCELED);
         break;
-    case S_POOL:
+    case EP_POOL:
         if (cio__ep_pool_cancel(&e->pool, r))
             finish_later(e, r, -ECANCELED);
         break; /* started: it ends by itself, with its real result */
@@ -485,7 +295,7 @@ static void ep_fd_closing(cio__backend *b, int fd) {
     ep *e = (ep *)b;
     if (fd < 0 || (size_t)fd >= e->nfds)
         return;
-    fd_state *f = &e->fds[fd];
+    cio__ep_fd *f = &e->fds[fd];
     while (f->waiters) {
         cio__req *r = f->waiters;
         unpark(e, r);
@@ -500,13 +310,20 @@ static void ep_fd_closing(cio__backend *b, int fd) {
     }
     if (f->registered)
         epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
-    *f = (fd_state){.gen = f->gen + 1, .nonblock = UNKNOWN, .ready = IN | OUT};
+    *f = (cio__ep_fd){.gen = f->gen + 1, .nonblock = EP_UNKNOWN, .ready = EP_IN | EP_OUT};
 }
 
+/* A fresh life for the fd: whatever the state knew may be of a file that
+ * had this number before (closed with close(2) behind cio's back). */
 static void ep_fd_owned(cio__backend *b, int fd) {
-    fd_state *f = state((ep *)b, fd);
-    if (f)
-        f->owned = true;
+    cio__ep_fd *f = state((ep *)b, fd);
+    if (!f)
+        return;
+    *f = (cio__ep_fd){.gen = f->gen + 1,
+                      .owned = true,
+                      .nonblock = EP_UNKNOWN,
+                      .ready = EP_IN | EP_OUT,
+                      .waiters = f->waiters};
 }
 
 static unsigned ep_inflight(const cio__backend *b) {
@@ -536,13 +353,15 @@ static void ready_fd(ep *e, uint64_t key, uint32_t events) {
     int fd = (int)(uint32_t)key;
     if ((size_t)fd >= e->nfds || e->fds[fd].gen != (uint32_t)(key >> 32))
         return; /* a registration of an earlier life of this fd number */
-    fd_state *f = &e->fds[fd];
+    cio__ep_fd *f = &e->fds[fd];
     uint8_t dir = 0;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLERR | EPOLLHUP))
-        dir |= IN;
+        dir |= EP_IN;
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-        dir |= OUT;
+        dir |= EP_OUT;
     f->ready |= dir;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        f->hup = true;
     cio__req *woken = NULL;
     for (cio__req *r = f->waiters, *next; r; r = next) {
         next = r->bnext;
@@ -555,10 +374,10 @@ static void ready_fd(ep *e, uint64_t key, uint32_t events) {
     while (woken) { /* reversed twice: the order they parked in */
         cio__req *r = woken;
         woken = r->bnext;
-        SET_STATE(r, S_SUBMITTED);
+        EP_SET_STATE(r, EP_SUBMITTED);
         if (r->op == CIO__OP_POLL) {
             r->bres = (int)events;
-            r->bstate |= HAVE_EVENTS;
+            r->bstate |= EP_HAVE_EVENTS;
         }
         list_append(&e->sub_head, &e->sub_tail, r);
     }

@@ -90,7 +90,6 @@ static void *worker(void *arg) {
         p->queue_head = r->bnext;
         if (!p->queue_head)
             p->queue_tail = NULL;
-        r->bstate = 1; /* started: no longer cancellable */
         pthread_mutex_unlock(&p->mu);
         r->bres = cio__ep_blocking(r);
         pthread_mutex_lock(&p->mu);
@@ -141,7 +140,6 @@ int cio__ep_pool_submit(cio__ep_pool *p, cio__req *r) {
         pthread_mutex_unlock(&p->mu);
         return e; /* no thread at all: the request cannot run */
     }
-    r->bstate = 0;
     append(&p->queue_head, &p->queue_tail, r);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);

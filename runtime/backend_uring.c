@@ -49,9 +49,9 @@ static const uint8_t opcodes[CIO__OP_COUNT] = {
  * that cannot do one of them is no use to cio, and epoll is chosen. */
 static const char *missing_op(struct io_uring *ring) {
     static const char *const names[CIO__OP_COUNT] = {
-        "NOP",     "READ",    "WRITE",    "READV", "WRITEV", "RECV",  "SEND",
-        "RECVMSG", "SENDMSG", "ACCEPT",   "CONNECT", "SHUTDOWN", "POLL_ADD", "OPENAT",
-        "CLOSE",   "FSYNC",   "STATX",    "UNLINKAT", "RENAMEAT", "MKDIRAT"};
+        "NOP",     "READ",    "WRITE",  "READV",    "WRITEV",   "RECV",     "SEND",
+        "RECVMSG", "SENDMSG", "ACCEPT", "CONNECT",  "SHUTDOWN", "POLL_ADD", "OPENAT",
+        "CLOSE",   "FSYNC",   "STATX",  "UNLINKAT", "RENAMEAT", "MKDIRAT"};
     struct io_uring_probe *p = io_uring_get_probe_ring(ring);
     if (!p)
         return "the kernel cannot list its io_uring operations (IORING_REGISTER_PROBE)";

@@ -22,7 +22,7 @@ struct cio__task;
 /* Room for a default task name: "Task-N (function)", cut to fit. */
 #define CIO__TASK_NAME_MAX 128
 /* Writes t's default name into buf (task.c); returns its length. No
- * allocation, no stdio: the overflow reporter's signal handler uses it. */
+ * allocation: the overflow reporter's signal handler uses it. */
 size_t cio__task_default_name(const struct cio__task *t, char *buf, size_t cap);
 /* Makes sure this thread reports a task's stack overflow by name (the
  * handler and an alternate signal stack); cheap after the first call. */

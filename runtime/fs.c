@@ -145,8 +145,8 @@ int cio_stat(const char *path, struct statx *st) {
 int cio_fstat(int fd, struct statx *st) {
     if (!st)
         return -EINVAL;
-    return cio__io(&(cio__req){
-        .op = CIO__OP_STATX, .fd = fd, .addr = "", .addr2 = st, .arg = AT_EMPTY_PATH});
+    return cio__io(
+        &(cio__req){.op = CIO__OP_STATX, .fd = fd, .addr = "", .addr2 = st, .arg = AT_EMPTY_PATH});
 }
 
 int cio_unlink(const char *path) {

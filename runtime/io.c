@@ -74,7 +74,7 @@ int cio__io(cio__req *r) {
     if (t->io_res != -ECANCELED)
         return t->io_res;
     if (!t->io_cancel_asked)
-        return -EBADF; /* nobody asked: the request ended with its fd (cio_close) */
+        return -EBADF;      /* nobody asked: the request ended with its fd (cio_close) */
     t->must_cancel = false; /* a cancellation of the task: this is its delivery */
     return -ECANCELED;
 }

@@ -382,15 +382,6 @@ static void run_ready(cio_loop *loop) {
     }
 }
 
-static void check_sigint(cio_loop *loop) {
-    if (!atomic_load_explicit(&loop->sigint, memory_order_relaxed))
-        return;
-    atomic_store(&loop->sigint, 0);
-    loop->interrupted = true;
-    if (loop->main_task)
-        cio_cancel(loop->main_task);
-}
-
 void cio__loop_defer_flush(cio_loop *loop, cio__flush *f) {
     if (f->queued)
         return;
@@ -424,7 +415,7 @@ static int run_once(cio_loop *loop) {
     double timeout = poll_timeout(loop);
     if (timeout != 0) {
         atomic_store(&loop->sleeping, 1);
-        if (!cio__mpsc_empty(&loop->inbox) || atomic_load(&loop->sigint))
+        if (!cio__mpsc_empty(&loop->inbox))
             timeout = 0;
     }
     int r = cio__backend_run(loop->backend, timeout);
@@ -432,7 +423,6 @@ static int run_once(cio_loop *loop) {
     if (r < 0)
         return r;
     drain_inbox(loop);
-    check_sigint(loop);
     expire_timers(loop);
     run_ready(loop);
     return 0;
@@ -459,8 +449,8 @@ int cio_loop_run_forever(cio_loop *loop) {
         r = run_once(loop);
     } while (r >= 0 && !loop->stopping);
     if (r < 0)
-        cio_log(CIO_LOG_ERROR, "cio: the loop stopped on a %s error: %s",
-                loop->backend->ops->name, cio_strerror(r));
+        cio_log(CIO_LOG_ERROR, "cio: the loop stopped on a %s error: %s", loop->backend->ops->name,
+                cio_strerror(r));
     loop->stopping = false;
     loop->running = false;
     tls_running = NULL;
@@ -516,6 +506,17 @@ static void drop_ready(cio_loop *loop) {
     }
 }
 
+static void close_slots(cio_loop *loop, bool executors) {
+    for (int i = 0; i < CIO__SLOTS; i++) {
+        cio__slot sl = loop->slots[i];
+        if ((i == CIO__SLOT_EXECUTOR) != executors || !sl.state)
+            continue;
+        loop->slots[i] = (cio__slot){0};
+        if (sl.close)
+            sl.close(loop, sl.state);
+    }
+}
+
 int cio_loop_close(cio_loop *loop) {
     if (!loop)
         return -EINVAL;
@@ -542,8 +543,7 @@ int cio_loop_close(cio_loop *loop) {
     }
     loop->backend->ops->destroy(loop->backend);
     loop->backend = NULL;
-    cio__signals_close(loop);
-    cio__watchers_close(loop);
+    close_slots(loop, false);
     drain_inbox(loop); /* posts that raced with `closed` */
     drop_ready(loop);
     cio__stacks_destroy(&loop->stacks);
@@ -551,4 +551,10 @@ int cio_loop_close(cio_loop *loop) {
     cio__handles_destroy(&loop->handles);
     cio__loop_unref(loop);
     return 0;
+}
+
+/* In a child forked from a loop's thread (the process pool's fork server):
+ * the parent's loop, and the task it was running, are not this process's. */
+void cio__loop_forget_after_fork(void) {
+    tls_running = NULL;
 }

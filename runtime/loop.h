@@ -12,6 +12,17 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+/* The loop knows nothing of the layers above it: each keeps its per-loop
+ * state in a slot of its own, with the function that releases it when the
+ * loop closes. Executors close first (their jobs still post to the loop);
+ * the others once the backend is gone (no request of theirs is in flight). */
+enum { CIO__SLOT_EXECUTOR, CIO__SLOT_RUN, CIO__SLOT_SIGNALS, CIO__SLOT_WATCHERS, CIO__SLOTS };
+typedef void (*cio__slot_close)(cio_loop *loop, void *state);
+typedef struct cio__slot {
+    void *state;
+    cio__slot_close close;
+} cio__slot;
+
 struct cio_loop {
     cio__backend *backend;
     cio__handles handles;
@@ -44,15 +55,11 @@ struct cio_loop {
 
     pthread_t thread;
     bool running, stopping, debug;
-    bool interrupted; /* SIGINT cancelled the main task */
     double slow_callback;
     unsigned default_workers;
     size_t stack_size;
     cio_executor *default_executor;
-    cio_future *main_task;     /* cio_run's: SIGINT cancels it */
-    struct sig_state *signals; /* cio_add_signal_handler's (signal.c) */
-    struct watcher *watchers;  /* cio_add_reader/writer's (watch.c) */
-    _Atomic int sigint;
+    cio__slot slots[CIO__SLOTS]; /* the layers above keep their per-loop state here */
 };
 
 /* The loop running on this thread (NULL if none). */
@@ -81,8 +88,16 @@ static inline void cio__loop_fd_closing(cio_loop *loop, int fd) {
 static inline void cio__loop_fd_owned(cio_loop *loop, int fd) {
     loop->backend->ops->fd_owned(loop->backend, fd);
 }
-/* Loop close: the signalfd and the signal mask go back. */
-void cio__signals_close(cio_loop *loop);
-void cio__watchers_close(cio_loop *loop);
+/* A layer's per-loop state (NULL until set). */
+static inline void *cio__loop_slot(const cio_loop *loop, int id) {
+    return loop->slots[id].state;
+}
+/* Sets it, with the function cio_loop_close calls on it (may be NULL). */
+static inline void cio__loop_slot_set(cio_loop *loop, int id, void *state, cio__slot_close close) {
+    loop->slots[id] = (cio__slot){state, close};
+}
+
+/* In a forked child: no loop runs on this thread (nor does its task). */
+void cio__loop_forget_after_fork(void);
 
 #endif

@@ -45,8 +45,8 @@ int cio_accept(int fd, struct sockaddr *addr, socklen_t *len) {
 }
 
 static ssize_t recv_once(int fd, void *buf, size_t len, int flags) {
-    return cio__io(&(cio__req){
-        .op = CIO__OP_RECV, .fd = fd, .addr = buf, .len = (uint32_t)len, .arg = flags});
+    return cio__io(
+        &(cio__req){.op = CIO__OP_RECV, .fd = fd, .addr = buf, .len = (uint32_t)len, .arg = flags});
 }
 
 ssize_t cio_recv(int fd, void *buf, size_t len, int flags) {
@@ -123,7 +123,7 @@ int cio_shutdown(int fd, int how) {
 
 struct cio_acceptor {
     cio__acceptor *impl;
-    bool busy; /* a task is waiting in accept: the ring has one waiter slot */
+    bool busy;  /* a task is waiting in accept: the ring has one waiter slot */
     bool freed; /* freed while a task waited: the waiter lets it go */
 };
 

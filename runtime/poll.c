@@ -90,8 +90,15 @@ static void arm(watcher *w) {
     w->in_kernel = true;
 }
 
+static void watchers_close(cio_loop *loop, void *state);
+
+/* The loop's watchers: a list in the loop's CIO__SLOT_WATCHERS. */
+static watcher **watchers(cio_loop *loop) {
+    return (watcher **)&loop->slots[CIO__SLOT_WATCHERS].state;
+}
+
 static void unlink_watcher(cio_loop *loop, watcher *w) {
-    for (watcher **p = (watcher **)&loop->watchers; *p; p = &(*p)->next)
+    for (watcher **p = watchers(loop); *p; p = &(*p)->next)
         if (*p == w) {
             *p = w->next;
             return;
@@ -137,7 +144,7 @@ static void poll_done(cio__req *req, int res, unsigned flags) {
 }
 
 static watcher *find(cio_loop *loop, int fd, unsigned events) {
-    for (watcher *w = loop->watchers; w; w = w->next)
+    for (watcher *w = *watchers(loop); w; w = w->next)
         if (w->fd == fd && w->events == events)
             return w;
     return NULL;
@@ -158,14 +165,15 @@ static int add(int fd, unsigned events, cio_cb cb, void *arg) {
     w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
-    *w = (watcher){.req = {.done = poll_done, .ctx = w, .op = CIO__OP_POLL, .fd = fd, .len = events},
-                   .loop = loop,
-                   .fd = fd,
-                   .events = events,
-                   .cb = cb,
-                   .arg = arg,
-                   .next = loop->watchers};
-    loop->watchers = w;
+    *w =
+        (watcher){.req = {.done = poll_done, .ctx = w, .op = CIO__OP_POLL, .fd = fd, .len = events},
+                  .loop = loop,
+                  .fd = fd,
+                  .events = events,
+                  .cb = cb,
+                  .arg = arg,
+                  .next = *watchers(loop)};
+    cio__loop_slot_set(loop, CIO__SLOT_WATCHERS, w, watchers_close);
     arm(w);
     return 0;
 }
@@ -201,11 +209,11 @@ int cio_remove_writer(int fd) {
     return del(fd, POLLOUT);
 }
 
-/* Loop close: requests are gone with the ring; free what is left. */
-void cio__watchers_close(cio_loop *loop) {
-    while (loop->watchers) {
-        watcher *w = loop->watchers;
-        loop->watchers = w->next;
+/* Loop close: requests are gone with the backend; free what is left. */
+static void watchers_close(cio_loop *loop, void *state) {
+    (void)loop;
+    for (watcher *w = state, *next; w; w = next) {
+        next = w->next;
         free(w);
     }
 }

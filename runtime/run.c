@@ -1,30 +1,51 @@
 /* asyncio.run: a fresh loop around one main task, with a clean shutdown. */
 #include "debug.h"
 #include "loop.h"
+#include "thread_pool.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static cio_loop *_Atomic sigint_loop;
+/* cio_run's own state: the loop knows nothing of it. */
+typedef struct run_state {
+    cio__mpsc_node node; /* what the SIGINT handler posts */
+    atomic_flag posted;
+    cio_future *main_task;
+    bool interrupted; /* SIGINT cancelled the main task */
+} run_state;
 
+static cio_loop *_Atomic sigint_loop;
+static run_state *_Atomic sigint_run;
+
+/* On the loop thread, from the inbox. */
+static void interrupt(cio__mpsc_node *n) {
+    run_state *rs = (run_state *)n;
+    atomic_flag_clear(&rs->posted);
+    rs->interrupted = true;
+    if (rs->main_task)
+        cio_cancel(rs->main_task);
+}
+
+/* Async-signal-safe: posting is an atomic exchange and at most one write. */
 static void on_sigint(int sig) {
     (void)sig;
+    int saved = errno;
     cio_loop *loop = atomic_load(&sigint_loop);
-    if (!loop)
-        return;
-    atomic_store(&loop->sigint, 1);
-    uint64_t one = 1;
-    if (write(loop->wake_fd, &one, sizeof one) < 0)
-        return;
+    run_state *rs = atomic_load(&sigint_run);
+    if (loop && rs && !atomic_flag_test_and_set(&rs->posted) && cio__loop_post(loop, &rs->node) < 0)
+        atomic_flag_clear(&rs->posted);
+    errno = saved;
 }
 
 /* asyncio.run cancels the main task on Ctrl-C, but only when the program
  * has not taken SIGINT for itself. */
-static bool take_sigint(cio_loop *loop, struct sigaction *old) {
+static bool take_sigint(cio_loop *loop, run_state *rs, struct sigaction *old) {
     if (sigaction(SIGINT, NULL, old) < 0 || old->sa_handler != SIG_DFL)
         return false;
+    atomic_store(&sigint_run, rs);
     atomic_store(&sigint_loop, loop);
     struct sigaction sa = {.sa_handler = on_sigint};
     sigemptyset(&sa.sa_mask);
@@ -34,6 +55,7 @@ static bool take_sigint(cio_loop *loop, struct sigaction *old) {
 static void give_sigint(const struct sigaction *old) {
     sigaction(SIGINT, old, NULL);
     atomic_store(&sigint_loop, NULL);
+    atomic_store(&sigint_run, NULL);
 }
 
 typedef struct leftovers {
@@ -86,8 +108,25 @@ static void settle(cio_loop *loop) {
     }
 }
 
+#define SHUTDOWN_TIMEOUT 300.0 /* asyncio's wait for the default executor */
+
+static double shutdown_limit(const cio_options *opt) {
+    return opt && opt->shutdown_timeout ? opt->shutdown_timeout : SHUTDOWN_TIMEOUT;
+}
+
+/* False when jobs still run after the bound: the pool is then left to
+ * cio_loop_close, which lets those jobs end on their own threads once the
+ * loop is marked closed (their results are dropped, nothing leaks). */
+static bool wait_default_executor(cio_executor *ex, const cio_options *opt) {
+    if (!cio__tp_is(ex)) {
+        cio_executor_shutdown(ex, true, false);
+        return true;
+    }
+    return cio__tp_shutdown_within(ex, shutdown_limit(opt)) == 0;
+}
+
 int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) {
-    if (!main)
+    if (!main || (opt && isnan(opt->shutdown_timeout)))
         return -EINVAL;
     if (cio_get_running_loop())
         return -EBUSY;
@@ -101,25 +140,24 @@ int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) 
         cio_loop_close(loop);
         return e;
     }
-    loop->main_task = task;
+    run_state rs = {.node.fn = interrupt, .posted = ATOMIC_FLAG_INIT, .main_task = task};
     struct sigaction old;
-    bool own_sigint = take_sigint(loop, &old);
+    bool own_sigint = take_sigint(loop, &rs, &old);
     int r = cio_loop_run_until_complete(loop, task);
     if (r == 0 && result)
         cio_future_result(task, result);
     cancel_leftovers(loop);
     settle(loop);
-    if (loop->default_executor) {
-        cio_executor_shutdown(loop->default_executor, true, false);
+    if (loop->default_executor && wait_default_executor(loop->default_executor, opt)) {
         cio_executor_free(loop->default_executor);
         loop->default_executor = NULL;
         settle(loop); /* the jobs that finished meanwhile: their futures' callbacks */
     }
     if (own_sigint)
         give_sigint(&old);
-    if (loop->interrupted && r == -ECANCELED)
+    if (rs.interrupted && r == -ECANCELED)
         r = -EINTR;
-    loop->main_task = NULL;
+    rs.main_task = NULL;
     cio_future_unref(task);
     cio_loop_close(loop);
     return r;

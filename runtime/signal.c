@@ -91,9 +91,12 @@ static void sig_done(cio__req *req, int res, unsigned flags) {
         arm(s);
 }
 
+static void signals_close(cio_loop *loop, void *state);
+
 static sig_state *state_of(cio_loop *loop) {
-    if (loop->signals)
-        return loop->signals;
+    sig_state *have = cio__loop_slot(loop, CIO__SLOT_SIGNALS);
+    if (have)
+        return have;
     sig_state *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -101,7 +104,7 @@ static sig_state *state_of(cio_loop *loop) {
     s->fd = -1;
     sigemptyset(&s->mask);
     sigemptyset(&s->unblock);
-    loop->signals = s;
+    cio__loop_slot_set(loop, CIO__SLOT_SIGNALS, s, signals_close);
     return s;
 }
 
@@ -146,7 +149,7 @@ int cio_add_signal_handler(int sig, cio_cb cb, void *arg) {
 
 int cio_remove_signal_handler(int sig) {
     cio_loop *loop = cio__loop_running();
-    sig_state *s = loop ? loop->signals : NULL;
+    sig_state *s = loop ? cio__loop_slot(loop, CIO__SLOT_SIGNALS) : NULL;
     if (sig <= 0 || sig >= _NSIG)
         return -EINVAL;
     if (!s || !sigismember(&s->mask, sig))
@@ -166,11 +169,10 @@ int cio_remove_signal_handler(int sig) {
     return 1;
 }
 
-/* Loop close (the ring is gone already: no request is in flight). */
-void cio__signals_close(cio_loop *loop) {
-    sig_state *s = loop->signals;
-    if (!s)
-        return;
+/* Loop close (the backend is gone already: no request is in flight). */
+static void signals_close(cio_loop *loop, void *state) {
+    (void)loop;
+    sig_state *s = state;
     if (s->fd >= 0)
         close(s->fd);
     for (int sig = 1; sig < _NSIG; sig++)
@@ -178,5 +180,4 @@ void cio__signals_close(cio_loop *loop) {
             give_action(s, sig);
     pthread_sigmask(SIG_UNBLOCK, &s->unblock, NULL);
     free(s);
-    loop->signals = NULL;
 }

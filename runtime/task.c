@@ -8,7 +8,7 @@
 #include "loop.h"
 #include "stack.h"
 #include "switch.h"
-#include "symbol.h"
+#include "symbol.h" /* executors/: cio__symbol_name */
 
 #include <errno.h>
 #include <stdio.h>
@@ -318,11 +318,24 @@ int cio_await(cio_future *f, void **result) {
     return cio_future_result(f, result);
 }
 
+/* Outside a task (an executor's job): the error waits here for the worker. */
+static __thread int job_fail_err;
+
 void *cio_fail(int err) {
     cio__task *t = cio__task_current();
-    if (t && err < 0)
+    if (err >= 0)
+        return NULL;
+    if (t)
         t->fail_err = err;
+    else
+        job_fail_err = err;
     return NULL;
+}
+
+int cio__job_fail_take(void) {
+    int err = job_fail_err;
+    job_fail_err = 0;
+    return err;
 }
 
 /* ---- creation and bookkeeping ---- */
@@ -438,8 +451,8 @@ static size_t append(char *buf, size_t at, size_t cap, const char *s) {
 }
 
 /* Derived from fields that never change, so nothing is stored: creation
- * stays cheap, and the symbol is looked up only when a name is asked for.
- * No malloc and no stdio: the overflow reporter calls it too. */
+ * stays cheap, and the symbol is looked up (executors/symbol.c) only when a
+ * name is asked for. No malloc: the overflow reporter calls it too. */
 size_t cio__task_default_name(const struct cio__task *t, char *buf, size_t cap) {
     char digits[24], sym[CIO__TASK_NAME_MAX];
     digits[sizeof digits - 1] = 0;
@@ -449,7 +462,8 @@ size_t cio__task_default_name(const struct cio__task *t, char *buf, size_t cap) 
         cio_fn fn;
         const void *p;
     } fn = {.fn = t->fn};
-    if (cio__symbol_name(fn.p, sym, sizeof sym)) {
+    cio__symbol_name(fn.p, sym, sizeof sym);
+    if (strncmp(sym, "0x", 2) != 0) { /* "0x..." when no symbol is known */
         n = append(buf, n, cap, " (");
         n = append(buf, n, cap, sym);
         n = append(buf, n, cap, ")");

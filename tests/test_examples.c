@@ -236,7 +236,6 @@ static void test_download_from_nginx(void **state) {
 
 /* ---- where io_uring is blocked ---- */
 
-
 /* The programs unchanged, with no CIO_BACKEND: AUTO must find epoll. */
 static void test_examples_without_io_uring(void **state) {
     (void)state;

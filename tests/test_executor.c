@@ -11,11 +11,16 @@
 #include "loop.h" /* cio__loop_default_executor: the slot the pool lives in */
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bytes_jobs.h"
 
 static void *plus_one(void *arg) {
     return (void *)((intptr_t)arg + 1);
@@ -328,8 +333,11 @@ static void inline_destroy(cio_executor *ex) {
     ((inline_executor *)ex)->destroyed++;
 }
 
-static const cio_executor_ops inline_ops = {"inline", inline_submit, inline_shutdown,
-                                            inline_destroy};
+static const cio_executor_ops inline_ops = {
+    .name = "inline",
+    .submit = inline_submit,
+    .shutdown = inline_shutdown,
+    .destroy = inline_destroy}; /* no submit_bytes: bytes jobs take the default path */
 
 static void *use_inline(void *arg) {
     inline_executor *ie = arg;
@@ -355,6 +363,257 @@ static void test_user_executor(void **state) {
     assert_int_equal(ie.destroyed, 1);
 }
 
+/* ---- bytes jobs ---- */
+
+static void *bytes_on(void *arg) {
+    bytes_jobs_check(arg);
+    return NULL;
+}
+
+static void test_bytes_default_and_thread_pool(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(bytes_on, NULL, NULL), 0);
+    cio_executor *ex = cio_thread_pool_new(2);
+    assert_non_null(ex);
+    assert_int_equal(cio_run(bytes_on, ex, NULL), 0);
+    cio_executor_free(ex);
+    errno = 0;
+    assert_null(cio_run_in_executor_bytes(NULL, bj_reverse, "ab", 2, 2)); /* no loop */
+    assert_int_equal(errno, EPERM);
+}
+
+/* Cancelled bytes jobs of the thread pool, queued and running: their
+ * buffers go (ASan's leak check), the others are unaffected. */
+static void *bytes_cancel(void *arg) {
+    (void)arg;
+    cio_executor *ex = cio_thread_pool_new(1);
+    char in[64] = "0123456789";
+    cio_future *running = cio_run_in_executor_bytes(ex, bj_slow_count, in, 10, 10);
+    cio_future *queued = cio_run_in_executor_bytes(ex, bj_reverse, in, 10, 10);
+    cio_future *after = cio_run_in_executor_bytes(ex, bj_reverse, in, 10, 10);
+    cio_sleep(0.02);
+    assert_true(cio_cancel(running));
+    assert_true(cio_cancel(queued));
+    assert_int_equal(cio_await(running, NULL), -ECANCELED);
+    assert_int_equal(cio_await(queued, NULL), -ECANCELED);
+    const void *data;
+    size_t len;
+    assert_int_equal(cio_future_bytes(queued, &data, &len), -ECANCELED);
+    assert_int_equal(cio_await(after, NULL), 0);
+    assert_int_equal(cio_future_bytes(after, &data, &len), 0);
+    assert_memory_equal(data, "9876543210", 10);
+    cio_future_unref(running), cio_future_unref(queued), cio_future_unref(after);
+    assert_int_equal(cio_executor_shutdown(ex, true, false), 0);
+    cio_executor_free(ex);
+    return NULL;
+}
+
+static void test_bytes_cancel(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(bytes_cancel, NULL, NULL), 0);
+}
+
+/* A user executor without submit_bytes: jobs go through its plain submit.
+ * This one is naive on purpose: it runs queued jobs later from a callback,
+ * even those whose future was cancelled meanwhile (it never hears of a
+ * cancellation), or drops them unrun when told to. */
+typedef struct deferred_job {
+    cio_fn fn;
+    void *arg;
+    cio_future *f;
+} deferred_job;
+
+typedef struct deferred_executor {
+    cio_executor base;
+    deferred_job jobs[64];
+    int n, calls;
+} deferred_executor;
+
+static cio_future *deferred_submit(cio_executor *ex, cio_fn fn, void *arg) {
+    deferred_executor *d = (deferred_executor *)ex;
+    cio_future *f = d->n < 64 ? cio_future_new() : NULL;
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    cio_future_ref(f);
+    d->jobs[d->n++] = (deferred_job){fn, arg, f};
+    return f;
+}
+
+static void deferred_run(deferred_executor *d, bool call) {
+    for (int i = 0; i < d->n; i++) {
+        deferred_job *j = &d->jobs[i];
+        if (call) {
+            void *r = j->fn(j->arg);
+            d->calls++;
+            if (!cio_future_done(j->f))
+                cio_future_set_result(j->f, r);
+        } else {
+            cio_cancel(j->f); /* dropped unrun */
+        }
+        cio_future_unref(j->f);
+    }
+    d->n = 0;
+}
+
+static int deferred_shutdown(cio_executor *ex, bool wait, bool cancel) {
+    (void)wait;
+    if (cancel)
+        deferred_run((deferred_executor *)ex, false);
+    return 0;
+}
+
+static void deferred_destroy(cio_executor *ex) {
+    (void)ex;
+}
+
+static const cio_executor_ops deferred_ops = {
+    .name = "deferred",
+    .submit = deferred_submit,
+    .shutdown = deferred_shutdown,
+    .destroy = deferred_destroy,
+};
+
+static void *bytes_deferred(void *arg) {
+    deferred_executor *d = arg;
+    char in[] = "abcdef";
+    cio_future *kept = cio_run_in_executor_bytes(&d->base, bj_reverse, in, 6, 6);
+    cio_future *cancelled = cio_run_in_executor_bytes(&d->base, bj_reverse, in, 6, 6);
+    cio_future *failing = cio_run_in_executor_bytes(&d->base, bj_fail_eio, in, 6, 6);
+    assert_non_null(kept), assert_non_null(cancelled), assert_non_null(failing);
+    in[0] = 'X';
+    assert_true(cio_cancel(cancelled));
+    assert_int_equal(cio_await(cancelled, NULL), -ECANCELED);
+    cio_sleep(0);          /* the relay of the cancelled one lets its buffer go */
+    deferred_run(d, true); /* calls all three, the cancelled one too */
+    assert_int_equal(d->calls, 3);
+    const void *data;
+    size_t len;
+    assert_int_equal(cio_await(kept, NULL), 0);
+    assert_int_equal(cio_future_bytes(kept, &data, &len), 0);
+    assert_int_equal(len, 6);
+    assert_memory_equal(data, "fedcba", 6);
+    assert_int_equal(cio_await(failing, NULL), -EIO);
+    cio_future_unref(kept), cio_future_unref(cancelled), cio_future_unref(failing);
+    /* jobs the executor drops without calling them leak nothing */
+    cio_future *dropped = cio_run_in_executor_bytes(&d->base, bj_reverse, in, 6, 6);
+    assert_true(cio_cancel(dropped));
+    cio_future_unref(dropped);
+    cio_future *pending = cio_run_in_executor_bytes(&d->base, bj_reverse, in, 6, 6);
+    assert_int_equal(cio_executor_shutdown(&d->base, false, true), 0);
+    assert_int_equal(cio_await(pending, NULL), -ECANCELED);
+    cio_future_unref(pending);
+    assert_int_equal(d->calls, 3);
+    return NULL;
+}
+
+static void test_bytes_user_executors(void **state) {
+    (void)state;
+    inline_executor ie = {.base.ops = &inline_ops};
+    assert_int_equal(cio_run(bytes_on, &ie.base, NULL), 0);
+    deferred_executor *d = calloc(1, sizeof *d);
+    d->base.ops = &deferred_ops;
+    assert_int_equal(cio_run(bytes_deferred, d, NULL), 0);
+    cio_executor_free(&d->base);
+    free(d);
+}
+
+/* An executor with its own submit_bytes completes futures with
+ * cio_bytes_alloc + cio_future_set_bytes. */
+static void *set_bytes(void *arg) {
+    (void)arg;
+    cio_future *f = cio_future_new();
+    char *buf = cio_bytes_alloc(16);
+    assert_non_null(buf);
+    memcpy(buf, "sixteen bytes ok", 16);
+    assert_int_equal(cio_future_set_bytes(f, buf, 17), -EINVAL); /* beyond its room: freed */
+    buf = cio_bytes_alloc(16);
+    memcpy(buf, "sixteen bytes ok", 16);
+    assert_int_equal(cio_future_set_bytes(f, buf, 7), 0);
+    const void *data;
+    size_t len;
+    assert_int_equal(cio_future_bytes(f, &data, &len), 0);
+    assert_int_equal(len, 7);
+    assert_memory_equal(data, "sixteen", 7);
+    buf = cio_bytes_alloc(1);
+    assert_int_equal(cio_future_set_bytes(f, buf, 1), -EINVAL); /* f is done: buf freed */
+    char not_ours[64] = {0};
+    assert_int_equal(cio_future_set_bytes(f, not_ours + 48, 1), -EINVAL);
+    cio_bytes_free(cio_bytes_alloc(0));
+    cio_bytes_free(NULL);
+    cio_future_unref(f);
+    return NULL;
+}
+
+static void test_set_bytes(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(set_bytes, NULL, NULL), 0);
+}
+
+/* ---- cio_run's wait for the default executor is bounded (issue 14 #8) ---- */
+
+static sem_t release_stuck;
+static atomic_int stuck_state; /* 0 running, 1 released by the test, 2 gave up */
+
+static void *stuck_job(void *arg) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    int r;
+    while ((r = sem_timedwait(&release_stuck, &until)) < 0 && errno == EINTR)
+        ;
+    atomic_store(&stuck_state, r == 0 ? 1 : 2);
+    return arg;
+}
+
+static void *leaves_stuck_job(void *arg) {
+    cio_future *f = cio_run_in_executor(NULL, stuck_job, NULL);
+    assert_non_null(f);
+    cio_future_unref(f);
+    return arg;
+}
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char logged[2048];
+
+static void capture_log(int level, const char *msg, void *user) {
+    (void)user;
+    pthread_mutex_lock(&log_mu);
+    if (level == CIO_LOG_WARNING && strlen(logged) + strlen(msg) + 2 < sizeof logged) {
+        strcat(logged, msg);
+        strcat(logged, "\n");
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void test_shutdown_wait_bounded(void **state) {
+    (void)state;
+    assert_int_equal(sem_init(&release_stuck, 0, 0), 0);
+    atomic_store(&stuck_state, 0);
+    logged[0] = '\0';
+    cio_set_log_handler(capture_log, NULL);
+    void *r = NULL;
+    cio_options o = {.shutdown_timeout = 0.2};
+    assert_int_equal(cio_run_with(&o, leaves_stuck_job, (void *)3, &r), 0);
+    assert_ptr_equal(r, (void *)3);
+    assert_int_equal(atomic_load(&stuck_state), 0); /* cio_run did not wait for it */
+    pthread_mutex_lock(&log_mu);
+    bool named = strstr(logged, "stuck_job") != NULL;
+    pthread_mutex_unlock(&log_mu);
+    cio_set_log_handler(NULL, NULL);
+    sem_post(&release_stuck);
+    for (int i = 0; i < 500 && atomic_load(&stuck_state) == 0; i++)
+        nap(0.01);
+    assert_int_equal(atomic_load(&stuck_state), 1);
+    nap(0.05); /* the worker lets the orphaned job go */
+    if (!named)
+        fail_msg("the warning does not name the job: %s", logged);
+    o.shutdown_timeout = NAN;
+    assert_int_equal(cio_run_with(&o, leaves_stuck_job, NULL, NULL), -EINVAL);
+    sem_destroy(&release_stuck);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_to_thread_keeps_loop_running),
@@ -366,6 +625,11 @@ int main(void) {
         cmocka_unit_test(test_shutdown_default_from_task),
         cmocka_unit_test(test_loop_close_with_job_running),
         cmocka_unit_test(test_user_executor),
+        cmocka_unit_test(test_bytes_default_and_thread_pool),
+        cmocka_unit_test(test_bytes_cancel),
+        cmocka_unit_test(test_bytes_user_executors),
+        cmocka_unit_test(test_set_bytes),
+        cmocka_unit_test(test_shutdown_wait_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -311,7 +311,6 @@ static void test_run_sigint(void **state) {
 
 /* ---- io_uring unavailable: a seccomp filter like Docker's default ---- */
 
-
 static char logged[512];
 
 static void keep_log(int level, const char *msg, void *arg) {

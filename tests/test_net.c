@@ -648,8 +648,8 @@ static void *close_wakes(void *arg) {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, other), 0);
     assert_int_equal(pipe(pfd), 0);
     int lfd = listener();
-    waiter_arg ws[] = {{sv[0], 0, {0}}, {sv[0], 1, {0}}, {lfd, 2, {0}}, {pfd[0], 3, {0}},
-                       {other[0], 0, {0}}};
+    waiter_arg ws[] = {
+        {sv[0], 0, {0}}, {sv[0], 1, {0}}, {lfd, 2, {0}}, {pfd[0], 3, {0}}, {other[0], 0, {0}}};
     enum { N = sizeof ws / sizeof *ws };
     cio_future *ts[N];
     for (int i = 0; i < N; i++)
@@ -718,6 +718,51 @@ static void test_reuse_after_plain_close(void **state) {
     assert_int_equal(cio_run(reuse_after_plain_close, NULL, NULL), 0);
 }
 
+/* The same number, first waited on raw and closed with close(2), then owned
+ * by a stream: the stream still hears of its data. */
+static void *read3(void *arg) {
+    char buf[4];
+    size_t got = 0;
+    assert_int_equal(cio_stream_readexactly(arg, buf, 3, &got), 3);
+    assert_memory_equal(buf, "xyz", 3);
+    return NULL;
+}
+
+static void *raw_then_stream(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 20; round++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        waiter_arg w = {sv[0], 0, {0}};
+        cio_future *t = cio_create_task(wait_on, &w);
+        cio_yield();
+        cio_yield(); /* the raw recv waits: the number is registered */
+        assert_int_equal(send(sv[1], "a", 1, 0), 1);
+        assert_int_equal(cio_await(t, NULL), 0);
+        cio_future_unref(t);
+        int n0 = sv[0];
+        close(sv[0]);
+        close(sv[1]);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        assert_int_equal(sv[0], n0); /* the lowest free number again */
+        cio_stream *s = cio_stream_new(sv[0]);
+        cio_future *r = cio_create_task(read3, s);
+        cio_yield();
+        cio_yield(); /* the stream waits for data on the reused number */
+        assert_int_equal(send(sv[1], "xyz", 3, 0), 3);
+        assert_int_equal(cio_await(r, NULL), 0);
+        cio_future_unref(r);
+        assert_int_equal(cio_stream_close(s), 0);
+        close(sv[1]);
+    }
+    return NULL;
+}
+
+static void test_raw_then_stream_same_number(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(raw_then_stream, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_ipv4_ipv6),
@@ -731,6 +776,7 @@ int main(void) {
         cmocka_unit_test(test_acceptor_api),
         cmocka_unit_test(test_close_wakes_waiters),
         cmocka_unit_test(test_reuse_after_plain_close),
+        cmocka_unit_test(test_raw_then_stream_same_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

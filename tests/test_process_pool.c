@@ -22,6 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes_jobs.h"
+
+bool cio__shm_contains(const void *p); /* executors/shm.h: the payload stays in cio_shm */
+
 static void *plus_one(void *arg) {
     return (void *)((intptr_t)arg + 1);
 }
@@ -640,6 +644,40 @@ static void *crash_in_debug(void *arg) {
     return NULL;
 }
 
+/* Every time, and before the job's future fails (issue 14 #14): the
+ * program may well end right after the await. */
+static void *crash_and_check_at_once(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 20; round++) {
+        pthread_mutex_lock(&log_mu);
+        saw_signal = false;
+        pthread_mutex_unlock(&log_mu);
+        cio_executor *pool = cio_process_pool_new(1);
+        assert_non_null(pool);
+        cio_future *f = cio_run_in_executor(pool, crash, NULL);
+        assert_int_equal(cio_await(f, NULL), CIO_EWORKER);
+        cio_future_unref(f);
+        pthread_mutex_lock(&log_mu);
+        bool seen = saw_signal;
+        pthread_mutex_unlock(&log_mu);
+        if (!seen)
+            fail_msg("round %d: no 'died from signal' line when the job failed", round);
+        cio_executor_free(pool);
+    }
+    return NULL;
+}
+
+static void test_debug_signal_every_time(void **state) {
+    (void)state;
+    cio_set_log_handler(catch_log, NULL);
+    cio_options opt = {.debug = 1};
+    assert_int_equal(cio_run_with(&opt, crash_and_check_at_once, NULL, NULL), 0);
+    cio_set_log_handler(NULL, NULL);
+    for (int i = 0; i < 500 && live_children() > 0; i++)
+        nap_ms((void *)10);
+    assert_int_equal(live_children(), 0);
+}
+
 static void test_debug_names_signal(void **state) {
     (void)state;
     cio_set_log_handler(catch_log, NULL);
@@ -780,10 +818,170 @@ static void test_parent_dies(void **state) {
     cio_shm_free(m);
 }
 
+/* ---- a job can fail (issue 14 #10) ---- */
+
+static void *fails_eio(void *arg) {
+    (void)arg;
+    return cio_fail(-EIO);
+}
+
+static void *returns_null(void *arg) {
+    (void)arg;
+    return NULL;
+}
+
+static void *failing_jobs(void *arg) {
+    cio_executor *pool = arg;
+    for (int round = 0; round < 20; round++) {
+        cio_future *bad = cio_run_in_executor(pool, fails_eio, NULL);
+        cio_future *ok = cio_run_in_executor(pool, returns_null, NULL);
+        void *r = (void *)1;
+        assert_int_equal(cio_await(bad, &r), -EIO);
+        assert_int_equal(cio_await(ok, &r), 0);
+        assert_null(r);
+        cio_future_unref(bad), cio_future_unref(ok);
+    }
+    return NULL;
+}
+
+static void test_job_can_fail(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(1);
+    assert_non_null(pool);
+    assert_int_equal(cio_run(failing_jobs, pool, NULL), 0);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+}
+
+/* ---- a worker starts clean, also when the pool is made in a task (issue 14 #1) ---- */
+
+static void *inner_main(void *arg) {
+    if (cio_sleep(0.001) < 0)
+        return cio_fail(-EIO);
+    return (void *)((intptr_t)arg * 2);
+}
+
+/* In the worker: no loop, no task; a loop of its own runs and returns. */
+static void *own_loop_job(void *arg) {
+    if (cio_get_running_loop() || cio_current_task())
+        return (void *)(intptr_t)-1;
+    void *r = NULL;
+    int e = cio_run(inner_main, arg, &r);
+    if (e < 0)
+        return (void *)(intptr_t)e;
+    if (cio_get_running_loop())
+        return (void *)(intptr_t)-2;
+    return r;
+}
+
+/* Ordinary C in a job: a big local buffer (the worker is not on a task's stack). */
+static void *big_locals(void *arg) {
+    volatile char buf[512 * 1024];
+    for (size_t i = 0; i < sizeof buf; i += 4096)
+        buf[i] = (char)i;
+    return (void *)((intptr_t)arg + buf[4096] - (char)4096);
+}
+
+static void *pool_in_task(void *arg) {
+    (void)arg;
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_non_null(pool);
+    for (intptr_t i = 1; i <= 30; i++) {
+        cio_future *f = cio_run_in_executor(pool, own_loop_job, (void *)i);
+        void *r;
+        assert_int_equal(cio_await(f, &r), 0);
+        assert_int_equal((intptr_t)r, 2 * i);
+        cio_future_unref(f);
+    }
+    cio_future *f = cio_run_in_executor(pool, big_locals, (void *)7);
+    void *r;
+    assert_int_equal(cio_await(f, &r), 0);
+    assert_int_equal((intptr_t)r, 7);
+    cio_future_unref(f);
+    f = cio_run_in_executor(pool, fails_eio, NULL); /* cio_fail finds no task of the parent's */
+    assert_int_equal(cio_await(f, NULL), -EIO);
+    cio_future_unref(f);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+    return (void *)1;
+}
+
+static void test_worker_starts_clean(void **state) {
+    (void)state;
+    void *r;
+    assert_int_equal(cio_run(pool_in_task, NULL, &r), 0);
+    assert_ptr_equal(r, (void *)1);
+    assert_int_equal(live_children(), 0);
+}
+
+/* ---- bytes jobs ---- */
+
+static ssize_t bj_crash(const void *in, size_t n, void *out, size_t cap) {
+    (void)in, (void)n, (void)out, (void)cap;
+    raise(SIGSEGV);
+    return 0;
+}
+
+/* The worker's pid, as 8 bytes. */
+static ssize_t bj_pid(const void *in, size_t n, void *out, size_t cap) {
+    (void)in, (void)n;
+    int64_t pid = getpid();
+    if (cap < sizeof pid)
+        return -ENOSPC;
+    memcpy(out, &pid, sizeof pid);
+    return sizeof pid;
+}
+
+static void *bytes_in_pool(void *arg) {
+    cio_executor *pool = arg;
+    bytes_jobs_check(pool);
+    cio_future *f = cio_run_in_executor_bytes(pool, bj_pid, NULL, 0, 8);
+    const void *data;
+    size_t len;
+    assert_int_equal(cio_await(f, NULL), 0);
+    assert_int_equal(cio_future_bytes(f, &data, &len), 0);
+    assert_true(cio__shm_contains(data)); /* written in place by the worker */
+    int64_t pid;
+    memcpy(&pid, data, sizeof pid);
+    assert_int_not_equal(pid, getpid());
+    cio_future_unref(f);
+    /* a crash fails its job only; a cancelled queued one never runs */
+    cio_future *bad = cio_run_in_executor_bytes(pool, bj_crash, "x", 1, 1);
+    cio_future *good = cio_run_in_executor_bytes(pool, bj_reverse, "abc", 3, 3);
+    assert_int_equal(cio_await(bad, NULL), CIO_EWORKER);
+    assert_int_equal(cio_await(good, NULL), 0);
+    assert_int_equal(cio_future_bytes(good, &data, &len), 0);
+    assert_memory_equal(data, "cba", 3);
+    cio_future_unref(bad), cio_future_unref(good);
+    cio_future *slow[4];
+    for (int i = 0; i < 4; i++)
+        slow[i] = cio_run_in_executor_bytes(pool, bj_slow_count, "abcd", 4, 4);
+    assert_true(cio_cancel(slow[3]));
+    assert_true(cio_cancel(slow[0]));
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cio_await(slow[i], NULL), i == 0 || i == 3 ? -ECANCELED : 0);
+        cio_future_unref(slow[i]);
+    }
+    return NULL;
+}
+
+static void test_bytes_jobs(void **state) {
+    (void)state;
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_non_null(pool);
+    assert_int_equal(cio_run(bytes_in_pool, pool, NULL), 0);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    cio_executor_free(pool);
+    assert_int_equal(live_children(), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_fd_left), /* first: no earlier pool winds down meanwhile */
         cmocka_unit_test(test_results_and_shm),
+        cmocka_unit_test(test_bytes_jobs),
+        cmocka_unit_test(test_job_can_fail),
+        cmocka_unit_test(test_worker_starts_clean),
         cmocka_unit_test(test_crash_and_cancel_running),
         cmocka_unit_test(test_queued_cancel_and_shutdown),
         cmocka_unit_test(test_random_sigkills),
@@ -797,6 +995,7 @@ int main(void) {
         cmocka_unit_test(test_loop_goes_on),
         cmocka_unit_test(test_cancelled_shutdown_wait),
         cmocka_unit_test(test_debug_names_signal),
+        cmocka_unit_test(test_debug_signal_every_time),
         cmocka_unit_test(test_loop_closes_first),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_parent_dies),

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -221,12 +222,182 @@ static void test_full(void **state) {
     cio_shm_free(b);
 }
 
-int main(void) {
+/* ---- freed space serves any size (issue 14 #3) ---- */
+
+/* Nothing allocated any more: the blocks form one free run, consistent. */
+static void expect_all_free(void) {
+    size_t bytes, blocks;
+    assert_int_equal(cio__shm_check(&bytes, &blocks), 0);
+    assert_true(blocks <= 1);
+    assert_int_equal(bytes, cio__shm_used());
+}
+
+/* 31 blocks of 64 MiB, freed, then 200 MiB; and 64 MiB takes 64 MiB, not
+ * 128 (consecutive blocks are 64 MiB plus a header apart). Only the
+ * headers' pages are touched. */
+static void test_big_freed_serve_bigger(void **state) {
+    (void)state;
+    enum { N = 31 };
+    size_t mib64 = (size_t)64 << 20;
+    char *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = cio_shm_alloc(mib64);
+        assert_non_null(p[i]);
+    }
+    for (int i = 1; i < N; i++) {
+        size_t gap = (size_t)(p[i] > p[i - 1] ? p[i] - p[i - 1] : p[i - 1] - p[i]);
+        assert_true(gap >= mib64 && gap <= mib64 + 80);
+    }
+    for (int i = 0; i < N; i++)
+        cio_shm_free(p[i]);
+    void *big = cio_shm_alloc((size_t)200 << 20);
+    assert_non_null(big);
+    cio_shm_free(big);
+    /* four 1 GiB blocks fit in the 4 GiB region less a little */
+    void *g[3];
+    for (int i = 0; i < 3; i++)
+        assert_non_null(g[i] = cio_shm_alloc((size_t)1 << 30));
+    for (int i = 0; i < 3; i++)
+        cio_shm_free(g[i]);
+    expect_all_free();
+}
+
+/* The region filled to the brim with 1000-byte blocks, all freed: a 1 MiB
+ * block fits. A filler block takes all but 32 MiB of the region first, so
+ * only 32 MiB of small blocks are touched (the shape of the issue's
+ * 4,194,303 x 1000 B at 1/128 of the count). */
+static void test_small_freed_serve_big(void **state) {
+    (void)state;
+    cio_shm_free(cio_shm_alloc(1));         /* the region exists even when this test runs alone */
+    expect_all_free();                      /* so the region's 4 GiB are free... */
+    size_t room = ((size_t)1 << 32) - 4096; /* ...but for its header (< 4 KiB) */
+    void *filler = cio_shm_alloc(room - ((size_t)32 << 20));
+    assert_non_null(filler);
+    size_t cap = 40000, n = 0;
+    void **small = malloc(cap * sizeof *small);
+    while (n < cap && (small[n] = cio_shm_alloc(1000)))
+        n++;
+    assert_int_equal(errno, ENOMEM);
+    assert_true(n > 30000 && n < cap); /* 1024 bytes each: 1000 + header, rounded */
+    errno = 0;
+    assert_null(cio_shm_alloc((size_t)1 << 20));
+    for (size_t i = 0; i < n; i++)
+        cio_shm_free(small[i]);
+    void *mib = cio_shm_alloc((size_t)1 << 20);
+    assert_non_null(mib);
+    cio_shm_free(mib);
+    cio_shm_free(filler);
+    free(small);
+    expect_all_free();
+}
+
+/* Every size costs at most 78 bytes more than asked (header, rounding, an
+ * unsplittable leftover): blocks carved one after another are adjacent. */
+static void test_waste_bounded(void **state) {
+    (void)state;
+    enum { N = 600 };
+    char *p[N];
+    size_t size[N];
+    for (int i = 0; i < N; i++) {
+        size[i] = 1 + (size_t)i * 97 % 70000;
+        assert_non_null(p[i] = cio_shm_alloc(size[i]));
+    }
+    for (int i = 1; i < N; i++) {
+        assert_true(p[i] > p[i - 1]);
+        assert_true((size_t)(p[i] - p[i - 1]) - size[i - 1] <= 78);
+    }
+    /* freed in a scattered order, everything merges back into one run */
+    for (int i = 0; i < N; i += 2)
+        cio_shm_free(p[i]);
+    size_t blocks;
+    assert_int_equal(cio__shm_check(NULL, &blocks), 0);
+    assert_true(blocks >= N / 2);
+    for (int i = 1; i < N; i += 2)
+        cio_shm_free(p[i]);
+    expect_all_free();
+}
+
+/* A process killed half-way through any step of a change leaves a heap the
+ * next locker rebuilds: consistent, the others' blocks intact, everything
+ * usable. Each step runs in a fresh process of this program (its own
+ * region), where a child dies at that step. */
+static int die_at_step(int k) {
+    char *mine[3];
+    for (int i = 0; i < 3; i++) {
+        mine[i] = cio_shm_alloc(300);
+        if (!mine[i])
+            return 10;
+        memset(mine[i], 'a' + i, 300);
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        cio__shm_die_at(k);
+        char *x = cio_shm_alloc(4000), *y = cio_shm_alloc(4000); /* 1, 2: the top grows */
+        cio_shm_free(y);                                         /* 7 */
+        char *z = cio_shm_alloc(10000);                          /* 3: the free last block grows */
+        cio_shm_free(x);
+        char *w = cio_shm_alloc(1000); /* 4, 5: x's block split */
+        char *v = cio_shm_alloc(2960); /* 6: the rest, taken whole */
+        cio_shm_free(w);
+        cio_shm_free(v);              /* 9: merges with w */
+        char *u = cio_shm_alloc(100); /* split again */
+        cio_shm_free(u);              /* 8: merges with the rest after it */
+        (void)z;
+        _exit(3); /* step k never came */
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return 11;
+    size_t bytes, blocks;
+    if (cio__shm_check(&bytes, &blocks) < 0)
+        return 12;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 300; j++)
+            if (mine[i][j] != 'a' + i)
+                return 13;
+    void *more[8];
+    for (int i = 0; i < 8; i++)
+        if (!(more[i] = cio_shm_alloc(500 * (size_t)(i + 1))))
+            return 14;
+    for (int i = 0; i < 8; i++)
+        cio_shm_free(more[i]);
+    for (int i = 0; i < 3; i++)
+        cio_shm_free(mine[i]);
+    return cio__shm_check(&bytes, &blocks) < 0 ? 15 : 0;
+}
+
+static void test_death_at_every_step(void **state) {
+    (void)state;
+    for (int k = 1; k <= 9; k++) {
+        char arg[8];
+        snprintf(arg, sizeof arg, "%d", k);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/proc/self/exe", "test_shm", "--die-at", arg, (char *)NULL);
+            _exit(127);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("step %d: status %d", k, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--die-at") == 0)
+        return die_at_step(atoi(argv[2]));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_blocks),      cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_threads),     cmocka_unit_test(test_processes),
-        cmocka_unit_test(test_holder_dies), cmocka_unit_test(test_big_blocks_release),
+        cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_processes),
+        cmocka_unit_test(test_holder_dies),
+        cmocka_unit_test(test_big_blocks_release),
         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_big_freed_serve_bigger),
+        cmocka_unit_test(test_small_freed_serve_big),
+        cmocka_unit_test(test_waste_bounded),
+        cmocka_unit_test(test_death_at_every_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

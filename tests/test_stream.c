@@ -690,6 +690,67 @@ static void test_nonblocking_sockets(void **state) {
     assert_int_equal(cio_run(nonblocking_main, NULL, NULL), 0);
 }
 
+/* Data and the peer's shutdown arrive together (one readiness edge): after
+ * a short read of the data, the EOF behind it is still seen. */
+static void *read_to_eof(void *arg) {
+    cio_stream *s = arg;
+    char buf[64];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = cio_stream_read(s, buf, sizeof buf)) > 0)
+        total += (size_t)n;
+    return n < 0 ? cio_fail((int)n) : (void *)total;
+}
+
+static void *data_then_eof(void *arg) {
+    (void)arg;
+    for (int kind = 0; kind < 2; kind++) {
+        int fds[2];
+        if (kind)
+            tcp_pair(fds);
+        else
+            unix_pair(fds);
+        cio_stream *s = cio_stream_new(fds[0]);
+        for (int round = 0; round < 2; round++) { /* idle, then with a buffer */
+            cio_future *t = cio_create_task(read_to_eof, s);
+            cio_yield();
+            cio_yield(); /* the reader waits: nothing has come yet */
+            assert_int_equal(write(fds[1], "abc", 3), 3);
+            if (round)
+                assert_int_equal(shutdown(fds[1], SHUT_WR), 0);
+            void *r;
+            if (!round) { /* no EOF yet: the data, then the reader waits again */
+                cio_sleep(0.05);
+                assert_false(cio_future_done(t));
+                assert_int_equal(shutdown(fds[1], SHUT_WR), 0);
+            }
+            assert_int_equal(cio_await(t, &r), 0);
+            assert_int_equal((intptr_t)r, 3);
+            cio_future_unref(t);
+            if (!round) { /* a fresh connection for the one-edge case */
+                cio_stream_close(s);
+                close(fds[1]);
+                if (kind)
+                    tcp_pair(fds);
+                else
+                    unix_pair(fds);
+                s = cio_stream_new(fds[0]);
+                char c;
+                assert_int_equal(write(fds[1], "x", 1), 1); /* the stream gets a buffer */
+                assert_int_equal(cio_stream_read(s, &c, 1), 1);
+            }
+        }
+        assert_int_equal(cio_stream_close(s), 0);
+        close(fds[1]);
+    }
+    return NULL;
+}
+
+static void test_data_and_eof_in_one_edge(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(data_then_eof, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readexactly_split_and_eof),
@@ -710,6 +771,7 @@ int main(void) {
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_stream_made_before_the_loop),
         cmocka_unit_test(test_nonblocking_sockets),
+        cmocka_unit_test(test_data_and_eof_in_one_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

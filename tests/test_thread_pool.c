@@ -419,8 +419,55 @@ static void test_pool_outlives_its_loop(void **state) {
     closed_loop_with_jobs(false);
 }
 
+/* ---- a job can fail (issue 14 #10) ---- */
+
+static void *fails_eio(void *arg) {
+    (void)arg;
+    return cio_fail(-EIO);
+}
+
+static void *returns_null(void *arg) {
+    (void)arg;
+    return NULL;
+}
+
+/* cio_fail, then a value: the error wins, as in a task. */
+static void *fails_then_value(void *arg) {
+    cio_fail(-EPIPE);
+    return arg;
+}
+
+static void *failing_jobs(void *arg) {
+    cio_executor *ex = arg;
+    for (int round = 0; round < 20; round++) {
+        cio_future *bad = cio_run_in_executor(ex, fails_eio, NULL);
+        cio_future *ok = cio_run_in_executor(ex, returns_null, NULL); /* same workers after */
+        cio_future *pipe = cio_run_in_executor(ex, fails_then_value, (void *)5);
+        void *r = (void *)1;
+        assert_int_equal(cio_await(bad, &r), -EIO);
+        assert_int_equal(cio_await(ok, &r), 0);
+        assert_null(r);
+        assert_int_equal(cio_await(pipe, &r), -EPIPE);
+        cio_future_unref(bad), cio_future_unref(ok), cio_future_unref(pipe);
+    }
+    assert_int_equal(cio_to_thread(fails_eio, NULL, NULL), -EIO);
+    void *r = (void *)1;
+    assert_int_equal(cio_to_thread(returns_null, NULL, &r), 0);
+    assert_null(r);
+    return NULL;
+}
+
+static void test_job_can_fail(void **state) {
+    (void)state;
+    cio_executor *ex = cio_thread_pool_new(1); /* one worker: a leftover error would show */
+    assert_int_equal(cio_run(failing_jobs, ex, NULL), 0);
+    cio_executor_free(ex);
+    assert_int_equal(cio_run(failing_jobs, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_job_can_fail),
         cmocka_unit_test(test_ten_thousand_jobs),
         cmocka_unit_test(test_cancel_queued_and_running),
         cmocka_unit_test(test_shutdown_modes),

@@ -4,10 +4,16 @@
  *   blocking   the mistake: chunks run as tasks that never suspend, so the
  *              loop freezes (debug mode names the task that held it);
  *   threads    cio_to_thread on a thread pool of W workers;
- *   processes  cio_run_in_executor on a process pool of W workers.
+ *   processes  cio_run_in_executor on a process pool of W workers;
+ *   mpi        cio_run_in_executor on the ranks of an MPI run (cio-mpi):
+ *              mpirun -np 3 prime_count --mode mpi (rank 0 runs the loop,
+ *              ranks 1 and 2 count). The example references cio-mpi weakly:
+ *              the build links it in when Open MPI is installed (mk/mpi.mk),
+ *              and without it every other mode still builds and runs.
  * While the pools work, a ticker task on the loop keeps ticking: the loop
  * stays responsive. */
 #include <cio.h>
+#include <cio_mpi.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -16,6 +22,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Present only when the build links cio-mpi (mk/mpi.mk). */
+#pragma weak cio_mpi_main
+#pragma weak cio_mpi_executor
 
 typedef struct config {
     long n;
@@ -157,6 +167,58 @@ static void *pool_mode(void *arg) {
     return NULL;
 }
 
+/* ---- mpi: every rank runs main(); rank 0's loop hands the chunks out ---- */
+
+typedef struct mpi_run {
+    run r;
+    double seconds;
+} mpi_run;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void *mpi_mode(void *arg) {
+    mpi_run *m = arg;
+    m->r.ex = cio_mpi_executor();
+    if (!m->r.ex)
+        return cio_fail(-errno);
+    double t0 = now();
+    pool_mode(&m->r);
+    m->seconds = now() - t0;
+    return NULL;
+}
+
+static int mpi_main(int *argc, char ***argv) {
+    if (!cio_mpi_main) {
+        fprintf(stderr, "--mode mpi: this prime_count was built without cio-mpi "
+                        "(install libopenmpi-dev and rebuild)\n");
+        return 2;
+    }
+    mpi_run m = {.r.mode = "mpi"};
+    int e = cio_mpi_main(argc, argv, mpi_mode, &m, NULL);
+    if (e == 0 && m.r.err == 0 && m.seconds == 0) /* a worker rank: rank 0 reports */
+        return 0;
+    if (e < 0 || m.r.err < 0) {
+        int err = e < 0 ? e : m.r.err;
+        fprintf(stderr, "mpi: %s%s\n", cio_strerror(err),
+                err == -ENXIO ? " (start it with: mpirun -np 3 prime_count --mode mpi)" : "");
+        return 1;
+    }
+    if (isatty(STDOUT_FILENO))
+        printf("\r%60s\r", "");
+    long want = expected(cfg.n);
+    int ok = want < 0 || m.r.total == want;
+    printf("primes below %ld in %ld chunks, %d worker ranks\n", cfg.n, cfg.chunks,
+           cio_mpi_size() - 1);
+    printf("%-10s %9s %8s %9s %s\n", "mode", "seconds", "speedup", "result", "loop ticks");
+    printf("%-10s %9.3f %7.2fx %9ld %10ld%s\n", "mpi", m.seconds, 1.0, m.r.total, m.r.p.ticks,
+           ok ? "" : "  WRONG RESULT");
+    return !ok;
+}
+
 static double run_mode(const char *mode, long *total, long *ticks) {
     run r = {.mode = mode};
     cio_fn fn = pool_mode;
@@ -194,10 +256,11 @@ static double run_mode(const char *mode, long *total, long *ticks) {
 }
 
 static int usage(const char *argv0) {
-    fprintf(
-        stderr,
-        "usage: %s [-n N] [-k chunks] [-w workers] [--mode all|seq|blocking|threads|processes]\n",
-        argv0);
+    fprintf(stderr,
+            "usage: %s [-n N] [-k chunks] [-w workers] [--mode "
+            "all|seq|blocking|threads|processes|mpi]\n"
+            "       (mpi: mpirun -np 3 %s --mode mpi)\n",
+            argv0, argv0);
     return 2;
 }
 
@@ -224,6 +287,8 @@ static int parse(int argc, char **argv) {
 int main(int argc, char **argv) {
     if (parse(argc, argv) < 0)
         return usage(argv[0]);
+    if (strcmp(cfg.mode, "mpi") == 0)
+        return mpi_main(&argc, &argv);
     static const char *modes[] = {"seq", "blocking", "threads", "processes"};
     printf("primes below %ld in %ld chunks, %u workers\n", cfg.n, cfg.chunks, cfg.workers);
     printf("%-10s %9s %8s %9s %s\n", "mode", "seconds", "speedup", "result", "loop ticks");

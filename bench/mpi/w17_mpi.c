@@ -1,0 +1,177 @@
+/* W17: cio-mpi beside the process pool, same run, rounds interleaved.
+ *   w8     primes below 1,000,000 by trial division in 64 chunks: 2 MPI
+ *          worker ranks vs a process pool of 2 workers (seconds);
+ *   tiny   50,000 calls of x+1, at most 64 in flight (W7's shape) (calls/s);
+ *   bytes  a 1 MiB bytes job that copies its input back, one at a time
+ *          (µs per round trip): MPI, process pool, thread pool.
+ * Each figure: min / median / max of ROUNDS rounds; ratio of medians.
+ *
+ *   mpirun --oversubscribe -np 3 build/bench/mpi/w17_mpi [-q]
+ * (add --allow-run-as-root as root). -q divides the counts by 10. */
+#include "../bench.h"
+#include "../cio_in_flight.h"
+
+#include <cio.h>
+#include <cio_mpi.h>
+#include <errno.h>
+#include <stdint.h>
+
+#define CHUNKS 64
+#define ROUNDS 5
+#define MIB (1u << 20)
+
+static long limit = 1000000;
+static long tiny_calls = 50000;
+static int bytes_trips = 50;
+
+static void *count_chunk(void *arg) {
+    long i = (long)(intptr_t)arg, lo = limit * i / CHUNKS, hi = limit * (i + 1) / CHUNKS, n = 0;
+    for (long x = lo < 2 ? 2 : lo; x < hi; x++) {
+        int prime = 1;
+        for (long d = 2; d * d <= x; d++)
+            if (x % d == 0) {
+                prime = 0;
+                break;
+            }
+        n += prime;
+    }
+    return (void *)(intptr_t)n;
+}
+
+static ssize_t echo(const void *in, size_t len, void *out, size_t cap) {
+    if (len > cap)
+        return -ENOSPC;
+    memcpy(out, in, len);
+    return (ssize_t)len;
+}
+
+/* ---- one measurement each, in a task ---- */
+
+static double w8(cio_executor *ex) {
+    cio_future *f[CHUNKS];
+    double t0 = bench_now();
+    for (long i = 0; i < CHUNKS; i++)
+        BENCH_CHECK((f[i] = cio_run_in_executor(ex, count_chunk, (void *)(intptr_t)i)));
+    long total = 0;
+    for (long i = 0; i < CHUNKS; i++) {
+        void *v;
+        BENCH_CHECK(cio_await(f[i], &v) == 0);
+        total += (long)(intptr_t)v;
+        cio_future_unref(f[i]);
+    }
+    double t = bench_now() - t0;
+    BENCH_CHECK(limit != 1000000 || total == 78498);
+    return t;
+}
+
+static double tiny(cio_executor *ex) {
+    double t0 = bench_now();
+    bench_calls_in_flight(ex, tiny_calls);
+    return (double)tiny_calls / (bench_now() - t0);
+}
+
+static unsigned char *payload;
+
+static double bytes_trip(cio_executor *ex) {
+    double t0 = bench_now();
+    for (int i = 0; i < bytes_trips; i++) {
+        payload[0] = (unsigned char)i;
+        cio_future *f = cio_run_in_executor_bytes(ex, echo, payload, MIB, MIB);
+        BENCH_CHECK(f);
+        BENCH_CHECK(cio_await(f, NULL) == 0);
+        const void *out;
+        size_t len;
+        BENCH_CHECK(cio_future_bytes(f, &out, &len) == 0 && len == MIB);
+        BENCH_CHECK(memcmp(out, payload, MIB) == 0);
+        cio_future_unref(f);
+    }
+    return (bench_now() - t0) / bytes_trips * 1e6;
+}
+
+/* ---- rounds ---- */
+
+enum { MPI_EX, PP_EX, TP_EX, NEX };
+static const char *ex_name[NEX] = {"mpi", "process_pool", "thread_pool"};
+
+typedef struct row {
+    const char *workload, *unit;
+    double (*fn)(cio_executor *);
+    int nex; /* the first nex executors take part */
+    double v[NEX][ROUNDS];
+} row;
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, double *min, double *max) {
+    double s[ROUNDS];
+    memcpy(s, v, sizeof s);
+    qsort(s, ROUNDS, sizeof *s, cmp);
+    *min = s[0];
+    *max = s[ROUNDS - 1];
+    return s[ROUNDS / 2];
+}
+
+static void report(row *r) {
+    double med[NEX], lo, hi;
+    for (int e = 0; e < r->nex; e++) {
+        med[e] = median_of(r->v[e], &lo, &hi);
+        printf("W17 %-6s %-13s min %10.4g  median %10.4g  max %10.4g  %s\n", r->workload,
+               ex_name[e], lo, med[e], hi, r->unit);
+        char impl[32];
+        snprintf(impl, sizeof impl, "cio-%s", ex_name[e]);
+        BENCH_RESULT(r->workload, impl, med[e], r->unit);
+    }
+    for (int e = 1; e < r->nex; e++)
+        printf("W17 %-6s ratio mpi/%s of medians: %.3f\n", r->workload, ex_name[e],
+               med[MPI_EX] / med[e]);
+}
+
+static void *bench_main(void *arg) {
+    (void)arg;
+    cio_executor *ex[NEX] = {cio_mpi_executor(), cio_process_pool_new(2), cio_thread_pool_new(2)};
+    BENCH_CHECK(ex[MPI_EX] && ex[PP_EX] && ex[TP_EX]);
+    BENCH_CHECK((payload = malloc(MIB)));
+    for (size_t i = 0; i < MIB; i++)
+        payload[i] = (unsigned char)(i * 7);
+    row rows[] = {
+        {"w8", "s", w8, 2, {{0}}},
+        {"tiny", "calls/s", tiny, 2, {{0}}},
+        {"bytes", "us/1MiB-trip", bytes_trip, 3, {{0}}},
+    };
+    size_t nrows = sizeof rows / sizeof *rows;
+    for (size_t k = 0; k < nrows; k++) /* warm-up: workers started, windows sized */
+        for (int e = 0; e < rows[k].nex; e++)
+            rows[k].fn(ex[e]);
+    for (int round = 0; round < ROUNDS; round++)
+        for (size_t k = 0; k < nrows; k++)
+            for (int e = 0; e < rows[k].nex; e++) {
+                int which = (e + round) % rows[k].nex; /* alternate who goes first */
+                rows[k].v[which][round] = rows[k].fn(ex[which]);
+            }
+    printf("W17: %d rounds, interleaved; 2 MPI worker ranks vs 2 pool workers\n", ROUNDS);
+    for (size_t k = 0; k < nrows; k++)
+        report(&rows[k]);
+    for (int e = PP_EX; e < NEX; e++) {
+        cio_executor_shutdown(ex[e], true, false);
+        cio_executor_free(ex[e]);
+    }
+    free(payload);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    tiny_calls = bench_scale(argc, argv, tiny_calls);
+    if (tiny_calls != 50000) {
+        limit /= 10;
+        bytes_trips /= 10;
+    }
+    int r = cio_mpi_main(&argc, &argv, bench_main, NULL, NULL);
+    if (r < 0)
+        fprintf(stderr, "w17_mpi: %s (start it with mpirun -np 3)\n", cio_strerror(r));
+    if (r == 0 && cio_mpi_rank() == 0 && cio_mpi_size() < 3)
+        fprintf(stderr, "w17_mpi: wants 2 worker ranks (mpirun -np 3)\n");
+    return r < 0;
+}
