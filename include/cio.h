@@ -753,6 +753,359 @@ CIO_API int cio_server_serve_forever(cio_server *srv);
 CIO_API void cio_server_free(cio_server *srv);
 
 /* ===================================================================== */
+/* Channels between threads and tasks; RwLock, once-cell, interval       */
+/* ===================================================================== */
+
+/* Lagging broadcast receiver (see cio_bcast_recv). */
+#define CIO_ELAGGED (-(CIO_EBASE + 12))
+
+/* MPSC channel (Tokio's mpsc) of void * items from any number of senders on
+   any threads (tasks of any loop, or plain threads) to one receiver (a task,
+   or a plain thread). Sending and receiving take no lock while the channel
+   neither is full nor is empty; a receiver that waits suspends only its task
+   (a thread blocks), and is woken through its loop's inbox. Items of one
+   sender arrive in the order it sent them. Thread-safe, except that only one
+   party may be receiving at a time (-EBUSY otherwise). */
+typedef struct cio_chan cio_chan;
+/* capacity 0: unbounded (each item costs a small allocation); else sends
+   wait while capacity items are queued. NULL with errno ENOMEM. */
+CIO_API cio_chan *cio_chan_new(size_t capacity);
+/* Called by cio_chan_free on the items still queued. */
+CIO_API void cio_chan_set_drop(cio_chan *ch, void (*drop)(void *item));
+/* Queues item; while the channel is full a task suspends (only itself) and
+   a thread blocks until there is room (backpressure). 0, CIO_ESHUTDOWN once
+   closed (also when closed while waiting: the item was not queued),
+   -ECANCELED (a task, item not queued), -ENOMEM, -EINVAL. */
+CIO_API int cio_chan_send(cio_chan *ch, void *item);
+/* Without waiting: -EAGAIN when full, else as cio_chan_send. */
+CIO_API int cio_chan_try_send(cio_chan *ch, void *item);
+/* The next item, waiting while empty (a task suspends, a thread blocks).
+   0 and *item; CIO_ESHUTDOWN once closed and drained; -ECANCELED (nothing
+   is lost: an item not returned stays queued); -EBUSY, -EINVAL. */
+CIO_API int cio_chan_recv(cio_chan *ch, void **item);
+/* Without waiting: -EAGAIN when empty, else as cio_chan_recv. */
+CIO_API int cio_chan_try_recv(cio_chan *ch, void **item);
+/* Later sends fail with CIO_ESHUTDOWN, waiting senders are woken with it;
+   the receiver drains what is queued, then gets CIO_ESHUTDOWN. Idempotent. */
+CIO_API void cio_chan_close(cio_chan *ch);
+CIO_API bool cio_chan_closed(const cio_chan *ch);
+/* Items queued (a snapshot while senders run). */
+CIO_API size_t cio_chan_len(const cio_chan *ch);
+/* 0 for an unbounded channel. */
+CIO_API size_t cio_chan_capacity(const cio_chan *ch);
+/* Closes ch, drops the queued items and releases it. Call it once no
+   sender or receiver is inside a call on ch any more. */
+CIO_API void cio_chan_free(cio_chan *ch);
+
+/* Broadcast channel (Tokio's broadcast): every receiver gets every item sent
+   after it subscribed. Senders never wait: the channel keeps the last
+   capacity items, and a receiver that falls further behind is told how many
+   it missed (CIO_ELAGGED) and goes on from the oldest item kept. Items are
+   not copied: they are scalars or pointers that stay valid as long as
+   receivers may read them. Thread-safe; receivers may be tasks of any loop
+   or plain threads. */
+typedef struct cio_bcast cio_bcast;
+typedef struct cio_bcast_rx cio_bcast_rx;
+/* NULL with errno EINVAL (capacity 0), ENOMEM. */
+CIO_API cio_bcast *cio_bcast_new(size_t capacity);
+/* Returns the number of receivers it was sent to (>= 0), CIO_ESHUTDOWN
+   once closed, -EINVAL. */
+CIO_API int cio_bcast_send(cio_bcast *b, void *item);
+/* A new receiver; it sees the items sent from now on. NULL with errno. */
+CIO_API cio_bcast_rx *cio_bcast_subscribe(cio_bcast *b);
+/* The receiver's next item, waiting while there is none. 0 and *item;
+   CIO_ELAGGED with *lagged (may be NULL) = the number of items it missed
+   (the next call returns the oldest item kept); CIO_ESHUTDOWN once closed
+   and every item was read; -ECANCELED; -EINVAL. */
+CIO_API int cio_bcast_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
+/* Without waiting: -EAGAIN when there is nothing new. */
+CIO_API int cio_bcast_try_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
+/* Sends fail from now on; receivers drain, then get CIO_ESHUTDOWN. */
+CIO_API void cio_bcast_close(cio_bcast *b);
+CIO_API void cio_bcast_rx_free(cio_bcast_rx *rx);
+/* Closes b; its memory goes with the last receiver (receivers may be freed
+   before or after). */
+CIO_API void cio_bcast_free(cio_bcast *b);
+
+/* Latest-value channel (Tokio's watch): a slot any thread may overwrite,
+   and waiters that want the newest value, never a backlog. Each set bumps
+   a version, so a waiter that passes the version it has seen misses no
+   change and sees none twice. Values are scalars or pointers kept valid by
+   the caller. Thread-safe; waiters are tasks of any loop or threads. */
+typedef struct cio_latest cio_latest;
+/* NULL with errno ENOMEM. */
+CIO_API cio_latest *cio_latest_new(void *initial);
+/* Stores value and wakes every waiter. 0, CIO_ESHUTDOWN once closed, -EINVAL. */
+CIO_API int cio_latest_set(cio_latest *w, void *value);
+/* The current value; *version (may be NULL) gets its version (0 for the
+   initial value). NULL for a NULL w. */
+CIO_API void *cio_latest_get(cio_latest *w, uint64_t *version);
+/* Waits until the version differs from *seen, then stores the new version
+   in *seen and the value in *value (may be NULL). 0, CIO_ESHUTDOWN when
+   closed with nothing newer, -ECANCELED, -EINVAL. */
+CIO_API int cio_latest_changed(cio_latest *w, uint64_t *seen, void **value);
+/* Sets fail from now on; waiters get CIO_ESHUTDOWN once they have seen the
+   last value. */
+CIO_API void cio_latest_close(cio_latest *w);
+/* Call once nobody is inside a call on w. */
+CIO_API void cio_latest_free(cio_latest *w);
+
+/* Reader-writer lock for the tasks of one loop (not thread-safe, like the
+   other primitives above), phase-fair: a reader arriving while a writer
+   holds or waits queues behind it (no writer starvation), and a writer's
+   release admits all the readers queued meanwhile before the next writer
+   (no reader starvation). Waits return 0, -ECANCELED, CIO_ESHUTDOWN (freed),
+   -EPERM outside a task (only when it has to wait). */
+typedef struct cio_rwlock cio_rwlock;
+CIO_API cio_rwlock *cio_rwlock_new(void);
+CIO_API int cio_rwlock_read_acquire(cio_rwlock *l);
+/* -EPERM when no reader holds it. */
+CIO_API int cio_rwlock_read_release(cio_rwlock *l);
+CIO_API int cio_rwlock_write_acquire(cio_rwlock *l);
+/* -EPERM when no writer holds it. */
+CIO_API int cio_rwlock_write_release(cio_rwlock *l);
+/* Readers holding it now. */
+CIO_API size_t cio_rwlock_readers(const cio_rwlock *l);
+CIO_API bool cio_rwlock_write_locked(const cio_rwlock *l);
+CIO_API void cio_rwlock_free(cio_rwlock *l);
+
+/* Once-cell for the tasks of one loop (Tokio's OnceCell). */
+typedef struct cio_once cio_once;
+CIO_API cio_once *cio_once_new(void);
+/* Whether the value is set; *value (may be NULL) gets it. */
+CIO_API bool cio_once_get(const cio_once *o, void **value);
+/* Sets the value without an initializer. -EEXIST when set or being
+   initialized. */
+CIO_API int cio_once_set(cio_once *o, void *value);
+/* The value; if unset, the first caller runs init(arg, &value) in its own
+   task (it may suspend) while later callers wait for it. init returns 0 or
+   a negative errno: on failure (or when its task is cancelled) the cell
+   stays empty, that caller gets the error and the next waiter runs its own
+   init. 0 and *value (may be NULL), init's error, -ECANCELED, CIO_ESHUTDOWN
+   (freed), -EPERM (has to wait outside a task), -EINVAL. */
+CIO_API int cio_once_get_or_init(cio_once *o, int (*init)(void *arg, void **value), void *arg,
+                                 void **value);
+CIO_API void cio_once_free(cio_once *o);
+
+/* Interval (Tokio's interval): ticks at start + k * period, k = 0, 1, ...
+   (the first tick is at once), on the loop's clock; the schedule is
+   computed, not accumulated, so it never drifts. When the task comes back
+   after a tick was missed: */
+enum {
+    CIO_TICK_BURST = 0, /* the missed ticks fire at once, then the schedule goes on */
+    CIO_TICK_DELAY = 1, /* the next tick is a full period after now; the schedule shifts */
+    CIO_TICK_SKIP = 2,  /* the missed ticks are dropped; the next is the next one due */
+};
+typedef struct cio_interval cio_interval;
+/* On the loop's thread; starts now. NULL with errno EINVAL (period <= 0,
+   NaN, infinite; unknown policy), EPERM without a running loop, ENOMEM. */
+CIO_API cio_interval *cio_interval_new(double period, int policy);
+/* In a task: waits for the next tick. 0 and *scheduled (may be NULL) = the
+   tick's scheduled time (it never returns before it); -ECANCELED (the tick
+   stays due), -EPERM, -EINVAL. */
+CIO_API int cio_interval_tick(cio_interval *iv, double *scheduled);
+/* The schedule restarts: the next tick is one period from now. */
+CIO_API void cio_interval_reset(cio_interval *iv);
+CIO_API double cio_interval_period(const cio_interval *iv);
+CIO_API void cio_interval_free(cio_interval *iv);
+
+/* ===================================================================== */
+/* Datagram endpoints and Unix-socket streams                            */
+/* ===================================================================== */
+
+/* A UDP endpoint (asyncio's create_datagram_endpoint, used from tasks).
+   Receives report truncation and the kernel's count of datagrams dropped
+   for want of buffer space, so loss is visible instead of silent. */
+typedef struct cio_dgram cio_dgram;
+struct sockaddr_storage;
+/* Binds to local_host:local_port (host NULL: the wildcard address; "::"
+   for IPv6) and/or connects to remote_host:remote_port (NULL: unconnected).
+   With a remote and no local address the kernel picks the local one; with
+   neither, it binds the IPv4 wildcard on a free port. A host name needs a
+   task (the resolver runs in the default executor). NULL with errno as for
+   cio_open_connection (EADDRINUSE, EAFNOSUPPORT when local and remote
+   families differ, ...). */
+CIO_API cio_dgram *cio_dgram_open(const char *local_host, unsigned local_port,
+                                  const char *remote_host, unsigned remote_port);
+/* The socket (owned by d). */
+CIO_API int cio_dgram_fd(const cio_dgram *d);
+/* The bound port, or a negative errno. */
+CIO_API int cio_dgram_local_port(const cio_dgram *d);
+/* In a task: sends one datagram to the connected peer. Returns the bytes
+   sent; -EDESTADDRREQ when not connected; -EMSGSIZE; -ECONNREFUSED when an
+   earlier datagram was refused (ICMP), ... */
+CIO_API ssize_t cio_dgram_send(cio_dgram *d, const void *buf, size_t len);
+/* In a task: sends one datagram to `to` (NULL: the connected peer). */
+CIO_API ssize_t cio_dgram_sendto(cio_dgram *d, const void *buf, size_t len,
+                                 const struct sockaddr *to, socklen_t tolen);
+/* In a task: receives one datagram into buf (at most cap bytes). Returns
+   the bytes stored; *flags (may be NULL) gets MSG_TRUNC when the datagram
+   was longer (the rest is lost); *from / *fromlen (may be NULL) the sender.
+   -ECANCELED, -EINVAL. */
+CIO_API ssize_t cio_dgram_recvfrom(cio_dgram *d, void *buf, size_t cap,
+                                   struct sockaddr_storage *from, socklen_t *fromlen, int *flags);
+CIO_API ssize_t cio_dgram_recv(cio_dgram *d, void *buf, size_t cap, int *flags);
+/* Datagrams the kernel dropped on this socket because its receive buffer
+   was full, as of the last receive (SO_RXQ_OVFL; a wrapping counter). */
+CIO_API uint32_t cio_dgram_drops(const cio_dgram *d);
+/* Joins / leaves a multicast group (an address of the endpoint's family) on
+   the interface ifindex (0: the kernel's choice). 0 or a negative errno
+   (-EINVAL for a group that is not an address of that family). */
+CIO_API int cio_dgram_join(cio_dgram *d, const char *group, unsigned ifindex);
+CIO_API int cio_dgram_leave(cio_dgram *d, const char *group, unsigned ifindex);
+/* Closes the socket and releases d. */
+CIO_API int cio_dgram_close(cio_dgram *d);
+
+/* Unix-domain streams: the same cio_stream and cio_server as TCP. A path
+   starting with '@' names a socket in the abstract namespace (no file;
+   "@cio" is "\0cio"). */
+/* In a task: connects to path. NULL with errno (ENOENT, ECONNREFUSED,
+   ENAMETOOLONG, EINVAL for an empty path, EPERM outside a task). */
+CIO_API cio_stream *cio_open_unix_connection(const char *path);
+/* asyncio.start_unix_server: listens on path and serves each connection in
+   its own task, as cio_start_server. A socket file left by a server that
+   died (nobody accepts on it) is replaced; a live socket or any other file
+   gives EADDRINUSE. The file is not removed when the server closes (unlink
+   it then, or use an abstract name). cio_server_port returns 0. NULL with
+   errno (EPERM without a running loop, EINVAL, ENAMETOOLONG, EADDRINUSE). */
+CIO_API cio_server *cio_start_unix_server(const char *path, cio_stream_handler handler,
+                                          void *arg);
+/* In a task: sends len (>= 1) bytes with nfds (<= 253) descriptors attached
+   (SCM_RIGHTS) on a Unix socket; use it on a raw socket, or on a stream's
+   fd while the stream buffers nothing. Returns the bytes sent (the
+   descriptors go with the first byte). -EINVAL, -ENOMEM, or the send's
+   error. */
+CIO_API ssize_t cio_unix_send_fds(int sock, const void *buf, size_t len, const int *fds,
+                                  size_t nfds);
+/* In a task: receives up to len bytes and the descriptors sent with them:
+   *nfds is the room in fds on entry, the count stored on return (close-on-
+   exec; those that did not fit are closed, never leaked). Returns the bytes
+   received (0 at EOF), -EINVAL, -ENOMEM, or the receive's error. */
+CIO_API ssize_t cio_unix_recv_fds(int sock, void *buf, size_t len, int *fds, size_t *nfds);
+
+/* ===================================================================== */
+/* Watching a directory (inotify)                                        */
+/* ===================================================================== */
+
+/* Record kinds (and, or-ed, the kinds cio_watch_new asks for). */
+enum {
+    CIO_WATCH_CREATE = 1 << 0,      /* a name appeared (file, directory, link) */
+    CIO_WATCH_MODIFY = 1 << 1,      /* a file's content was written */
+    CIO_WATCH_CLOSE_WRITE = 1 << 2, /* a file open for writing was closed: it is complete */
+    CIO_WATCH_DELETE = 1 << 3,      /* a name was removed */
+    CIO_WATCH_MOVE = 1 << 4,        /* renamed: old_name -> name (either NULL when moved out
+                                       of / into the directory) */
+    CIO_WATCH_ALL = (1 << 5) - 1,
+    CIO_WATCH_OVERFLOW = 1 << 5, /* the kernel's queue overflowed: records were lost;
+                                    rescan the directory (always reported) */
+    CIO_WATCH_GONE = 1 << 6,     /* the watched path was deleted or moved away; next
+                                    returns CIO_ESHUTDOWN from then on (always reported) */
+};
+/* One record. The names are relative to the watched directory and stay
+   valid until the next cio_watch_next on the same watcher. */
+typedef struct cio_watch_event {
+    int kind;
+    bool is_dir;
+    const char *name;     /* NULL for OVERFLOW and GONE */
+    const char *old_name; /* MOVE only */
+} cio_watch_event;
+/* A watcher of path (a directory: its entries, not recursively; or a
+   file) for the kinds asked. Records queue in the kernel from now on. NULL
+   with errno (EINVAL: NULL path, no kind or an unknown one; ENOENT,
+   EACCES, ENOTDIR..., EMFILE / ENOSPC when inotify's limits are hit). */
+typedef struct cio_watch cio_watch;
+CIO_API cio_watch *cio_watch_new(const char *path, int kinds);
+/* In a task: the next record, waiting (only this task) until there is one.
+   0 and *ev; CIO_ESHUTDOWN after GONE; -ECANCELED (nothing is lost); -EINVAL. */
+CIO_API int cio_watch_next(cio_watch *w, cio_watch_event *ev);
+/* The inotify descriptor (readable when records are waiting). */
+CIO_API int cio_watch_fd(const cio_watch *w);
+CIO_API void cio_watch_free(cio_watch *w);
+
+/* ===================================================================== */
+/* More file-system calls (in a task, on the default executor)           */
+/* ===================================================================== */
+
+/* Each call below is made in a task and runs its blocking syscall on the
+   loop's default thread pool, suspending only the caller; it returns >= 0
+   or a negative errno (-EPERM outside a task, -EINVAL for NULL arguments).
+   Cancellation: a call whose job has not started returns -ECANCELED at
+   once and the job never runs; a started one is waited for (so it never
+   writes into a buffer that has gone) and long ones (scandir, copy_file)
+   stop at their next chunk and return -ECANCELED; a job that completed
+   anyway returns its real result and the cancellation comes at the next
+   suspension point. */
+struct statvfs;
+
+/* statx without following a final symbolic link (STATX_BASIC_STATS). */
+CIO_API int cio_lstat(const char *path, struct statx *st);
+/* -EBADF for fd < 0; -EINVAL for a negative length. */
+CIO_API int cio_ftruncate(int fd, off_t length);
+/* fallocate(2) (mode 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | ...).
+   -EINVAL for offset < 0 or len <= 0; -EOPNOTSUPP where the file system
+   cannot. */
+CIO_API int cio_fallocate(int fd, int mode, off_t offset, off_t len);
+CIO_API int cio_chmod(const char *path, mode_t mode);
+CIO_API int cio_fchmod(int fd, mode_t mode);
+/* (uid_t)-1 / (gid_t)-1 leave that id as it is. lchown does not follow a
+   final symbolic link. */
+CIO_API int cio_chown(const char *path, uid_t uid, gid_t gid);
+CIO_API int cio_lchown(const char *path, uid_t uid, gid_t gid);
+CIO_API int cio_fchown(int fd, uid_t uid, gid_t gid);
+/* Access and modification times in seconds since the epoch (nanosecond
+   resolution; negative: now). -EINVAL for NaN. */
+CIO_API int cio_utime(const char *path, double atime, double mtime);
+CIO_API int cio_link(const char *oldpath, const char *newpath);
+CIO_API int cio_symlink(const char *target, const char *linkpath);
+/* The link's target, NUL-terminated in buf; returns its length.
+   -ENAMETOOLONG when it does not fit in cap - 1 bytes; -EINVAL (not a link,
+   cap 0). */
+CIO_API ssize_t cio_readlink(const char *path, char *buf, size_t cap);
+/* The canonical absolute path in *resolved (malloc'd; free it; NULL on
+   error). */
+CIO_API int cio_realpath(const char *path, char **resolved);
+/* access(2): F_OK or R_OK | W_OK | X_OK; -EACCES / -ENOENT when not. */
+CIO_API int cio_access(const char *path, int mode);
+CIO_API int cio_statfs(const char *path, struct statvfs *st);
+/* The template ends in "XXXXXX" (else -EINVAL); it is rewritten in place
+   with the name made. mkdtemp makes a directory (0700); mkstemp makes and
+   opens a file (0600, O_RDWR | O_CLOEXEC) and returns its fd. */
+CIO_API int cio_mkdtemp(char *tmpl);
+CIO_API int cio_mkstemp(char *tmpl);
+
+/* A directory entry: its name and type (DT_REG, DT_DIR, DT_LNK, ... from
+   <dirent.h>; taken from the directory when the file system records it,
+   else from statx without following links; DT_UNKNOWN only if that failed,
+   e.g. the entry was removed meanwhile). */
+typedef struct cio_dirent {
+    const char *name;
+    unsigned char type;
+} cio_dirent;
+/* The entries of path except "." and "..", in directory order, in one
+   allocation: *entries (release with cio_scandir_free) and *n. Returns the
+   count. -ENOTDIR, -ENOENT, -EACCES, -ECANCELED, -ENOMEM. */
+CIO_API ssize_t cio_scandir(const char *path, cio_dirent **entries, size_t *n);
+CIO_API void cio_scandir_free(cio_dirent *entries, size_t n);
+
+#define CIO_COPY_EXCL 1 /* cio_copy_file: fail with -EEXIST if dst exists */
+/* Copies the regular file src to dst (created, or truncated unless
+   CIO_COPY_EXCL) with src's permission bits. Only the data extents are
+   copied, so holes stay holes (a sparse file stays sparse); copy_file_range
+   lets the file system share or copy blocks itself, and plain reads and
+   writes take over where it cannot (another file system, ...). On failure
+   and on cancellation dst is removed. -EISDIR, -EINVAL (src not a regular
+   file, unknown flags), -EEXIST, -ENOSPC, ... */
+CIO_API int cio_copy_file(const char *src, const char *dst, int flags);
+
+/* In a task: sends count bytes of in_fd (a file) from offset to out_fd (a
+   socket or pipe) with sendfile(2), waiting through the loop whenever
+   out_fd is full. out_fd is switched to non-blocking mode (as the loop's own
+   sockets are). Returns the bytes sent (fewer at the end of the file); on an
+   error or a cancellation after some bytes went out, their count, else
+   the error (-ECANCELED, -EPIPE, -EBADF, -EINVAL for offset < 0). */
+CIO_API ssize_t cio_sendfile(int out_fd, int in_fd, off_t offset, size_t count);
+
+/* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
 

@@ -56,6 +56,8 @@ const char *cio_strerror(int err) {
         return "shut down";
     case CIO_EUNAVAIL:
         return "the event-loop backend asked for cannot start here (CIO_DEBUG=1 says why)";
+    case CIO_ELAGGED:
+        return "receiver lagged: items were missed";
     case CIO_EOUTCAP:
         return "bytes job result larger than out_cap";
     case CIO_ELOOP:

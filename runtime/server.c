@@ -304,3 +304,30 @@ void cio_server_free(cio_server *srv) {
     if (fully_closed(srv))
         free(srv);
 }
+
+/* A server over a socket that is listening already (unix.c's); it owns lfd
+ * from now on (closed on failure too). */
+cio_server *cio__server_adopt(int lfd, cio_stream_handler handler, void *arg) {
+    cio_loop *loop = cio__loop_running();
+    int r = !loop ? -EPERM : !handler ? -EINVAL : 0;
+    cio_server *srv = r ? NULL : calloc(1, sizeof *srv);
+    if (!r && !srv)
+        r = -ENOMEM;
+    if (!r) {
+        *srv = (cio_server){.loop = loop, .lfd = lfd, .handler = handler, .arg = arg};
+        srv->acceptor = cio_loop_create_task(loop, accept_main, srv);
+        r = srv->acceptor ? 0 : -ENOMEM;
+        if (srv->acceptor && cio_future_add_done_callback(srv->acceptor, accept_done, srv) < 0) {
+            cio_cancel(srv->acceptor); /* never started: it does not touch srv */
+            cio_future_unref(srv->acceptor);
+            r = -ENOMEM;
+        }
+    }
+    if (r < 0) {
+        close(lfd);
+        free(srv);
+        errno = -r;
+        return NULL;
+    }
+    return srv;
+}

@@ -53,4 +53,9 @@ void cio__stream_finish(cio_stream *s, bool abort);
  * IPv4 wildcard). 0 and *res, or a negative errno / CIO_EGAI + EAI_x. */
 int cio__resolve(const char *host, unsigned port, bool passive, struct addrinfo **res);
 
+/* A server over a socket already listening (Unix sockets); it owns lfd from
+ * now on, also on failure (NULL with errno: EPERM without a running loop,
+ * EINVAL, ENOMEM). */
+cio_server *cio__server_adopt(int lfd, cio_stream_handler handler, void *arg);
+
 #endif

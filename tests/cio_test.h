@@ -7,7 +7,8 @@
  * run each test in a forked child, so one failure (or crash, or hang) is
  * reported on its own and the next test starts clean.
  *
- * The group setup/teardown run in each child around its one test. Each
+ * The group setup and teardown run once, in the parent (the children
+ * inherit what the setup made, and get its state as cmocka passes it). Each
  * child has a limit of CIO_TEST_LIMIT seconds (times env CIO_TEST_TIMEOUT,
  * as in tests/run-tests.sh); one that hangs is named and killed. The return
  * value is the number of failed tests, as cmocka's. */
@@ -38,9 +39,9 @@ static inline unsigned cio_test_limit(void) {
 }
 
 /* Runs one test in a child; returns whether it passed, after saying why
- * not when the child did not get as far as reporting it itself. */
-static inline int cio_test_run_one(const char *group, const struct CMUnitTest *test,
-                                   CMFixtureFunction setup, CMFixtureFunction teardown) {
+ * not when the child did not get as far as reporting it itself. The child
+ * inherits what the group setup made; state is the group's. */
+static inline int cio_test_run_one(const char *group, const struct CMUnitTest *test, void *state) {
     fflush(NULL); /* nothing buffered may be printed twice */
     pid_t pid = fork();
     if (pid < 0) {
@@ -49,7 +50,10 @@ static inline int cio_test_run_one(const char *group, const struct CMUnitTest *t
     }
     if (pid == 0) {
         alarm(cio_test_limit());
-        int failed = _cmocka_run_group_tests(group, test, 1, setup, teardown);
+        struct CMUnitTest one = *test;
+        if (!one.initial_state)
+            one.initial_state = state; /* as cmocka hands the group state on */
+        int failed = _cmocka_run_group_tests(group, &one, 1, NULL, NULL);
         fflush(NULL);
         exit(failed ? 1 : 0); /* exit, not _exit: LeakSanitizer checks each test */
     }
@@ -67,21 +71,32 @@ static inline int cio_test_run_one(const char *group, const struct CMUnitTest *t
     return 0;
 }
 
+/* The group setup and teardown run once, here, around all the children. */
 static inline int cio_test_run_group(const char *group, const struct CMUnitTest *tests, size_t n,
                                      CMFixtureFunction setup, CMFixtureFunction teardown) {
+    void *state = NULL;
+    if (setup && setup(&state) != 0) {
+        printf("[  ERROR   ] %s: the group setup failed: %zu test(s) not run\n", group, n);
+        return (int)n;
+    }
     size_t failed = 0;
     const char **names = calloc(n ? n : 1, sizeof *names);
     for (size_t i = 0; i < n; i++) {
-        if (cio_test_run_one(group, &tests[i], setup, teardown))
+        if (cio_test_run_one(group, &tests[i], state))
             continue;
         if (names)
             names[failed] = tests[i].name;
         failed++;
     }
+    if (teardown && teardown(&state) != 0) {
+        printf("[  ERROR   ] %s: the group teardown failed\n", group);
+        failed++;
+    }
     printf("[==========] %s: %zu test(s), each in its own process: %zu passed, %zu failed\n", group,
-           n, n - failed, failed);
-    for (size_t i = 0; names && i < failed; i++)
-        printf("[  FAILED  ] %s\n", names[i]);
+           n, n - (failed > n ? n : failed), failed);
+    for (size_t i = 0; names && i < failed && i < n; i++)
+        if (names[i])
+            printf("[  FAILED  ] %s\n", names[i]);
     free(names);
     fflush(stdout);
     return (int)failed;

@@ -149,6 +149,41 @@ static void test_image_pipeline_known_inputs(void **state) {
     free(dir);
 }
 
+/* The watch mode: an image already in the folder, one written into it, one
+ * renamed into it; each is processed exactly once, whenever it arrives
+ * relative to the watcher's start (the start lists the folder too). */
+static void test_image_pipeline_watch(void **state) {
+    (void)state;
+    char *dir = make_tmpdir(), in[1200], path[1300], tmp[1300], cmd[2800];
+    snprintf(in, sizeof in, "%s/in", dir);
+    assert_int_equal(mkdir(in, 0755), 0);
+    snprintf(path, sizeof path, "%s/before.png", in);
+    write_ppm(path, 40, 30, 1);
+    snprintf(cmd, sizeof cmd, "timeout 120 %s/image_pipeline --watch '%s' --count 3 -d '%s'",
+             bin_dir, in, dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    snprintf(path, sizeof path, "%s/written.jpg", in);
+    write_ppm(path, 40, 30, 1);
+    snprintf(tmp, sizeof tmp, "%s/.partial", in);
+    write_ppm(tmp, 40, 30, 0);
+    snprintf(path, sizeof path, "%s/renamed.png", in);
+    assert_int_equal(rename(tmp, path), 0);
+    char out[4096];
+    size_t len = fread(out, 1, sizeof out - 1, p);
+    out[len] = 0;
+    int st = pclose(p);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_non_null(strstr(out, "3 image(s) processed, 0 failed"));
+    assert_int_equal(count_lines_with(out, "edges and thumbnail written"), 3);
+    snprintf(path, sizeof path, "%s/processed", dir);
+    assert_int_equal(count_files(path, "_edges.png"), 3);
+    assert_int_equal(count_files(path, "_thumb.png"), 3);
+    rm_rf(dir);
+    free(dir);
+}
+
 /* ---- download: from the example's server, and from nginx ---- */
 
 static void test_download_own_server(void **state) {
@@ -316,6 +351,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prime_count_all_modes),
         cmocka_unit_test(test_image_pipeline_known_inputs),
+        cmocka_unit_test(test_image_pipeline_watch),
         cmocka_unit_test(test_download_own_server),
         cmocka_unit_test(test_download_from_nginx),
         cmocka_unit_test(test_examples_without_io_uring),

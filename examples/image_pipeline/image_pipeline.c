@@ -10,9 +10,11 @@
  *   4. the same work done fully sequentially, for comparison;
  *   5. a contact sheet of all thumbnails, for a person to look at.
  *
- *   image_pipeline [-n IMAGES] [-W WIDTH] [-H HEIGHT] [-w WORKERS] [-d DIR] [--check] */
+ *   image_pipeline [-n IMAGES] [-W WIDTH] [-H HEIGHT] [-w WORKERS] [-d DIR] [--check]
+ *   image_pipeline --watch FOLDER [--count N] [-d DIR]   (watch.c: images as they land) */
 #include "../common/http.h"
 #include "imaging.h"
+#include "watch.h"
 
 #include <cio.h>
 
@@ -316,10 +318,16 @@ static int mkdirs(void) {
 }
 
 int main(int argc, char **argv) {
+    const char *watch_dir = NULL;
+    int watch_count = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--check") == 0)
             cfg.check = 1;
+        else if (v && strcmp(a, "--watch") == 0 && ++i)
+            watch_dir = v;
+        else if (v && strcmp(a, "--count") == 0 && ++i)
+            watch_count = atoi(v);
         else if (v && strcmp(a, "-n") == 0 && ++i)
             cfg.n = atoi(v);
         else if (v && strcmp(a, "-W") == 0 && ++i)
@@ -333,8 +341,8 @@ int main(int argc, char **argv) {
         else {
             fprintf(stderr,
                     "usage: %s [-n IMAGES] [-W WIDTH] [-H HEIGHT] [-w WORKERS] [-d DIR] "
-                    "[--check]\n",
-                    argv[0]);
+                    "[--check]\n       %s --watch FOLDER [--count N] [-d DIR]\n",
+                    argv[0], argv[0]);
             return 2;
         }
     }
@@ -345,6 +353,12 @@ int main(int argc, char **argv) {
     if (mkdirs() < 0)
         return 1;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (watch_dir) {
+        int w = image_watch(watch_dir, cfg.dir, watch_count);
+        if (w < 0)
+            fprintf(stderr, "image_pipeline: %s\n", cio_strerror(w));
+        return w < 0;
+    }
     printf("image pipeline: %d pictures of %dx%d, %u worker processes, output in %s\n", cfg.n,
            cfg.w, cfg.h, cfg.workers, cfg.dir);
     int r = cio_run(main_task, NULL, NULL);
