@@ -107,6 +107,9 @@ BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCH := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 BENCH_UV_SRCS := $(sort $(wildcard bench/peers/libuv/*.c))
 BENCH_UV := $(BENCH_UV_SRCS:bench/peers/libuv/%.c=$(BUILD)/bench/peers/libuv/%)
+# Plain C peers (no library of ours): bench/peers/c/*.c -> $(BUILD)/bench/peers/c/*
+BENCH_C_SRCS := $(sort $(wildcard bench/peers/c/*.c))
+BENCH_C := $(BENCH_C_SRCS:bench/peers/c/%.c=$(BUILD)/bench/peers/c/%)
 APP_OBJS := $(EXAMPLE_OBJS) $(patsubst %.c,$(BUILD)/obj/%.o,$(TUTORIAL_SRCS) $(BENCH_SRCS) $(BENCH_UV_SRCS))
 
 ALL_OBJS := $(LIB_OBJS) $(TEST_OBJS) $(APP_OBJS)
@@ -127,7 +130,7 @@ all: lib
 lib: $(STATIC) $(SHARED_LINKS) $$(MODULE_LIBS)
 tests: $(TESTS)
 examples: $(EXAMPLES) $(TUTORIAL)
-bench-build: $(BENCH) $(BENCH_UV)
+bench-build: $(BENCH) $(BENCH_UV) $(BENCH_C)
 programs: lib tests $(STRESS) examples bench-build
 
 # ---- compiling ----
@@ -193,6 +196,10 @@ $(BUILD)/examples/tutorial/%: $(BUILD)/obj/examples/tutorial/%.o $(STATIC) | $$(
 
 $(BUILD)/bench/peers/libuv/%: $(BUILD)/obj/bench/peers/libuv/%.o | $$(@D)
 	$(CC) -o $@ $< -luv -lpthread -lm $(SAN_LDFLAGS) $(LDFLAGS)
+
+$(BUILD)/bench/peers/c/%: bench/peers/c/%.c
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(BASE_CFLAGS)) -o $@ $< $(SAN_LDFLAGS) $(LDFLAGS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC) | $$(@D)
 	$(CC) -o $@ $< $(STATIC) $(LIB_LIBS) -lm $(SAN_LDFLAGS) $(LDFLAGS)

@@ -1,6 +1,7 @@
 /* Bytes jobs: the buffer (see bytes.h), cio_future_bytes, the helpers for
  * executors that implement submit_bytes, and cio_run_in_executor_bytes with
  * its default path through an executor's plain submit. */
+#include "executor.h"
 #include "bytes.h"
 #include "future.h"
 #include "loop.h"
@@ -284,12 +285,8 @@ cio_future *cio_run_in_executor_bytes(cio_executor *ex, cio_bytes_fn fn, const v
         errno = ENOMEM;
         return NULL;
     }
-    if (!ex) {
-        cio_executor **slot = cio__loop_default_executor(loop);
-        if (!*slot && !(*slot = cio_thread_pool_new(cio__loop_default_workers(loop))))
-            return NULL;
-        ex = *slot;
-    }
+    if (!ex && !(ex = cio__default_executor(loop)))
+        return NULL;
     if (ex->ops->submit_bytes)
         return ex->ops->submit_bytes(ex, fn, in, in_len, out_cap);
     return submit_default(ex, fn, in, in_len, out_cap);

@@ -1,9 +1,24 @@
 /* The executor interface: dispatch through cio_executor_ops, the loop's
  * default thread pool, and asyncio's to_thread on top. */
+#include "executor.h"
 #include "loop.h"
 #include "task.h"
 
 #include <errno.h>
+
+/* Loop close: the default pool stops without waiting (cio_run has waited). */
+static void close_default(cio_loop *loop, void *ex) {
+    (void)loop;
+    cio_executor_shutdown(ex, false, false);
+    cio_executor_free(ex);
+}
+
+cio_executor *cio__default_executor(cio_loop *loop) {
+    cio_executor *ex = cio__loop_slot(loop, CIO__SLOT_EXECUTOR);
+    if (!ex && (ex = cio_thread_pool_new(loop->opts.default_executor_workers)))
+        cio__loop_slot_set(loop, CIO__SLOT_EXECUTOR, ex, close_default);
+    return ex;
+}
 
 cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg) {
     cio_loop *loop = cio__loop_running();
@@ -11,12 +26,8 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg) {
         errno = loop ? EINVAL : EPERM;
         return NULL;
     }
-    if (!ex) {
-        cio_executor **slot = cio__loop_default_executor(loop);
-        if (!*slot && !(*slot = cio_thread_pool_new(cio__loop_default_workers(loop))))
-            return NULL;
-        ex = *slot;
-    }
+    if (!ex && !(ex = cio__default_executor(loop)))
+        return NULL;
     return ex->ops->submit(ex, fn, arg);
 }
 

@@ -24,6 +24,19 @@
 
 #define BATCH 64
 
+static bool no_pidfd; /* tests: behave as without pidfd_open */
+
+void cio__fork_server_no_pidfd(bool on) {
+    no_pidfd = on;
+}
+
+int cio__fork_server_kill(int ctl, pid_t pid) {
+    char msg[1 + sizeof pid];
+    msg[0] = FS_REQ_KILL;
+    memcpy(msg + 1, &pid, sizeof pid);
+    return send(ctl, msg, sizeof msg, MSG_NOSIGNAL) == (ssize_t)sizeof msg ? 0 : -EPIPE;
+}
+
 static int send_all(int fd, const void *buf, size_t n) {
     const char *p = buf;
     while (n > 0) {
@@ -168,6 +181,24 @@ static void worker_start(server *sv, int ch) {
     worker_main(ch, sv->cfg->max_jobs);
 }
 
+/* The pool's kill without a pidfd: only a child not reaped yet is killed,
+ * so the pid cannot have been reused by another process. */
+static void kill_request(server *sv) {
+    pid_t pid;
+    size_t got = 0;
+    while (got < sizeof pid) {
+        ssize_t n = read(sv->ctl, (char *)&pid + got, sizeof pid - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* the pool is gone: the main loop sees EOF next */
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sv->nkids; i++)
+        if (sv->kids[i] == pid)
+            kill(pid, SIGKILL);
+}
+
 static void spawn(server *sv) {
     int ch[2];
     if (CIO__FAULT(CIO__FAULT_FORK)) {
@@ -184,7 +215,8 @@ static void spawn(server *sv) {
         worker_start(sv, ch[1]);
     }
     if (pid > 0 && remember(sv, pid)) {
-        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1 on old kernels: pids then */
+        /* -1 on old kernels (and Valgrind): the pool then asks us to kill */
+        int pidfd = no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
         send_spawned(sv->ctl, pid, ch[0], pidfd);
         if (pidfd >= 0)
             close(pidfd);
@@ -235,8 +267,10 @@ static void server_main(int ctl, const fs_config *cfg) {
         ssize_t n = read(ctl, &req, 1);
         if (n == 0 || (n < 0 && errno != EINTR))
             break;
-        if (n == 1)
+        if (n == 1 && req == FS_REQ_SPAWN)
             spawn(&sv);
+        else if (n == 1 && req == FS_REQ_KILL)
+            kill_request(&sv);
     }
     for (size_t i = 0; i < sv.nkids; i++)
         kill(sv.kids[i], SIGKILL);

@@ -6,6 +6,7 @@
 #define CIO_FORK_SERVER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -46,6 +47,16 @@ typedef struct fs_config {
  * MSG_DIED. Closing ctl makes it wait for its workers and exit. Returns
  * the server's pid or -errno. */
 pid_t cio__fork_server_start(int *ctl, const fs_config *cfg);
+/* Requests on the control socket: one byte each; a kill is followed by the
+ * pid's bytes. */
+enum { FS_REQ_SPAWN = 1, FS_REQ_KILL = 2 };
+/* Asks the server to SIGKILL worker pid: the pool's way without a pidfd
+ * (the server kills only a child it has not reaped, so a recycled pid is
+ * never hit). 0, or -EPIPE when the server is gone. */
+int cio__fork_server_kill(int ctl, pid_t pid);
+/* For tests: the servers made from now on act as on a kernel without
+ * pidfd_open (the fallback path). */
+void cio__fork_server_no_pidfd(bool on);
 /* Receives one message; for MSG_SPAWNED also the worker's channel (*fd)
  * and a pidfd for it (*pidfd, -1 if the kernel has none). 0 on EOF. */
 int cio__fork_server_recv(int ctl, fs_msg *m, int *fd, int *pidfd);

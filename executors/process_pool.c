@@ -14,6 +14,7 @@
 #include "process_pool.h"
 #include "shm.h"
 #include "task.h"
+#include "wait_thread.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -93,14 +94,15 @@ static void job_done(cio__mpsc_node *n) {
  * running one is stopped by killing its worker (the I/O thread hands the
  * job back when it sees the death). */
 static void stop_at_worker(pp_job *j) {
+    pp_pool *p = j->pool;
     int queued = SLOT_QUEUED;
     pp_worker *w = j->worker; /* cleared once the job is handed back */
     if (!atomic_compare_exchange_strong(&j->slot->state, &queued, SLOT_CANCELLED) &&
         atomic_load(&j->slot->state) == SLOT_RUNNING && w && w->fd >= 0) {
         if (w->pidfd >= 0) /* ESRCH: gone already, and its pid may be someone else's */
             syscall(SYS_pidfd_send_signal, w->pidfd, SIGKILL, NULL, 0);
-        else
-            kill(w->pid, SIGKILL);
+        else if (p->ctl >= 0) /* no pidfd: the server knows whether pid is still its child */
+            cio__fork_server_kill(p->ctl, w->pid);
     }
     j->cancelled = true;
 }
@@ -282,9 +284,12 @@ static void stop_io(pp_pool *p) {
         pthread_join(p->io, NULL);
 }
 
-static void *join_job(void *arg) {
-    stop_io(arg);
-    return NULL;
+static void join_io(void *p) {
+    stop_io(p);
+}
+
+static void drop_pool(void *p) {
+    cio__pp_unref(p);
 }
 
 static int pp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
@@ -298,14 +303,15 @@ static int pp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
     /* Waiting means: every job handed out is done, the workers and the fork
      * server are gone. In a task the loop goes on meanwhile (completions
      * arrive through it). */
-    void *unused;
-    int r = cio__task_current() ? cio_to_thread(join_job, p, &unused) : -EPERM;
-    if (r == -ECANCELED) { /* the waiter was cancelled; the pool winds down without it */
-        stop_io_async(p, false);
-        return r;
+    if (!cio__task_current()) {
+        stop_io(p); /* not in a task: block */
+    } else {
+        atomic_fetch_add(&p->refs, 1); /* the waiting thread's: a cancelled waiter may free p */
+        if (cio__wait_in_thread(join_io, drop_pool, p) == -ECANCELED) {
+            stop_io_async(p, false); /* the pool winds down without the waiter */
+            return -ECANCELED;
+        }
     }
-    if (r < 0)
-        stop_io(p); /* not in a task (or no thread to wait in): block */
     release_orphans(p);
     return 0;
 }

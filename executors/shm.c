@@ -37,7 +37,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CIO_VALGRIND 1
+#endif
+#endif
+
 #define DEFAULT_SIZE ((size_t)1 << 32) /* 4 GiB of address space */
+/* Under Valgrind every exiting process (the fork server, each worker) has
+ * its leak check read the whole region: 4 GiB took minutes and looked like
+ * a hang. The default is smaller there. */
+#define VALGRIND_DEFAULT_SIZE ((size_t)256 << 20)
 #define MIN_SIZE ((size_t)1 << 20)
 #define MAX_SIZE ((size_t)1 << 44)
 #define RELEASE_FROM ((size_t)256 << 10) /* freed blocks this big drop their pages */
@@ -83,6 +94,10 @@ static void step(int n) {
 }
 
 static size_t region_size_for(size_t size) {
+#ifdef CIO_VALGRIND
+    if (size == 0 && RUNNING_ON_VALGRIND)
+        return VALGRIND_DEFAULT_SIZE;
+#endif
     if (size == 0)
         return DEFAULT_SIZE;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);

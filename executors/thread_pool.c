@@ -14,6 +14,7 @@
 #include "symbol.h"
 #include "task.h"
 #include "thread_pool.h"
+#include "wait_thread.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -125,16 +126,22 @@ static bool job_cancel(cio_future *f, void *ctx) {
 
 /* ---- submission ---- */
 
-/* Under the lock: queue the list and find workers for it. */
+/* Queues the list and finds workers for it (takes the lock). */
 static int enqueue(cio__thread_pool *p, cio__tp_job *head, unsigned n) {
-    int r = p->shutdown ? -ESHUTDOWN : cio__tp_wake_workers(p, n);
-    if (r < 0)
+    unsigned signals = 0;
+    pthread_mutex_lock(&p->mu);
+    int r = p->shutdown ? -ESHUTDOWN : cio__tp_wake_workers(p, n, &signals);
+    if (r < 0) {
+        pthread_mutex_unlock(&p->mu);
         return r;
+    }
     for (cio__tp_job *j = head, *next; j; j = next) {
         next = j->next;
         j->where = CIO__TP_IN_QUEUE;
         cio__tp_append(&p->queue, j);
     }
+    pthread_mutex_unlock(&p->mu);
+    cio__tp_signal(p, signals);
     return 0;
 }
 
@@ -147,9 +154,7 @@ static void flush_pending(cio__thread_pool *p) {
         j->in_pending = false;
     p->pending.head = p->pending.tail = NULL;
     p->npend = 0;
-    pthread_mutex_lock(&p->mu);
     int r = enqueue(p, head, n);
-    pthread_mutex_unlock(&p->mu);
     if (r < 0)
         fail_jobs(head, r);
 }
@@ -205,9 +210,7 @@ static cio_future *submit(cio__thread_pool *p, cio__tp_job job) {
         cio__loop_defer_flush(loop, &p->flush);
         return f;
     }
-    pthread_mutex_lock(&p->mu);
     int r = enqueue(p, j, 1);
-    pthread_mutex_unlock(&p->mu);
     if (r < 0) {
         cio_future_unref(f);
         fail_jobs(j, r);
@@ -259,84 +262,18 @@ static void cancel_queued(cio__thread_pool *p) {
     }
 }
 
-/* shutdown(wait) in a task: the loop must go on (completions arrive
- * through it), so a throwaway thread does the blocking wait and posts back.
- * A cancelled waiter returns at once; the shutdown stands. The waiter and
- * the thread each hold a reference to this record. */
-typedef struct shutdown_wait {
-    cio__mpsc_node node;
-    cio__thread_pool *pool;
-    cio_loop *loop;
-    cio__task *task; /* loop thread only: the parked waiter, NULL once gone */
-    _Atomic int refs;
-} shutdown_wait;
-
-static void shutdown_wait_unref(shutdown_wait *w) {
-    if (atomic_fetch_sub(&w->refs, 1) == 1)
-        free(w);
+static void wait_workers(void *p) {
+    cio__tp_wait_workers(p);
 }
 
-static void shutdown_waited(cio__mpsc_node *n) {
-    shutdown_wait *w = (shutdown_wait *)n;
-    if (w->task)
-        cio__task_wake(w->task, 0);
-    w->task = NULL;
-    shutdown_wait_unref(w);
+static void drop_pool(void *p) {
+    cio__tp_pool_unref(p);
 }
 
-static void *shutdown_waiter(void *arg) {
-    shutdown_wait *w = arg;
-    cio_loop *loop = w->loop;
-    cio__tp_wait_workers(w->pool);
-    cio__tp_pool_unref(w->pool);
-    if (cio__loop_post(loop, &w->node) < 0)
-        shutdown_wait_unref(w); /* closed: nobody waits any more */
-    cio__loop_unref(loop);
-    return NULL;
-}
-
-static void shutdown_wait_cancel(cio__task *t, void *ctx) {
-    ((shutdown_wait *)ctx)->task = NULL;
-    cio__task_wake(t, -ECANCELED);
-}
-
-static int start_waiter(shutdown_wait *w) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals belong to the loop */
-    pthread_t th;
-    int r = CIO__FAULT(CIO__FAULT_THREAD) ? EAGAIN : pthread_create(&th, &attr, shutdown_waiter, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return -r;
-}
-
+/* In a task the loop must go on meanwhile (completions arrive through it). */
 static int wait_in_task(cio__thread_pool *p) {
-    cio_loop *loop = cio__loop_running();
-    shutdown_wait *w = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *w);
-    if (!w) {
-        cio__tp_wait_workers(p); /* block rather than not wait */
-        return 0;
-    }
-    *w = (shutdown_wait){
-        .node.fn = shutdown_waited, .pool = p, .loop = loop, .task = cio__task_current()};
-    atomic_init(&w->refs, 2);
-    atomic_fetch_add(&p->refs, 1);
-    cio__loop_ref(loop);
-    if (start_waiter(w) < 0) {
-        cio__loop_unref(loop);
-        cio__tp_pool_unref(p);
-        free(w);
-        cio__tp_wait_workers(p);
-        return 0;
-    }
-    int r = cio__task_park(shutdown_wait_cancel, w);
-    w->task = NULL;
-    shutdown_wait_unref(w);
-    return r == -ECANCELED ? r : 0;
+    atomic_fetch_add(&p->refs, 1); /* the waiting thread's: a cancelled waiter may free p */
+    return cio__wait_in_thread(wait_workers, drop_pool, p);
 }
 
 static int tp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {

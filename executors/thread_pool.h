@@ -92,9 +92,15 @@ static inline void cio__tp_unlink(cio__tp_list *l, cio__tp_job *j) {
 void cio__tp_pool_unref(cio__thread_pool *p);
 /* Frees a job and the bytes buffer it still owns. */
 void cio__tp_job_free(cio__tp_job *j);
-/* Under the lock: workers for n new jobs, idle ones first; 0, or the error
- * of creating a thread when no worker at all exists to run them. */
-int cio__tp_wake_workers(cio__thread_pool *p, unsigned n);
+/* Under the lock: workers for n new jobs, idle ones first (*signals: how
+ * many to wake with cio__tp_signal once the lock is released, so a woken
+ * worker does not sleep again on the lock still held); 0, or the error of
+ * creating a thread when no worker at all exists to run them. */
+int cio__tp_wake_workers(cio__thread_pool *p, unsigned n, unsigned *signals);
+static inline void cio__tp_signal(cio__thread_pool *p, unsigned signals) {
+    while (signals-- > 0)
+        pthread_cond_signal(&p->work);
+}
 /* Blocks until no worker is left (takes the lock). */
 void cio__tp_wait_workers(cio__thread_pool *p);
 /* Whether ex is a thread pool. */

@@ -178,9 +178,8 @@ static int spawn_worker(cio__thread_pool *p) {
     return 0;
 }
 
-int cio__tp_wake_workers(cio__thread_pool *p, unsigned n) {
-    for (unsigned woken = 0; woken < n && woken < p->idle; woken++)
-        pthread_cond_signal(&p->work);
+int cio__tp_wake_workers(cio__thread_pool *p, unsigned n, unsigned *signals) {
+    *signals = n < p->idle ? n : p->idle;
     unsigned spare = p->idle + p->returning;
     unsigned want = n > spare ? n - spare : 0;
     int r = 0;

@@ -30,9 +30,12 @@
 extern "C" {
 #endif
 
+/* Marks the functions the shared library exports. */
 #define CIO_API __attribute__((visibility("default")))
 
+/* The API version this header declares: major (incompatible changes)... */
 #define CIO_VERSION_MAJOR 0
+/* ...and minor (additions). */
 #define CIO_VERSION_MINOR 1
 
 /* ===================================================================== */
@@ -60,6 +63,7 @@ CIO_API const char *cio_strerror(int err);
 /* Types                                                                 */
 /* ===================================================================== */
 
+/* An event loop (opaque): one per thread at most. */
 typedef struct cio_loop cio_loop;
 typedef struct cio_future cio_future; /* a task is a future */
 typedef void *(*cio_fn)(void *arg);   /* task body / job: the shape of a pthread start routine */
@@ -156,12 +160,16 @@ CIO_API cio_handle cio_call_at(double when, cio_cb cb, void *arg);
 /* The same on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg);
 CIO_API cio_handle cio_loop_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg);
+/* cio_call_at on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg);
 /* True if this cancelled a pending callback; a safe no-op (false) once it ran
    or was cancelled. */
 CIO_API bool cio_handle_cancel(cio_handle h);
-/* Schedules cb on loop from any thread (or a signal handler: it does not lock).
-   -ESHUTDOWN if the loop is closed, -ENOMEM. Thread-safe. */
+/* Schedules cb on loop from any thread. Neither allocates nor locks while
+   fewer than 256 threadsafe calls are pending on the loop (each takes a
+   preallocated slot), so a signal handler may call it within that bound;
+   beyond it, it allocates. -ESHUTDOWN if the loop is closed, -ENOMEM.
+   Thread-safe. */
 CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
 
 /* ===================================================================== */
@@ -171,12 +179,14 @@ CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
 /* Creates a task on the running loop; it starts when the caller next suspends
    (tasks start in creation order). NULL with errno on failure. */
 CIO_API cio_future *cio_create_task(cio_fn fn, void *arg);
+/* cio_create_task on an explicit loop. NULL with errno (EINVAL, ESHUTDOWN, ENOMEM). */
 CIO_API cio_future *cio_loop_create_task(cio_loop *loop, cio_fn fn, void *arg);
 /* Task options beyond the defaults. */
 typedef struct cio_task_options {
     size_t stack_size; /* 0: the loop's */
     const char *name;  /* copied; NULL: "Task-N (function)" */
 } cio_task_options;
+/* cio_loop_create_task with options (NULL: defaults). NULL with errno. */
 CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *opt,
                                               cio_fn fn, void *arg);
 /* cio_loop_create_task_with on the running loop (opt NULL: defaults). NULL
@@ -185,11 +195,16 @@ CIO_API cio_future *cio_create_task_with(const cio_task_options *opt, cio_fn fn,
 
 /* A pending future on the running loop (NULL without one). */
 CIO_API cio_future *cio_future_new(void);
+/* cio_future_new on an explicit loop. NULL with errno (EINVAL, ENOMEM). */
 CIO_API cio_future *cio_loop_future_new(cio_loop *loop);
+/* Takes a reference. Thread-safe. */
 CIO_API void cio_future_ref(cio_future *f);
 /* Drops a reference. A failed future whose error nobody read is logged when
    its last reference goes ("Task exception was never retrieved"), in every
-   mode, as asyncio does. */
+   mode, as asyncio does. Thread-safe: when another thread drops the last
+   one, the future is released on its loop's thread. Debug mode aborts with a
+   message on a reference dropped once too often (the future had none left,
+   or a task that still runs lost the loop's). */
 CIO_API void cio_future_unref(cio_future *f);
 
 /* In a task: waits until f is done. 0 and *result (may be NULL), or f's error,
@@ -219,10 +234,13 @@ CIO_API void *cio_fail(int err);
 CIO_API bool cio_cancel(cio_future *f);
 /* Completes a pending future. -EINVAL if f is done already (InvalidStateError). */
 CIO_API int cio_future_set_result(cio_future *f, void *result);
+/* Completes a pending future with an error. -EINVAL if f is done already. */
 CIO_API int cio_future_set_error(cio_future *f, int err);
 /* Called with the result when the future's last reference goes (owned results). */
 CIO_API void cio_future_set_result_dtor(cio_future *f, void (*dtor)(void *result));
+/* Whether f has a result, an error or was cancelled. */
 CIO_API bool cio_future_done(const cio_future *f);
+/* Whether f ended cancelled. */
 CIO_API bool cio_future_cancelled(const cio_future *f);
 /* 0 and *result, f's error, or -EAGAIN while pending. Marks the error retrieved. */
 CIO_API int cio_future_result(cio_future *f, void **result);
@@ -238,6 +256,7 @@ CIO_API int cio_future_remove_done_callback(cio_future *f, void (*cb)(cio_future
 
 /* The task running now, or NULL outside a task. No reference is added. */
 CIO_API cio_future *cio_current_task(void);
+/* Whether f is a task (rather than a plain future). */
 CIO_API bool cio_future_is_task(const cio_future *f);
 /* Copies name; NULL brings the default name back. */
 CIO_API void cio_task_set_name(cio_future *task, const char *name);
@@ -261,11 +280,13 @@ CIO_API size_t cio_all_tasks(cio_loop *loop, cio_future **out, size_t cap);
 /* Debug and logging                                                     */
 /* ===================================================================== */
 
+/* Log levels of cio_log and the log handler. */
 enum { CIO_LOG_DEBUG, CIO_LOG_INFO, CIO_LOG_WARNING, CIO_LOG_ERROR };
 /* Receives every message cio logs; the default writes
    "<time> cio <level>: <message>\n" to stderr. NULL restores the default.
    Process-wide. */
 typedef void (*cio_log_fn)(int level, const char *msg, void *user);
+/* Installs fn as the log handler (NULL: the default). */
 CIO_API void cio_set_log_handler(cio_log_fn fn, void *user);
 /* Logs through the handler (printf-style). Thread-safe. */
 CIO_API void cio_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -279,7 +300,9 @@ CIO_API void *cio_timed(const char *name, cio_fn fn, void *arg);
 /* Composition                                                           */
 /* ===================================================================== */
 
+/* cio_gather flag: wait for all and keep errors in the futures. */
 #define CIO_RETURN_EXCEPTIONS 1
+/* cio_wait's return_when (asyncio.FIRST_COMPLETED, ...). */
 enum { CIO_FIRST_COMPLETED = 1, CIO_FIRST_EXCEPTION = 2, CIO_ALL_COMPLETED = 3 };
 
 /* In a task: waits for all of fs. Without CIO_RETURN_EXCEPTIONS returns the
@@ -407,9 +430,13 @@ CIO_API void cio_task_group_free(cio_task_group *g);
 
 /* Semaphore (asyncio.Semaphore): may be released above its initial value. */
 typedef struct cio_semaphore cio_semaphore;
+/* A semaphore with value permits. NULL with errno ENOMEM. */
 CIO_API cio_semaphore *cio_semaphore_new(unsigned value);
+/* Takes a permit, waiting while there is none. 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_semaphore_acquire(cio_semaphore *s);
+/* Gives a permit back; the oldest waiter gets it first. */
 CIO_API void cio_semaphore_release(cio_semaphore *s);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_semaphore_free(cio_semaphore *s);
 /* Whether acquire would wait. */
 CIO_API bool cio_semaphore_locked(const cio_semaphore *s);
@@ -418,38 +445,57 @@ CIO_API size_t cio_semaphore_value(const cio_semaphore *s);
 
 /* BoundedSemaphore: releasing above the initial value is an error. */
 typedef struct cio_bounded_semaphore cio_bounded_semaphore;
+/* A bounded semaphore with value permits. NULL with errno ENOMEM. */
 CIO_API cio_bounded_semaphore *cio_bounded_semaphore_new(unsigned value);
+/* Takes a permit, waiting while there is none. 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_bounded_semaphore_acquire(cio_bounded_semaphore *s);
 /* 0, or -EOVERFLOW (ValueError) when it would exceed the initial value. */
 CIO_API int cio_bounded_semaphore_release(cio_bounded_semaphore *s);
+/* Whether acquire would wait. */
 CIO_API bool cio_bounded_semaphore_locked(const cio_bounded_semaphore *s);
+/* Permits available now. */
 CIO_API size_t cio_bounded_semaphore_value(const cio_bounded_semaphore *s);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_bounded_semaphore_free(cio_bounded_semaphore *s);
 
 /* Lock (asyncio.Lock), FIFO-fair. */
 typedef struct cio_lock cio_lock;
+/* An unlocked lock. NULL with errno ENOMEM. */
 CIO_API cio_lock *cio_lock_new(void);
+/* Takes the lock, waiting (FIFO) while it is held. 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_lock_acquire(cio_lock *l);
 /* 0, or -EPERM when the lock is not held (RuntimeError). */
 CIO_API int cio_lock_release(cio_lock *l);
+/* Whether the lock is held. */
 CIO_API bool cio_lock_locked(const cio_lock *l);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_lock_free(cio_lock *l);
 
 /* Event (asyncio.Event). set wakes every waiter. */
 typedef struct cio_event cio_event;
+/* An event, not set. NULL with errno ENOMEM. */
 CIO_API cio_event *cio_event_new(void);
+/* Sets the event and wakes every waiter. */
 CIO_API void cio_event_set(cio_event *e);
+/* Clears it: later waits wait again. */
 CIO_API void cio_event_clear(cio_event *e);
+/* Whether the event is set. */
 CIO_API bool cio_event_is_set(const cio_event *e);
+/* Waits until the event is set (at once if it is). 0, -ECANCELED, CIO_ESHUTDOWN. */
 CIO_API int cio_event_wait(cio_event *e);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_event_free(cio_event *e);
 
 /* Condition (asyncio.Condition) over a lock: lock NULL makes one of its own
    (freed with the condition); a given lock must outlive it. */
 typedef struct cio_condition cio_condition;
+/* A condition. NULL with errno ENOMEM. */
 CIO_API cio_condition *cio_condition_new(cio_lock *lock);
+/* Takes the condition's lock (cio_lock_acquire). */
 CIO_API int cio_condition_acquire(cio_condition *c);
+/* Releases the condition's lock; -EPERM when it is not held. */
 CIO_API int cio_condition_release(cio_condition *c);
+/* Whether the condition's lock is held. */
 CIO_API bool cio_condition_locked(const cio_condition *c);
 /* With the lock held: releases it, waits for a notify, re-acquires it. The
    lock is held again on return, also on -ECANCELED (a notification that a
@@ -460,7 +506,9 @@ CIO_API int cio_condition_wait(cio_condition *c);
 CIO_API int cio_condition_wait_for(cio_condition *c, bool (*pred)(void *arg), void *arg);
 /* With the lock held: wakes up to n waiters; returns how many. -EPERM. */
 CIO_API int cio_condition_notify(cio_condition *c, size_t n);
+/* With the lock held: wakes every waiter; returns how many. -EPERM. */
 CIO_API int cio_condition_notify_all(cio_condition *c);
+/* Releases it (and its own lock); waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_condition_free(cio_condition *c);
 
 /* Barrier (asyncio.Barrier): reusable; a waiter cancelled while waiting, an
@@ -475,15 +523,20 @@ CIO_API int cio_barrier_wait(cio_barrier *b);
 CIO_API void cio_barrier_abort(cio_barrier *b);
 /* Back to empty and unbroken; tasks waiting now get CIO_EBROKEN. */
 CIO_API void cio_barrier_reset(cio_barrier *b);
+/* The number of parties. */
 CIO_API unsigned cio_barrier_parties(const cio_barrier *b);
+/* Tasks waiting in the current round. */
 CIO_API unsigned cio_barrier_n_waiting(const cio_barrier *b);
+/* Whether the barrier is broken. */
 CIO_API bool cio_barrier_broken(const cio_barrier *b);
+/* Releases it; waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_barrier_free(cio_barrier *b);
 
 /* Queue (asyncio.Queue / LifoQueue / PriorityQueue) of void * items. */
 typedef struct cio_queue cio_queue;
 /* maxsize 0: unbounded. NULL with errno ENOMEM. */
 CIO_API cio_queue *cio_queue_new(size_t maxsize);
+/* Last in, first out. NULL with errno ENOMEM. */
 CIO_API cio_queue *cio_queue_new_lifo(size_t maxsize);
 /* Smallest first by cmp (< 0: a comes out before b). EINVAL without cmp. */
 CIO_API cio_queue *cio_queue_new_priority(size_t maxsize, int (*cmp)(const void *a, const void *b));
@@ -508,9 +561,13 @@ CIO_API int cio_queue_join(cio_queue *q);
    get CIO_ESHUTDOWN, get drains what is left. immediate: the items are
    discarded as well (drop is called, join is released). */
 CIO_API void cio_queue_shutdown(cio_queue *q, bool immediate);
+/* Items in the queue. */
 CIO_API size_t cio_queue_size(const cio_queue *q);
+/* The bound given to new (0: unbounded). */
 CIO_API size_t cio_queue_maxsize(const cio_queue *q);
+/* Whether the queue holds no item. */
 CIO_API bool cio_queue_empty(const cio_queue *q);
+/* Whether put would wait (never for an unbounded queue). */
 CIO_API bool cio_queue_full(const cio_queue *q);
 /* Discards the items (drop) and wakes waiters with CIO_ESHUTDOWN. */
 CIO_API void cio_queue_free(cio_queue *q);
@@ -533,8 +590,11 @@ struct addrinfo;
 CIO_API int cio_open(const char *path, int flags, mode_t mode);
 /* offset -1: the file position (and for pipes and sockets). May be short. */
 CIO_API ssize_t cio_read(int fd, void *buf, size_t len, off_t offset);
+/* pwrite(2) (offset -1: the file position). May be short. */
 CIO_API ssize_t cio_write(int fd, const void *buf, size_t len, off_t offset);
+/* preadv(2) (offset -1: the file position). May be short. */
 CIO_API ssize_t cio_readv(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+/* pwritev(2) (offset -1: the file position). May be short. */
 CIO_API ssize_t cio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset);
 /* Writes everything (short writes continue); on error returns what was
    written if anything was, else the error. */
@@ -545,14 +605,21 @@ CIO_API ssize_t cio_write_all(int fd, const void *buf, size_t len, off_t offset)
    poll...) wake up with -EBADF instead of waiting forever; requests on other
    fds lose nothing. -EBADF for a negative fd. */
 CIO_API int cio_close(int fd);
+/* fsync(2). */
 CIO_API int cio_fsync(int fd);
+/* fdatasync(2). */
 CIO_API int cio_fdatasync(int fd);
 /* statx of a path / of an open fd (STATX_BASIC_STATS). */
 CIO_API int cio_stat(const char *path, struct statx *st);
+/* statx of an open fd (STATX_BASIC_STATS). */
 CIO_API int cio_fstat(int fd, struct statx *st);
+/* unlink(2). */
 CIO_API int cio_unlink(const char *path);
+/* rmdir(2). */
 CIO_API int cio_rmdir(const char *path);
+/* rename(2). */
 CIO_API int cio_rename(const char *from, const char *to);
+/* mkdir(2). */
 CIO_API int cio_mkdir(const char *path, mode_t mode);
 /* The whole file into *data (malloc'd, NUL-terminated beyond the count; free
    it), read until EOF, so files whose size stat does not know (/proc, FIFOs)
@@ -567,13 +634,16 @@ CIO_API int cio_write_file(const char *path, const void *data, size_t len);
 
 /* socket(2) with SOCK_CLOEXEC; works outside a task too. */
 CIO_API int cio_socket(int domain, int type, int protocol);
+/* connect(2). -EINVAL when addr is NULL. */
 CIO_API int cio_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* accept(2) (close-on-exec); -EINVAL when addr is given without len. */
 CIO_API int cio_accept(int fd, struct sockaddr *addr, socklen_t *len);
 /* Accept loops without one request per connection: an acceptor keeps one
    multishot accept armed on the listening socket fd and queues what it
    accepts until a task takes it. NULL with errno EPERM without a running
    loop, EINVAL, ENOMEM. The caller keeps fd (close it after the acceptor). */
 typedef struct cio_acceptor cio_acceptor;
+/* An acceptor on the listening socket fd (see above). */
 CIO_API cio_acceptor *cio_acceptor_new(int fd);
 /* In a task: the next accepted fd (close-on-exec), or an error once
    (-EMFILE, -ENFILE, -ENOBUFS: free some fds or wait a little, then call
@@ -590,8 +660,11 @@ CIO_API ssize_t cio_recv(int fd, void *buf, size_t len, int flags);
 CIO_API ssize_t cio_send(int fd, const void *buf, size_t len, int flags);
 /* Sends everything; on error returns what went out if anything did. */
 CIO_API ssize_t cio_send_all(int fd, const void *buf, size_t len, int flags);
+/* recvmsg(2); may return fewer bytes than asked, 0 at EOF. */
 CIO_API ssize_t cio_recvmsg(int fd, struct msghdr *msg, int flags);
+/* sendmsg(2); may send fewer bytes than asked, never raises SIGPIPE. */
 CIO_API ssize_t cio_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* shutdown(2). */
 CIO_API int cio_shutdown(int fd, int how);
 /* Waits until fd is ready for events (POLLIN, POLLOUT...) so that other
    libraries' sockets can be driven from a task. Returns the ready events
@@ -604,9 +677,11 @@ CIO_API int cio_poll(int fd, int events, double timeout);
    epoll-based loop), until removed. Adding again replaces the callback.
    -EPERM without a running loop. Remove before closing fd. */
 CIO_API int cio_add_reader(int fd, cio_cb cb, void *arg);
+/* Like cio_add_reader, while fd is writable. */
 CIO_API int cio_add_writer(int fd, cio_cb cb, void *arg);
 /* 1 if a callback was removed, 0 if there was none. */
 CIO_API int cio_remove_reader(int fd);
+/* 1 if a writer callback was removed, 0 if there was none. */
 CIO_API int cio_remove_writer(int fd);
 /* asyncio's add_signal_handler: cb(arg) runs as a loop callback each time
    sig arrives (the signal is blocked in the loop's thread and read from a
@@ -732,6 +807,17 @@ typedef void (*cio_stream_handler)(cio_stream *s, void *arg);
    (EADDRINUSE, ...). */
 CIO_API cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler handler,
                                      void *arg);
+/* Server options beyond the defaults (zero means default). */
+typedef struct cio_server_options {
+    int reuse_port; /* SO_REUSEPORT: several loops (cio_run_threads) each start a
+                       server on the same port and the kernel spreads the
+                       connections across them; every server of the port must
+                       set it */
+    int backlog;    /* listen backlog (0: 4096; < 0: -EINVAL) */
+} cio_server_options;
+/* cio_start_server with options (NULL: defaults). */
+CIO_API cio_server *cio_start_server_with(const cio_server_options *opt, const char *host,
+                                          unsigned port, cio_stream_handler handler, void *arg);
 /* The bound port. */
 CIO_API unsigned cio_server_port(const cio_server *srv);
 /* Connections whose handler is still running. */
@@ -788,6 +874,7 @@ CIO_API int cio_chan_try_recv(cio_chan *ch, void **item);
 /* Later sends fail with CIO_ESHUTDOWN, waiting senders are woken with it;
    the receiver drains what is queued, then gets CIO_ESHUTDOWN. Idempotent. */
 CIO_API void cio_chan_close(cio_chan *ch);
+/* Whether cio_chan_close was called (thread-safe). */
 CIO_API bool cio_chan_closed(const cio_chan *ch);
 /* Items queued (a snapshot while senders run). */
 CIO_API size_t cio_chan_len(const cio_chan *ch);
@@ -805,6 +892,7 @@ CIO_API void cio_chan_free(cio_chan *ch);
    receivers may read them. Thread-safe; receivers may be tasks of any loop
    or plain threads. */
 typedef struct cio_bcast cio_bcast;
+/* A receiver of a broadcast channel (cio_bcast_subscribe). */
 typedef struct cio_bcast_rx cio_bcast_rx;
 /* NULL with errno EINVAL (capacity 0), ENOMEM. */
 CIO_API cio_bcast *cio_bcast_new(size_t capacity);
@@ -822,6 +910,7 @@ CIO_API int cio_bcast_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
 CIO_API int cio_bcast_try_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
 /* Sends fail from now on; receivers drain, then get CIO_ESHUTDOWN. */
 CIO_API void cio_bcast_close(cio_bcast *b);
+/* Releases a receiver (the items it has not read are no longer held for it). */
 CIO_API void cio_bcast_rx_free(cio_bcast_rx *rx);
 /* Closes b; its memory goes with the last receiver (receivers may be freed
    before or after). */
@@ -857,20 +946,26 @@ CIO_API void cio_latest_free(cio_latest *w);
    (no reader starvation). Waits return 0, -ECANCELED, CIO_ESHUTDOWN (freed),
    -EPERM outside a task (only when it has to wait). */
 typedef struct cio_rwlock cio_rwlock;
+/* A reader-writer lock, unlocked. NULL with errno ENOMEM. */
 CIO_API cio_rwlock *cio_rwlock_new(void);
+/* In a task: shared access, waiting behind a waiting writer. 0 or an error above. */
 CIO_API int cio_rwlock_read_acquire(cio_rwlock *l);
 /* -EPERM when no reader holds it. */
 CIO_API int cio_rwlock_read_release(cio_rwlock *l);
+/* In a task: exclusive access, waiting for the readers inside to leave. 0 or an error above. */
 CIO_API int cio_rwlock_write_acquire(cio_rwlock *l);
 /* -EPERM when no writer holds it. */
 CIO_API int cio_rwlock_write_release(cio_rwlock *l);
 /* Readers holding it now. */
 CIO_API size_t cio_rwlock_readers(const cio_rwlock *l);
+/* Whether a writer holds the lock. */
 CIO_API bool cio_rwlock_write_locked(const cio_rwlock *l);
+/* Releases the lock; tasks still waiting get CIO_ESHUTDOWN. */
 CIO_API void cio_rwlock_free(cio_rwlock *l);
 
 /* Once-cell for the tasks of one loop (Tokio's OnceCell). */
 typedef struct cio_once cio_once;
+/* An empty once-cell. NULL with errno ENOMEM. */
 CIO_API cio_once *cio_once_new(void);
 /* Whether the value is set; *value (may be NULL) gets it. */
 CIO_API bool cio_once_get(const cio_once *o, void **value);
@@ -885,6 +980,7 @@ CIO_API int cio_once_set(cio_once *o, void *value);
    (freed), -EPERM (has to wait outside a task), -EINVAL. */
 CIO_API int cio_once_get_or_init(cio_once *o, int (*init)(void *arg, void **value), void *arg,
                                  void **value);
+/* Releases the cell; tasks waiting in cio_once_get_or_init get CIO_ESHUTDOWN. */
 CIO_API void cio_once_free(cio_once *o);
 
 /* Interval (Tokio's interval): ticks at start + k * period, k = 0, 1, ...
@@ -896,6 +992,7 @@ enum {
     CIO_TICK_DELAY = 1, /* the next tick is a full period after now; the schedule shifts */
     CIO_TICK_SKIP = 2,  /* the missed ticks are dropped; the next is the next one due */
 };
+/* A fixed-rate ticker (Tokio's interval) on one loop. */
 typedef struct cio_interval cio_interval;
 /* On the loop's thread; starts now. NULL with errno EINVAL (period <= 0,
    NaN, infinite; unknown policy), EPERM without a running loop, ENOMEM. */
@@ -906,7 +1003,9 @@ CIO_API cio_interval *cio_interval_new(double period, int policy);
 CIO_API int cio_interval_tick(cio_interval *iv, double *scheduled);
 /* The schedule restarts: the next tick is one period from now. */
 CIO_API void cio_interval_reset(cio_interval *iv);
+/* The interval's period in seconds. */
 CIO_API double cio_interval_period(const cio_interval *iv);
+/* Releases the interval; no task may be waiting in cio_interval_tick. */
 CIO_API void cio_interval_free(cio_interval *iv);
 
 /* ===================================================================== */
@@ -944,6 +1043,7 @@ CIO_API ssize_t cio_dgram_sendto(cio_dgram *d, const void *buf, size_t len,
    -ECANCELED, -EINVAL. */
 CIO_API ssize_t cio_dgram_recvfrom(cio_dgram *d, void *buf, size_t cap,
                                    struct sockaddr_storage *from, socklen_t *fromlen, int *flags);
+/* cio_dgram_recvfrom without the sender's address (a connected endpoint). */
 CIO_API ssize_t cio_dgram_recv(cio_dgram *d, void *buf, size_t cap, int *flags);
 /* Datagrams the kernel dropped on this socket because its receive buffer
    was full, as of the last receive (SO_RXQ_OVFL; a wrapping counter). */
@@ -952,6 +1052,7 @@ CIO_API uint32_t cio_dgram_drops(const cio_dgram *d);
    the interface ifindex (0: the kernel's choice). 0 or a negative errno
    (-EINVAL for a group that is not an address of that family). */
 CIO_API int cio_dgram_join(cio_dgram *d, const char *group, unsigned ifindex);
+/* Leaves a multicast group joined with cio_dgram_join. 0 or a negative errno. */
 CIO_API int cio_dgram_leave(cio_dgram *d, const char *group, unsigned ifindex);
 /* Closes the socket and releases d. */
 CIO_API int cio_dgram_close(cio_dgram *d);
@@ -1004,8 +1105,8 @@ enum {
 /* One record. The names are relative to the watched directory and stay
    valid until the next cio_watch_next on the same watcher. */
 typedef struct cio_watch_event {
-    int kind;
-    bool is_dir;
+    int kind;             /* one CIO_WATCH_* */
+    bool is_dir;          /* the entry is a directory */
     const char *name;     /* NULL for OVERFLOW and GONE */
     const char *old_name; /* MOVE only */
 } cio_watch_event;
@@ -1014,12 +1115,14 @@ typedef struct cio_watch_event {
    with errno (EINVAL: NULL path, no kind or an unknown one; ENOENT,
    EACCES, ENOTDIR..., EMFILE / ENOSPC when inotify's limits are hit). */
 typedef struct cio_watch cio_watch;
+/* Watches path (a directory or a file) for the kinds of change asked (CIO_WATCH_*). */
 CIO_API cio_watch *cio_watch_new(const char *path, int kinds);
 /* In a task: the next record, waiting (only this task) until there is one.
    0 and *ev; CIO_ESHUTDOWN after GONE; -ECANCELED (nothing is lost); -EINVAL. */
 CIO_API int cio_watch_next(cio_watch *w, cio_watch_event *ev);
 /* The inotify descriptor (readable when records are waiting). */
 CIO_API int cio_watch_fd(const cio_watch *w);
+/* Stops watching and releases w; no task may be waiting in cio_watch_next. */
 CIO_API void cio_watch_free(cio_watch *w);
 
 /* ===================================================================== */
@@ -1045,17 +1148,23 @@ CIO_API int cio_ftruncate(int fd, off_t length);
    -EINVAL for offset < 0 or len <= 0; -EOPNOTSUPP where the file system
    cannot. */
 CIO_API int cio_fallocate(int fd, int mode, off_t offset, off_t len);
+/* chmod(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_chmod(const char *path, mode_t mode);
+/* fchmod(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_fchmod(int fd, mode_t mode);
 /* (uid_t)-1 / (gid_t)-1 leave that id as it is. lchown does not follow a
    final symbolic link. */
 CIO_API int cio_chown(const char *path, uid_t uid, gid_t gid);
+/* cio_chown that does not follow a final symbolic link. */
 CIO_API int cio_lchown(const char *path, uid_t uid, gid_t gid);
+/* fchown(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_fchown(int fd, uid_t uid, gid_t gid);
 /* Access and modification times in seconds since the epoch (nanosecond
    resolution; negative: now). -EINVAL for NaN. */
 CIO_API int cio_utime(const char *path, double atime, double mtime);
+/* link(2) on the default executor: 0 or a negative errno (-EEXIST, -EXDEV...). */
 CIO_API int cio_link(const char *oldpath, const char *newpath);
+/* symlink(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_symlink(const char *target, const char *linkpath);
 /* The link's target, NUL-terminated in buf; returns its length.
    -ENAMETOOLONG when it does not fit in cap - 1 bytes; -EINVAL (not a link,
@@ -1066,11 +1175,13 @@ CIO_API ssize_t cio_readlink(const char *path, char *buf, size_t cap);
 CIO_API int cio_realpath(const char *path, char **resolved);
 /* access(2): F_OK or R_OK | W_OK | X_OK; -EACCES / -ENOENT when not. */
 CIO_API int cio_access(const char *path, int mode);
+/* statvfs(3) of the file system holding path: 0 or a negative errno. */
 CIO_API int cio_statfs(const char *path, struct statvfs *st);
 /* The template ends in "XXXXXX" (else -EINVAL); it is rewritten in place
    with the name made. mkdtemp makes a directory (0700); mkstemp makes and
    opens a file (0600, O_RDWR | O_CLOEXEC) and returns its fd. */
 CIO_API int cio_mkdtemp(char *tmpl);
+/* See cio_mkdtemp: makes and opens a file; its fd, or a negative errno. */
 CIO_API int cio_mkstemp(char *tmpl);
 
 /* A directory entry: its name and type (DT_REG, DT_DIR, DT_LNK, ... from
@@ -1078,13 +1189,14 @@ CIO_API int cio_mkstemp(char *tmpl);
    else from statx without following links; DT_UNKNOWN only if that failed,
    e.g. the entry was removed meanwhile). */
 typedef struct cio_dirent {
-    const char *name;
-    unsigned char type;
+    const char *name;   /* the entry's name (inside the cio_scandir allocation) */
+    unsigned char type; /* DT_* */
 } cio_dirent;
 /* The entries of path except "." and "..", in directory order, in one
    allocation: *entries (release with cio_scandir_free) and *n. Returns the
    count. -ENOTDIR, -ENOENT, -EACCES, -ECANCELED, -ENOMEM. */
 CIO_API ssize_t cio_scandir(const char *path, cio_dirent **entries, size_t *n);
+/* Releases what cio_scandir returned (n entries). */
 CIO_API void cio_scandir_free(cio_dirent *entries, size_t n);
 
 #define CIO_COPY_EXCL 1 /* cio_copy_file: fail with -EEXIST if dst exists */
@@ -1104,11 +1216,148 @@ CIO_API int cio_copy_file(const char *src, const char *dst, int flags);
    error or a cancellation after some bytes went out, their count, else
    the error (-ECANCELED, -EPIPE, -EBADF, -EINVAL for offset < 0). */
 CIO_API ssize_t cio_sendfile(int out_fd, int in_fd, off_t offset, size_t count);
+/* Other threads talking to a loop; one loop per core                    */
+/* ===================================================================== */
+
+/* What may cross loops (and threads): a cio_loop pointer (for the
+   threadsafe calls below and cio_call_soon_threadsafe), futures for
+   cio_future_ref / unref / wait and cio_cancel_threadsafe, executors used
+   from one loop at a time, and plain data. What may not: a loop's tasks and
+   futures for anything else (await, cancel, callbacks), its streams,
+   servers, processes, sync primitives and queues. Debug mode aborts with a
+   message naming the call when a future or task function is called from
+   another thread while the loop runs, and when a task of another loop
+   reads or writes a loop's stream. Send work to the owning loop instead
+   (cio_run_coroutine_threadsafe, cio_call_soon_threadsafe). */
+
+/* Any thread (also another loop's): runs fn(arg) as a task of loop. The
+   caller owns one reference to a future (not the task itself) that ends as
+   the task does; cio_future_wait it from a plain thread, or
+   cio_cancel_threadsafe it (which cancels the task). If the loop closes
+   before the task could end, the future ends with -ESHUTDOWN or cancelled.
+   NULL and errno: ESHUTDOWN once the loop is closed, EINVAL, ENOMEM.
+   Thread-safe. */
+CIO_API cio_future *cio_run_coroutine_threadsafe(cio_loop *loop, cio_fn fn, void *arg);
+/* From a thread that runs no loop: blocks until f is done (timeout < 0: no
+   limit; 0: a check). 0 and *result (may be NULL), f's error (-ECANCELED
+   included; marked retrieved), -ETIMEDOUT (f goes on), -EINVAL (NULL,
+   NaN), -EDEADLK on a thread that runs a loop (it would stall that loop).
+   The loop pays one atomic exchange per completed future and a futex wake
+   only when a thread sleeps on it. Thread-safe. */
+CIO_API int cio_future_wait(cio_future *f, double timeout, void **result);
+/* Any thread: asks f's loop to cancel f (cio_cancel there). True if the
+   request was made (f was not done and its loop is open); it takes effect
+   when the loop runs it. Thread-safe. */
+CIO_API bool cio_cancel_threadsafe(cio_future *f);
+
+/* One loop per core: runs main(arg) under cio_run on n loops, each on its
+   own thread (n 0: one per online CPU), and returns when all have ended.
+   Loops talk through cio_call_soon_threadsafe and
+   cio_run_coroutine_threadsafe (lock-free, batched: a busy loop drains
+   them without a syscall); servers may share a port with
+   cio_server_options.reuse_port. opt as cio_run_with (NULL: defaults).
+   Returns 0, or the error of the lowest-numbered loop that failed;
+   results (may be NULL, n entries) get each main's result. -EINVAL for
+   more than 1024 loops or no main, -EAGAIN/-ENOMEM when a thread cannot
+   start (the loops already started are still waited for). */
+CIO_API int cio_run_threads(unsigned n, const cio_options *opt, cio_fn main, void *arg,
+                            void **results);
+/* Inside cio_run_threads: the index (0 .. n-1) of the calling loop's
+   thread; -1 on any other thread. */
+CIO_API int cio_thread_index(void);
+
+/* ===================================================================== */
+/* Subprocesses (asyncio.create_subprocess_exec / _shell)                */
+/* ===================================================================== */
+
+/* A child process. The child is started with posix_spawn (vfork-like, safe
+   in a program with threads), gets an empty signal mask and SIGPIPE/SIGXFSZ
+   at their defaults, and inherits only fds 0-2 (every fd cio opens is
+   close-on-exec). Its exit is observed through a pidfd on the loop: no
+   SIGCHLD handler is installed, and other libraries' children are never
+   reaped. PIPE ends are AF_UNIX stream sockets wrapped as cio_streams (they
+   behave like pipes for the child; the parent gets the full stream API).
+
+   Cancellation follows asyncio: cancelling a task in cio_process_wait or
+   cio_process_communicate leaves the process running and waitable. To kill
+   it on cancel, check for -ECANCELED, call cio_process_kill and wait again
+   (a cancellation is delivered once, so that wait waits); see
+   examples/tutorial/subprocess.c. */
+typedef struct cio_process cio_process;
+/* What a child's stdin, stdout and stderr are (cio_process_options). */
+enum {
+    CIO_STDIO_INHERIT = 0,
+    CIO_STDIO_PIPE = 1,
+    CIO_STDIO_DEVNULL = 2,
+    CIO_STDIO_STDOUT = 3 /* stderr only */
+};
+typedef struct cio_process_options { /* zero means default (inherit everything) */
+    int stdin_mode;    /* CIO_STDIO_*: the child's stdin */
+    int stdout_mode;   /* its stdout */
+    int stderr_mode;   /* its stderr (CIO_STDIO_STDOUT: into stdout) */
+    const char *cwd;   /* NULL: the caller's */
+    char *const *envp; /* NULL: the caller's environment */
+} cio_process_options;
+/* Starts argv[0] (searched in PATH when it has no '/') with argv; opt may be
+   NULL. PIPE streams join the loop they are first used on. Returns the
+   process, or NULL and errno: ENOENT/EACCES/ENOEXEC... when the program (or
+   cwd) cannot be used, reported by this call itself, never as a
+   child exiting 127; EINVAL (argv NULL or empty, a bad mode); EMFILE, ENOMEM,
+   EAGAIN. Never suspends. */
+CIO_API cio_process *cio_subprocess_exec(const char *const *argv, const cio_process_options *opt);
+/* /bin/sh -c cmd. */
+CIO_API cio_process *cio_subprocess_shell(const char *cmd, const cio_process_options *opt);
+/* The child's process id. */
+CIO_API pid_t cio_process_pid(const cio_process *p);
+/* The parent's end of a CIO_STDIO_PIPE, owned by p (NULL otherwise, or once
+   communicate has closed stdin). cio_stream_write_eof / cio_stream_close on
+   stdin give the child EOF. */
+CIO_API cio_stream *cio_process_stdin(cio_process *p);
+/* The parent's end of the child's stdout (CIO_STDIO_PIPE), owned by p, else NULL. */
+CIO_API cio_stream *cio_process_stdout(cio_process *p);
+/* The parent's end of the child's stderr (CIO_STDIO_PIPE), owned by p, else NULL. */
+CIO_API cio_stream *cio_process_stderr(cio_process *p);
+/* In a task: waits until the process has exited. 0 and *returncode (may be
+   NULL): its exit status, or -signal when a signal ended it (asyncio's
+   returncode; 255 if something else reaped it). Several tasks may wait at
+   once. -ECANCELED (the process goes on and can be waited again), -EPERM
+   outside a task, -EINVAL for NULL. */
+CIO_API int cio_process_wait(cio_process *p, int *returncode);
+/* The return code once cio_process_wait has seen the exit, else -EAGAIN
+   (asyncio's returncode attribute being None). Never suspends. */
+CIO_API int cio_process_returncode(const cio_process *p, int *returncode);
+/* In a task: writes input (input_len bytes; only with a stdin PIPE, else
+   -EINVAL unless input_len is 0) and closes stdin, reads stdout and stderr
+   (when PIPEs) to EOF, all at once in tasks of their own so that megabytes
+   both ways never deadlock, then waits for the exit. *out / *err (when
+   those pointers are not NULL) get malloc'd, NUL-terminated copies of what
+   was read (NULL for a stream that is not a PIPE) and *out_len / *err_len
+   their sizes; free them. A child that stops reading its stdin is not an
+   error (EPIPE is ignored, as asyncio does). Returns 0 once the process
+   has exited (its returncode: cio_process_returncode, or a wait that then
+   returns at once), a read error, -ENOMEM, -EINVAL, -EPERM outside a task,
+   or -ECANCELED (the helpers are cancelled and have ended; the process goes
+   on; the output read so far is dropped). */
+CIO_API int cio_process_communicate(cio_process *p, const void *input, size_t input_len,
+                                    char **out, size_t *out_len, char **err, size_t *err_len);
+/* Sends sig through the pidfd (never to a recycled pid). -ESRCH once the
+   process has been reaped, -EINVAL for a bad signal or NULL. */
+CIO_API int cio_process_send_signal(cio_process *p, int sig);
+/* SIGTERM. */
+CIO_API int cio_process_terminate(cio_process *p);
+/* SIGKILL. */
+CIO_API int cio_process_kill(cio_process *p);
+/* Closes the pipes (unsent stdin data is dropped; never suspends) and
+   releases p. A process still running is not killed: a background reaper
+   thread collects it when it exits, so it never stays a zombie. NULL is a
+   no-op. */
+CIO_API void cio_process_free(cio_process *p);
 
 /* ===================================================================== */
 /* Executors                                                             */
 /* ===================================================================== */
 
+/* An executor (thread pool, process pool, or your own; see cio_executor_ops). */
 typedef struct cio_executor cio_executor;
 
 /* A job that takes bytes and returns bytes (the only kind that crosses
@@ -1123,6 +1372,7 @@ typedef ssize_t (*cio_bytes_fn)(const void *in, size_t in_len, void *out, size_t
    cio_executor_shutdown and cio_executor_free dispatch through it, so user
    executors work everywhere a built-in pool does. */
 typedef struct cio_executor_ops {
+    /* The executor's kind ("thread_pool", ...), for people reading it. */
     const char *name;
     /* On the loop thread: start fn(arg), return a pending future of the
        running loop that is completed later on the loop thread (workers use
@@ -1143,7 +1393,9 @@ typedef struct cio_executor_ops {
                                 size_t out_cap);
 } cio_executor_ops;
 
+/* The base of every executor; ops is its table. */
 struct cio_executor {
+    /* The executor's operations. */
     const cio_executor_ops *ops;
 };
 
@@ -1171,6 +1423,7 @@ CIO_API int cio_future_bytes(cio_future *f, const void **data, size_t *len);
    cap bytes (16-aligned; NULL and errno ENOMEM), released with
    cio_bytes_free unless handed to cio_future_set_bytes. */
 CIO_API void *cio_bytes_alloc(size_t cap);
+/* Releases a buffer from cio_bytes_alloc that was not handed to a future. */
 CIO_API void cio_bytes_free(void *buf);
 /* Completes f with the first len bytes of buf (from cio_bytes_alloc, or
    another executor's result buffer); f owns buf from now on, also when this
@@ -1191,6 +1444,7 @@ typedef struct cio_thread_pool_options {
     /* Threads are named <prefix>_<n>, cut to 15 bytes (NULL: "cio-thread"). */
     const char *thread_name_prefix;
     void (*initializer)(void *); /* runs once in each thread before its first job */
+    /* The initializer's argument. */
     void *initarg;
     double idle_timeout; /* seconds a thread waits for work before it exits (0: 60) */
 } cio_thread_pool_options;
@@ -1251,6 +1505,7 @@ CIO_API void cio_executor_free(cio_executor *ex);
      the background. No zombie remains either way.
    NULL and errno (EINVAL, ENOMEM, EAGAIN or another fork/socket error). */
 CIO_API cio_executor *cio_process_pool_new(unsigned max_workers);
+/* Options of cio_process_pool_new_with (zero means default). */
 typedef struct cio_process_pool_options {
     unsigned max_workers;         /* 0: ncpu */
     void (*initializer)(void *);  /* runs once in each worker before its first job */
@@ -1258,8 +1513,8 @@ typedef struct cio_process_pool_options {
     unsigned max_tasks_per_child; /* a worker is replaced after this many jobs handed to it,
                                      cancelled ones included (0: never) */
     size_t shm_size;              /* address space of the shared region, if this call is
-                                     the one that creates it (0: 4 GiB; at least 1 MiB);
-                                     pages cost only once touched */
+                                     the one that creates it (0: 4 GiB, 256 MiB under
+                                     Valgrind; at least 1 MiB); pages cost only once touched */
 } cio_process_pool_options;
 /* cio_process_pool_new with options (NULL: defaults). */
 CIO_API cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt);

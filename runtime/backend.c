@@ -3,6 +3,7 @@
 #include "backend.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,13 @@ static cio_backend from_env(const char **why) {
         return CIO_BACKEND_EPOLL;
     *why = "CIO_BACKEND is not io_uring, epoll or auto: ignored";
     return CIO_BACKEND_AUTO;
+}
+
+/* Valgrind serialises threads on one lock that a thread blocked in
+ * io_uring_enter keeps: other threads (pools, SIGTERM's) would never run. */
+static bool under_valgrind(void) {
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && strstr(pre, "vgpreload");
 }
 
 cio__backend *cio__backend_new(cio_backend kind, unsigned entries, const char **why) {
@@ -39,6 +47,10 @@ cio__backend *cio__backend_new(cio_backend kind, unsigned entries, const char **
         *why = "unknown cio_options.backend";
         errno = EINVAL;
         return NULL;
+    }
+    if (under_valgrind()) {
+        *why = "under Valgrind, which cannot run other threads while one waits in io_uring_enter";
+        return cio__backend_epoll_new(entries, why);
     }
     const char *uring_why = NULL;
     cio__backend *b = cio__backend_uring_new(entries, &uring_why);

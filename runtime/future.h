@@ -4,6 +4,8 @@
 
 #include "cio.h"
 #include "handle.h"
+#include "mpsc.h"
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,15 +21,20 @@ typedef struct cio__cbnode {
     void *arg;
     struct cio__task *task;
     cio_future *f; /* set when scheduled */
+    bool always;   /* runs even when the loop closes first (threadsafe bridges) */
 } cio__cbnode;
 
 /* Custom cancellation (tasks, executor jobs). Returns what cio_cancel returns;
  * it may complete the future itself (cio__future_finish with -ECANCELED). */
 typedef bool (*cio__cancel_fn)(cio_future *f, void *ctx);
 
+/* cio_future.sync: what other threads may look at without a lock. */
+enum { CIO__SYNC_DONE = 1, CIO__SYNC_WAITER = 2 };
+
 struct cio_future {
     cio_loop *loop;
-    uint32_t refs;
+    _Atomic uint32_t refs; /* thread-safe: cio_future_ref/unref from any thread */
+    _Atomic uint32_t sync; /* CIO__SYNC_*: a thread in cio_future_wait sleeps on it (futex) */
     uint8_t state;
     bool is_task;
     bool retrieved;
@@ -35,8 +42,15 @@ struct cio_future {
     void *result;
     void (*dtor)(void *result);
     cio__cbnode *cb_head, *cb_tail;
-    cio__cancel_fn cancel_fn;
-    void *cancel_ctx;
+    union {
+        struct {
+            cio__cancel_fn cancel_fn;
+            void *cancel_ctx;
+        };
+        /* Once the last reference is gone (cancelling is over): carries the
+         * future to its loop's thread when another thread dropped it. */
+        cio__mpsc_node release_node;
+    };
 };
 
 /* Initialises a future embedded at the start of a bigger object (a task). */
@@ -49,6 +63,10 @@ void cio__future_set_cancel(cio_future *f, cio__cancel_fn fn, void *ctx);
 void cio__future_add_node(cio_future *f, cio__cbnode *n);
 /* Unlinks a node that has not run yet; false if not found. */
 bool cio__future_remove_node(cio_future *f, cio__cbnode *n);
+/* Like cio_future_add_done_callback, but the callback also runs when the
+ * loop closes before it could be scheduled (it must then cope with a closed
+ * loop). */
+int cio__future_add_done_always(cio_future *f, void (*cb)(cio_future *, void *), void *arg);
 /* Loop close: releases a scheduled done callback that will never run (true
  * if h was one). */
 bool cio__future_drop_scheduled(cio__handle *h);

@@ -93,47 +93,47 @@ int cio__loop_post(cio_loop *loop, cio__mpsc_node *n) {
     return 0;
 }
 
-typedef struct threadsafe_call {
-    cio__mpsc_node node;
-    cio_cb cb;
-    void *arg;
-} threadsafe_call;
-
 static void run_threadsafe(cio__mpsc_node *n) {
-    threadsafe_call *c = (threadsafe_call *)n;
+    cio__ts_call *c = (cio__ts_call *)n;
     cio_cb cb = c->cb;
     void *arg = c->arg;
-    free(c);
+    if (c->slot >= 0)
+        cio__ts_release(&c->loop->ts_calls, c);
+    else
+        free(c);
     cb(arg);
 }
 
+/* A preallocated slot first: no allocation and no lock, so a signal handler
+ * may call this while fewer than CIO__TS_SLOTS calls are pending. */
 int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg) {
     if (!loop || !cb)
         return -EINVAL;
-    threadsafe_call *c = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *c);
-    if (!c)
+    cio__ts_call *c = cio__ts_claim(&loop->ts_calls);
+    int slot = c ? (int)(c - loop->ts_calls.calls) : -1;
+    if (!c && !(c = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof *c)))
         return -ENOMEM;
-    *c = (threadsafe_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg};
+    *c =
+        (cio__ts_call){.node.fn = run_threadsafe, .cb = cb, .arg = arg, .loop = loop, .slot = slot};
+    /* The call may make the loop end and close at once: it must not be
+     * freed while this thread is still inside cio__loop_post. */
+    cio__loop_ref(loop);
     int r = cio__loop_post(loop, &c->node);
-    if (r < 0)
+    if (r < 0 && slot >= 0)
+        cio__ts_release(&loop->ts_calls, c);
+    else if (r < 0)
         free(c);
+    cio__loop_unref(loop);
     return r;
 }
 
 /* ---- creation ---- */
 
-static unsigned default_workers(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    n = n < 1 ? 1 : n;
-    return (unsigned)(n + 4 < 32 ? n + 4 : 32);
-}
-
 static void apply_options(cio_loop *loop, const cio_options *opt) {
     cio_options o = opt ? *opt : (cio_options){0};
     loop->debug = o.debug || cio__env_debug();
     loop->slow_callback = o.slow_callback_duration > 0 ? o.slow_callback_duration : 0.1;
-    loop->default_workers =
-        o.default_executor_workers ? o.default_executor_workers : default_workers();
+    loop->opts = o;
     loop->stack_size = o.stack_size;
 }
 
@@ -212,14 +212,6 @@ void cio__loop_check_thread(const cio_loop *loop, const char *fn) {
             "(only cio_call_soon_threadsafe may be)",
             fn);
     abort();
-}
-
-cio_executor **cio__loop_default_executor(cio_loop *loop) {
-    return &loop->default_executor;
-}
-
-unsigned cio__loop_default_workers(const cio_loop *loop) {
-    return loop->default_workers;
 }
 
 /* ---- the ready queue and callbacks ---- */
@@ -525,11 +517,7 @@ int cio_loop_close(cio_loop *loop) {
     if (atomic_exchange(&loop->closed, 1))
         return 0;
     run_flushes(loop);
-    if (loop->default_executor) {
-        cio_executor_shutdown(loop->default_executor, false, false);
-        cio_executor_free(loop->default_executor);
-        loop->default_executor = NULL;
-    }
+    close_slots(loop, true); /* executors: their jobs' completions still come in */
     drain_inbox(loop);
     cancel_inflight(loop);
     drop_ready(loop);

@@ -8,6 +8,7 @@
 #include "stack.h"
 #include "task.h"
 #include "backend.h"
+#include "tscall.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -56,10 +57,10 @@ struct cio_loop {
     pthread_t thread;
     bool running, stopping, debug;
     double slow_callback;
-    unsigned default_workers;
     size_t stack_size;
-    cio_executor *default_executor;
+    cio_options opts;            /* as given to cio_loop_new (zeroes: defaults) */
     cio__slot slots[CIO__SLOTS]; /* the layers above keep their per-loop state here */
+    cio__ts_slots ts_calls;      /* cio_call_soon_threadsafe's (tscall.c) */
 };
 
 /* The loop running on this thread (NULL if none). */
@@ -77,9 +78,6 @@ void cio__loop_defer_flush(cio_loop *loop, cio__flush *f);
 void cio__loop_cancel_flush(cio_loop *loop, cio__flush *f);
 /* Debug-mode check that the caller runs on the loop's thread (aborts if not). */
 void cio__loop_check_thread(const cio_loop *loop, const char *fn);
-/* The loop's default executor slot (executors/ creates it lazily). */
-cio_executor **cio__loop_default_executor(cio_loop *loop);
-unsigned cio__loop_default_workers(const cio_loop *loop);
 /* cio_close and stream close: requests on fd end (see backend.h). */
 static inline void cio__loop_fd_closing(cio_loop *loop, int fd) {
     loop->backend->ops->fd_closing(loop->backend, fd);

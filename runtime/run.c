@@ -148,9 +148,10 @@ int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) 
         cio_future_result(task, result);
     cancel_leftovers(loop);
     settle(loop);
-    if (loop->default_executor && wait_default_executor(loop->default_executor, opt)) {
-        cio_executor_free(loop->default_executor);
-        loop->default_executor = NULL;
+    cio_executor *ex = cio__loop_slot(loop, CIO__SLOT_EXECUTOR);
+    if (ex && wait_default_executor(ex, opt)) {
+        cio_executor_free(ex);
+        cio__loop_slot_set(loop, CIO__SLOT_EXECUTOR, NULL, NULL);
         settle(loop); /* the jobs that finished meanwhile: their futures' callbacks */
     }
     if (own_sigint)

@@ -185,15 +185,23 @@ static void accept_done(cio_future *f, void *arg) {
 
 /* ---- setup ---- */
 
-static int listen_on(struct addrinfo *ai, unsigned *port) {
+static int listen_on(struct addrinfo *ai, const cio_server_options *o, unsigned *port) {
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* Each loop's socket gets its own share of the connections (the kernel
+     * hashes them across the sockets bound to the port). */
+    if (o->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, BACKLOG) < 0 ||
+    int backlog = o->backlog > 0 ? o->backlog : BACKLOG;
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0 ||
         getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
         int err = -errno;
         close(fd);
@@ -204,28 +212,31 @@ static int listen_on(struct addrinfo *ai, unsigned *port) {
     return fd;
 }
 
-static int server_listen(cio_server *srv, const char *host, unsigned port) {
+static int server_listen(cio_server *srv, const cio_server_options *o, const char *host,
+                         unsigned port) {
     struct addrinfo *res = NULL;
     int r = cio__resolve(host, port, true, &res);
     if (r < 0)
         return r;
     r = -EADDRNOTAVAIL;
     for (struct addrinfo *ai = res; ai && r < 0; ai = ai->ai_next)
-        r = listen_on(ai, &srv->port);
+        r = listen_on(ai, o, &srv->port);
     freeaddrinfo(res);
     return r;
 }
 
-cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler handler,
-                             void *arg) {
+cio_server *cio_start_server_with(const cio_server_options *opt, const char *host, unsigned port,
+                                  cio_stream_handler handler, void *arg) {
+    static const cio_server_options defaults;
+    const cio_server_options *o = opt ? opt : &defaults;
     cio_loop *loop = cio__loop_running();
-    int r = !loop ? -EPERM : !handler ? -EINVAL : 0;
+    int r = !loop ? -EPERM : !handler || o->backlog < 0 ? -EINVAL : 0;
     cio_server *srv = r ? NULL : calloc(1, sizeof *srv);
     if (!r && !srv)
         r = -ENOMEM;
     if (!r) {
         *srv = (cio_server){.loop = loop, .handler = handler, .arg = arg};
-        r = srv->lfd = server_listen(srv, host, port);
+        r = srv->lfd = server_listen(srv, o, host, port);
     }
     if (r >= 0) {
         srv->acceptor = cio_loop_create_task(loop, accept_main, srv);
@@ -244,6 +255,11 @@ cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler
         return NULL;
     }
     return srv;
+}
+
+cio_server *cio_start_server(const char *host, unsigned port, cio_stream_handler handler,
+                             void *arg) {
+    return cio_start_server_with(NULL, host, port, handler, arg);
 }
 
 /* ---- control ---- */

@@ -13,6 +13,8 @@
  * only then, so no queued request can ever hit a reused descriptor. */
 #include "stream.h"
 
+#include "owner.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -137,6 +139,7 @@ static int read_begin(cio_stream *s) {
     int r = cio__task_require("cio_stream_read");
     if (r < 0)
         return r;
+    cio__loop_check_owner(s->loop, "cio_stream_read");
     if (s->reading)
         return -EBUSY;
     if (s->closed)

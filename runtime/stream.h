@@ -48,6 +48,10 @@ cio_stream *cio__stream_adopt(int fd, bool server_owned);
  * task, sending what is buffered unless `abort`), then releases it. */
 void cio__stream_finish(cio_stream *s, bool abort);
 
+/* Closes s without sending what is buffered (never suspends), then releases
+ * it like cio_stream_close. */
+int cio__stream_abort(cio_stream *s);
+
 /* In a task when host is a name (the resolver runs in the default executor);
  * NULL and numeric hosts resolve at once (NULL: loopback, or with passive the
  * IPv4 wildcard). 0 and *res, or a negative errno / CIO_EGAI + EAI_x. */

@@ -7,6 +7,8 @@
  * the old one until that completion. */
 #include "stream.h"
 
+#include "owner.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -137,6 +139,7 @@ int cio_stream_write(cio_stream *s, const void *data, size_t n) {
     /* A stream made before the loop ran takes the loop it is first written on. */
     if (!s->loop && !(s->loop = cio__loop_running()))
         return -EPERM;
+    cio__loop_check_owner(s->loop, "cio_stream_write");
     int r = wbuf_reserve(s, n);
     if (r < 0)
         return r;
@@ -221,4 +224,8 @@ void cio__stream_finish(cio_stream *s, bool abort) {
         stream_close(s, !abort);
     s->server_owned = false;
     cio__stream_release(s);
+}
+
+int cio__stream_abort(cio_stream *s) {
+    return s ? stream_close(s, false) : -EINVAL;
 }

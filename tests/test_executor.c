@@ -8,7 +8,7 @@
 #include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <cio.h>
-#include "loop.h" /* cio__loop_default_executor: the slot the pool lives in */
+#include "loop.h" /* cio__loop_slot: the slot the default pool lives in */
 
 #include <errno.h>
 #include <math.h>
@@ -251,7 +251,7 @@ static void *shutdown_default(void *arg) {
     int ticks = 0;
     cio_future *f = cio_run_in_executor(NULL, counted_sleep, (void *)5);
     cio_future *t = cio_create_task(ticker, &ticks);
-    cio_executor *ex = *cio__loop_default_executor(cio_get_running_loop());
+    cio_executor *ex = cio__loop_slot(cio_get_running_loop(), CIO__SLOT_EXECUTOR);
     assert_non_null(ex);
     /* waiting suspends this task only: the ticker and the completion go on */
     assert_int_equal(cio_executor_shutdown(ex, true, false), 0);

@@ -10,6 +10,8 @@
 
 #include <cio.h>
 
+#include "loop.h" /* cio__loop_slot: the default pool's slot */
+
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -914,6 +916,128 @@ static void test_worker_starts_clean(void **state) {
     assert_int_equal(live_children(), 0);
 }
 
+/* ---- without pidfd_open (old kernels, Valgrind); SIGTERM (issue 14 #13) ---- */
+
+void cio__fork_server_no_pidfd(bool on); /* executors/fork_server.h: the fallback, forced */
+
+static int pidfds_open(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], target[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t k = readlink(path, target, sizeof target - 1);
+        if (k > 0) {
+            target[k] = '\0';
+            n += strstr(target, "pidfd") != NULL;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static void *pool_without_pidfd(void *arg) {
+    cio_executor *pool = arg;
+    cio_future *bad = cio_run_in_executor(pool, crash, NULL);
+    assert_int_equal(cio_await(bad, NULL), CIO_EWORKER);
+    cio_future_unref(bad);
+    for (int round = 0; round < 3; round++) { /* a running job cancelled: the server kills it */
+        cio_future *slow = cio_run_in_executor(pool, nap_ms, (void *)20000);
+        cio_sleep(0.05);
+        assert_true(cio_cancel(slow));
+        assert_int_equal(cio_await(slow, NULL), -ECANCELED);
+        cio_future_unref(slow);
+    }
+    cio_future *fs[16];
+    for (intptr_t i = 0; i < 16; i++)
+        fs[i] = cio_run_in_executor(pool, plus_one, (void *)i);
+    for (intptr_t i = 0; i < 16; i++) {
+        void *r;
+        assert_int_equal(cio_await(fs[i], &r), 0);
+        assert_int_equal((intptr_t)r, i + 1);
+        cio_future_unref(fs[i]);
+    }
+    /* shutdown(wait) returns: the 20 s jobs' workers really were killed */
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    return NULL;
+}
+
+static void test_without_pidfd(void **state) {
+    (void)state;
+    cio__fork_server_no_pidfd(true);
+    int before = pidfds_open();
+    cio_executor *pool = cio_process_pool_new(2);
+    assert_non_null(pool);
+    assert_int_equal(pidfds_open(), before); /* really the fallback */
+    assert_int_equal(cio_run(pool_without_pidfd, pool, NULL), 0);
+    cio_executor_free(pool);
+    cio__fork_server_no_pidfd(false);
+    assert_int_equal(live_children(), 0);
+}
+
+static void *pool_until_term(void *arg) {
+    int ready = (int)(intptr_t)arg;
+    cio_executor *pool = cio_process_pool_new(2);
+    cio_future *f = cio_run_in_executor(pool, nap_ms, (void *)20000);
+    cio_sleep(0.05);
+    if (write(ready, "x", 1) != 1)
+        return NULL;
+    cio_await(f, NULL); /* SIGTERM ends the process here */
+    return NULL;
+}
+
+/* A program using a pool dies of SIGTERM as any program does, in both modes. */
+static void test_sigterm_kills(void **state) {
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            cio__fork_server_no_pidfd(mode == 1);
+            cio_run(pool_until_term, (void *)(intptr_t)ready[1], NULL);
+            _exit(3);
+        }
+        char c;
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        kill(pid, SIGTERM);
+        int st = 0;
+        pid_t got = 0;
+        for (int i = 0; i < 1000 && (got = waitpid(pid, &st, WNOHANG)) == 0; i++)
+            nap_ms((void *)10);
+        if (got == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fail_msg("mode %d: SIGTERM was ignored", mode);
+        }
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+        close(ready[0]);
+        close(ready[1]);
+    }
+}
+
+/* ---- the pool waits with a thread of its own, not the default pool (issue 15 #1) ---- */
+
+static void *shutdown_waits_alone(void *arg) {
+    (void)arg;
+    cio_executor *pool = cio_process_pool_new(1);
+    cio_future *f = cio_run_in_executor(pool, nap_ms, (void *)50);
+    assert_int_equal(cio_executor_shutdown(pool, true, false), 0);
+    assert_true(cio_future_done(f)); /* waited for */
+    assert_int_equal(cio_await(f, NULL), 0);
+    cio_future_unref(f);
+    assert_null(cio__loop_slot(cio_get_running_loop(), CIO__SLOT_EXECUTOR));
+    cio_executor_free(pool);
+    return NULL;
+}
+
+static void test_no_default_pool_used(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(shutdown_waits_alone, NULL, NULL), 0);
+    assert_int_equal(live_children(), 0);
+}
+
 /* ---- bytes jobs ---- */
 
 static ssize_t bj_crash(const void *in, size_t n, void *out, size_t cap) {
@@ -982,6 +1106,9 @@ int main(void) {
         cmocka_unit_test(test_bytes_jobs),
         cmocka_unit_test(test_job_can_fail),
         cmocka_unit_test(test_worker_starts_clean),
+        cmocka_unit_test(test_without_pidfd),
+        cmocka_unit_test(test_sigterm_kills),
+        cmocka_unit_test(test_no_default_pool_used),
         cmocka_unit_test(test_crash_and_cancel_running),
         cmocka_unit_test(test_queued_cancel_and_shutdown),
         cmocka_unit_test(test_random_sigkills),
