@@ -50,11 +50,15 @@ extern "C" {
 #define CIO_ELIMIT (-(CIO_EBASE + 4))      /* stream read limit exceeded (readuntil/readline) */
 #define CIO_ESHUTDOWN (-(CIO_EBASE + 5))   /* queue or executor shut down */
 #define CIO_EUNAVAIL (-(CIO_EBASE + 6))    /* the asked-for backend cannot start here */
+#define CIO_ELOOP (-(CIO_EBASE + 9))       /* the future belongs to another loop */
 #define CIO_EGAI (-(CIO_EBASE + 100))      /* getaddrinfo error: CIO_EGAI + EAI_x (EAI_x < 0) */
 #define CIO_ETLS (-(CIO_EBASE + 7))        /* TLS handshake or verification failed (cio-tls) */
 #define CIO_ECURL (-(CIO_EBASE + 1000))    /* libcurl error: CIO_ECURL - CURLcode (cio-curl) */
 
-/* Name of an error code (negative errno or CIO_E*). Never NULL. Thread-safe. */
+/* Name of an error code (negative errno or CIO_E*); -ETIMEDOUT is "timed
+   out" (every timeout, not only a connection's). An unknown code gives
+   "unknown error N" in a buffer of the calling thread, valid until four more
+   unknown codes have been named there. Never NULL. Thread-safe. */
 CIO_API const char *cio_strerror(int err);
 
 /* ===================================================================== */
@@ -84,7 +88,8 @@ typedef enum { CIO_BACKEND_AUTO = 0, CIO_BACKEND_IO_URING = 1, CIO_BACKEND_EPOLL
 
 typedef struct cio_options {           /* zero means default */
     unsigned ring_entries;             /* default 256 */
-    size_t stack_size;                 /* default 64 KiB */
+    size_t stack_size;                 /* default 256 KiB of address space per task;
+                                          only touched pages cost memory */
     int debug;                         /* also on when env CIO_DEBUG=1 */
     double slow_callback_duration;     /* default 0.1 s (debug mode) */
     unsigned default_executor_workers; /* default min(32, ncpu + 4) */
@@ -156,6 +161,7 @@ CIO_API cio_handle cio_call_later(double delay, cio_cb cb, void *arg);
 CIO_API cio_handle cio_call_at(double when, cio_cb cb, void *arg);
 /* The same on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg);
+CIO_API cio_handle cio_loop_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg);
 /* cio_call_at on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg);
 /* True if this cancelled a pending callback; a safe no-op (false) once it ran
@@ -180,11 +186,14 @@ CIO_API cio_future *cio_loop_create_task(cio_loop *loop, cio_fn fn, void *arg);
 /* Task options beyond the defaults. */
 typedef struct cio_task_options {
     size_t stack_size; /* 0: the loop's */
-    const char *name;  /* copied; NULL: "Task-N" */
+    const char *name;  /* copied; NULL: "Task-N (function)" */
 } cio_task_options;
 /* cio_loop_create_task with options (NULL: defaults). NULL with errno. */
 CIO_API cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *opt,
                                               cio_fn fn, void *arg);
+/* cio_loop_create_task_with on the running loop (opt NULL: defaults). NULL
+   with errno: EPERM without a running loop, EINVAL, ENOMEM. */
+CIO_API cio_future *cio_create_task_with(const cio_task_options *opt, cio_fn fn, void *arg);
 
 /* A pending future on the running loop (NULL without one). */
 CIO_API cio_future *cio_future_new(void);
@@ -192,19 +201,22 @@ CIO_API cio_future *cio_future_new(void);
 CIO_API cio_future *cio_loop_future_new(cio_loop *loop);
 /* Takes a reference. Thread-safe. */
 CIO_API void cio_future_ref(cio_future *f);
-/* Drops a reference. A done future whose error nobody read is reported in
-   debug mode ("Task exception was never retrieved"). Thread-safe: when
-   another thread drops the last one, the future is released on its loop's
-   thread. Debug mode aborts with a message on a reference dropped once too
-   often (the future had none left, or a task that still runs lost the
-   loop's). */
+/* Drops a reference. A failed future whose error nobody read is logged when
+   its last reference goes ("Task exception was never retrieved"), in every
+   mode, as asyncio does. Thread-safe: when another thread drops the last
+   one, the future is released on its loop's thread. Debug mode aborts with a
+   message on a reference dropped once too often (the future had none left,
+   or a task that still runs lost the loop's). */
 CIO_API void cio_future_unref(cio_future *f);
 
 /* In a task: waits until f is done. 0 and *result (may be NULL), or f's error,
    or -ECANCELED (the caller was cancelled: f is cancelled too, as asyncio does;
-   use cio_shield to protect it). Outside a task: -EPERM. */
+   use cio_shield to protect it). Outside a task: -EPERM. -EDEADLK when f is
+   the caller; CIO_ELOOP at once when f belongs to another loop (it could
+   never wake this task; debug mode names both loops). */
 CIO_API int cio_await(cio_future *f, void **result);
-/* In a task: suspends for `seconds` (<= 0: like cio_yield). 0 or -ECANCELED. */
+/* In a task: suspends for `seconds` (<= 0: like cio_yield). 0, -ECANCELED,
+   or -EINVAL for NaN. */
 CIO_API int cio_sleep(double seconds);
 /* In a task: lets every other ready callback and task run once. 0 or -ECANCELED. */
 CIO_API int cio_yield(void);
@@ -218,7 +230,9 @@ CIO_API void *cio_fail(int err);
 /* Requests cancellation. False if f is already done. A task gets -ECANCELED
    at its current or next suspension point (and the future it awaits is
    cancelled); it ends cancelled if it returns cio_fail(-ECANCELED), and
-   normally if it ignores the request and returns a value. */
+   normally if it ignores the request and returns a value. Each request is
+   delivered once: after that -ECANCELED the task's calls work normally
+   again, so its cleanup may await, sleep and do I/O. */
 CIO_API bool cio_cancel(cio_future *f);
 /* Completes a pending future. -EINVAL if f is done already (InvalidStateError). */
 CIO_API int cio_future_set_result(cio_future *f, void *result);
@@ -246,9 +260,15 @@ CIO_API int cio_future_remove_done_callback(cio_future *f, void (*cb)(cio_future
 CIO_API cio_future *cio_current_task(void);
 /* Whether f is a task (rather than a plain future). */
 CIO_API bool cio_future_is_task(const cio_future *f);
-/* Copies name. */
+/* Copies name; NULL brings the default name back. */
 CIO_API void cio_task_set_name(cio_future *task, const char *name);
-/* The task's name ("Task-N" unless set); NULL if task is not a task. */
+/* The name set (valid until the next cio_task_set_name on the task or its
+   release), or the default "Task-N (function)", as asyncio names a task and
+   shows its coroutine: N counts the loop's tasks from 1, and the function's
+   symbol is looked up when the name is asked for (left out when the binary
+   is stripped). A default name is formatted into a buffer of the calling
+   thread that stays valid until four more default names have been asked for
+   there. The task is never modified. NULL for NULL or a plain future. */
 CIO_API const char *cio_task_name(const cio_future *task);
 /* Number of pending cancellation requests (asyncio Task.cancelling()). */
 CIO_API int cio_task_cancelling(const cio_future *task);
@@ -291,23 +311,27 @@ enum { CIO_FIRST_COMPLETED = 1, CIO_FIRST_EXCEPTION = 2, CIO_ALL_COMPLETED = 3 }
    first error as soon as it happens (the others keep running); with it, waits
    for all and returns 0. Results stay in each future. Cancelling the caller
    cancels every child; it then returns -ECANCELED once they have ended.
-   -EINVAL (fs NULL with n > 0, a NULL entry), -EPERM outside a task. */
+   -EINVAL (fs NULL with n > 0, a NULL entry), CIO_ELOOP (a future of another
+   loop), -EPERM outside a task. */
 CIO_API int cio_gather(cio_future **fs, size_t n, int flags);
 /* A future that completes like cio_gather would return (its result is NULL);
    cancelling it cancels every child, and it then ends cancelled even with
    CIO_RETURN_EXCEPTIONS. Errors of the children are marked retrieved.
-   NULL with errno (EINVAL, ENOMEM, EPERM without a running loop). */
+   NULL with errno (EINVAL, -CIO_ELOOP for a future of another loop, ENOMEM,
+   EPERM without a running loop). */
 CIO_API cio_future *cio_gather_future(cio_future **fs, size_t n, int flags);
 /* In a task: waits until return_when is met or timeout (< 0: none) passes.
    Never cancels anything. Returns how many of fs are done, -ECANCELED,
-   -EINVAL (n == 0, bad return_when, a NULL entry), -EPERM, -ENOMEM.
+   -EINVAL (n == 0, bad return_when, a NULL entry), CIO_ELOOP (a future of
+   another loop), -EPERM, -ENOMEM.
    CIO_FIRST_EXCEPTION counts errors, not cancellations (asyncio). */
 CIO_API int cio_wait(cio_future **fs, size_t n, double timeout, int return_when);
 /* In a task: awaits f for at most timeout seconds (< 0: no limit); on timeout
    cancels f, waits until it has finished, and returns -ETIMEDOUT. If f still
    ends with a result (it completed in the same iteration, or ignored the
    cancellation) that result is returned with 0. Cancelling the caller cancels
-   f, waits for it, and returns -ECANCELED. -EDEADLK if f is the caller. */
+   f, waits for it, and returns -ECANCELED. -EDEADLK if f is the caller;
+   CIO_ELOOP if f belongs to another loop. */
 CIO_API int cio_wait_for(cio_future *f, double timeout, void **result);
 /* A future that mirrors f but whose cancellation does not cancel f, so the
    outer await may be cancelled or time out while f runs on (await f later).
@@ -318,7 +342,8 @@ CIO_API cio_future *cio_shield(cio_future *f);
    iterator holds a reference to each future until it is freed. */
 typedef struct cio_as_completed cio_as_completed;
 /* timeout (< 0: none) bounds the whole iteration. NULL with errno (EINVAL,
-   ENOMEM, EPERM without a running loop). */
+   -CIO_ELOOP for a future of another loop, ENOMEM, EPERM without a running
+   loop). */
 CIO_API cio_as_completed *cio_as_completed_new(cio_future **fs, size_t n, double timeout);
 /* In a task: 1 and *f (no reference added; valid until the iterator is
    freed) = the next future to finish; 0 once every future was returned;

@@ -58,12 +58,18 @@ static bool gather_cancel(cio_future *outer, void *ctx) {
     return any;
 }
 
+/* -EINVAL for a NULL, CIO_ELOOP for a future of another loop than the
+ * running one: its completion would never wake us. */
 static int check_futures(cio_future **fs, size_t n) {
     if (n && !fs)
         return -EINVAL;
-    for (size_t i = 0; i < n; i++)
+    cio_loop *loop = cio__loop_running();
+    for (size_t i = 0; i < n; i++) {
         if (!fs[i])
             return -EINVAL;
+        if (loop && fs[i]->loop != loop)
+            return CIO_ELOOP;
+    }
     return 0;
 }
 
@@ -83,8 +89,9 @@ static void gather_register(gather *g) {
 }
 
 cio_future *cio_gather_future(cio_future **fs, size_t n, int flags) {
-    if (check_futures(fs, n) < 0) {
-        errno = EINVAL;
+    int r = check_futures(fs, n);
+    if (r < 0) {
+        errno = -r;
         return NULL;
     }
     cio_future *outer = cio_future_new();
@@ -129,8 +136,9 @@ int cio_gather(cio_future **fs, size_t n, int flags) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (check_futures(fs, n) < 0)
-        return -EINVAL;
+    r = check_futures(fs, n);
+    if (r < 0)
+        return r;
     if (gather_done_now(fs, n, flags, &r))
         return r;
     cio_future *g = cio_gather_future(fs, n, flags);
@@ -230,6 +238,8 @@ int cio_wait_for(cio_future *f, double timeout, void **result) {
     cio__task *t = cio__task_current();
     if (f == &t->fut)
         return -EDEADLK;
+    if (f->loop != t->fut.loop)
+        return CIO_ELOOP; /* it could never wake us */
     if (cio_future_done(f))
         return cio_future_result(f, result);
     wait_for w = {.f = f};

@@ -78,8 +78,8 @@ cio_as_completed *cio_as_completed_new(cio_future **fs, size_t n, double timeout
         return NULL;
     }
     for (size_t i = 0; i < n; i++)
-        if (!fs[i]) {
-            errno = EINVAL;
+        if (!fs[i] || fs[i]->loop != loop) { /* another loop's could never wake us */
+            errno = fs[i] ? -CIO_ELOOP : EINVAL;
             return NULL;
         }
     cio_as_completed *it = malloc(sizeof *it + 2 * n * sizeof *fs);
@@ -178,9 +178,13 @@ int cio_wait(cio_future **fs, size_t n, double timeout, int return_when) {
         return_when > CIO_ALL_COMPLETED)
         return -EINVAL;
     int ndone;
-    for (size_t i = 0; i < n; i++)
+    cio_loop *loop = cio__loop_running();
+    for (size_t i = 0; i < n; i++) {
         if (!fs[i])
             return -EINVAL;
+        if (fs[i]->loop != loop)
+            return CIO_ELOOP; /* another loop's could never wake us */
+    }
     if (satisfied(fs, n, return_when, &ndone) || timeout == 0)
         return ndone;
     cio_as_completed *it = cio_as_completed_new(fs, n, timeout);

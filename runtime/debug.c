@@ -7,11 +7,13 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +38,16 @@ void cio__set_curl_strerror(const char *(*namer)(int code)) {
     curl_namer = namer;
 }
 
+/* "unknown error N" in a few buffers of the calling thread in turn, so that
+ * two codes in one printf stay apart. */
+static const char *unknown_code(int err) {
+    static __thread char bufs[4][32];
+    static __thread unsigned next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "unknown error %d", err);
+    return b;
+}
+
 const char *cio_strerror(int err) {
     switch (err) {
     case 0:
@@ -58,6 +70,10 @@ const char *cio_strerror(int err) {
         return "bytes job result larger than out_cap";
     case CIO_ETLS:
         return "TLS handshake or verification failed";
+    case CIO_ELOOP:
+        return "the future belongs to another loop";
+    case -ETIMEDOUT: /* every timeout of cio, not only a connection's */
+        return "timed out";
     }
     if (err < CIO_ECURL && err > CIO_ECURL - 1000) {
         const char *(*namer)(int) = curl_namer;
@@ -70,7 +86,7 @@ const char *cio_strerror(int err) {
         if (d)
             return d;
     }
-    return "unknown error";
+    return unknown_code(err);
 }
 
 /* ---- logging ---- */
@@ -120,10 +136,20 @@ void *cio_timed(const char *name, cio_fn fn, void *arg) {
     return r;
 }
 
-/* ---- stack overflow: name the task instead of a bare SIGSEGV ---- */
+/* ---- stack overflow: name the task instead of a bare SIGSEGV ----
+ *
+ * On in every mode: it costs a sigaction and an alternate signal stack per
+ * thread at its first task, nothing per task or per switch. The guard below
+ * each stack (stack.c) turns an overflow into a SIGSEGV at an address just
+ * below the running task's stack; anything else goes to the previous
+ * handler. */
+
+#define ALTSTACK_SIZE (64 * 1024)
 
 static struct sigaction prev_segv;
-static __thread void *altstack;
+static __thread bool reporter_ready;
+static pthread_key_t altstack_key;
+static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
 
 static void write_str(const char *s) {
     if (write(STDERR_FILENO, s, strlen(s)) < 0)
@@ -137,8 +163,11 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
         char *lo = t->stack->lo;
         char *addr = si->si_addr;
         if (addr < lo && addr >= lo - cio__stack_guard_size()) {
+            char name[CIO__TASK_NAME_MAX];
+            if (!t->name)
+                cio__task_default_name(t, name, sizeof name);
             write_str("cio: stack overflow in task '");
-            write_str(t->name ? t->name : "(unnamed)");
+            write_str(t->name ? t->name : name);
             write_str("': raise cio_options.stack_size or the task's stack_size\n");
             abort();
         }
@@ -147,14 +176,48 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
     sigaction(sig, &prev_segv, NULL);
 }
 
-void cio__debug_install_overflow_handler(void) {
-    if (!altstack) {
-        /* The faulting task has no stack left to run a handler on. */
-        stack_t ss = {.ss_size = 64 * 1024};
-        ss.ss_sp = altstack = malloc(ss.ss_size);
-        if (!altstack || sigaltstack(&ss, NULL) < 0)
-            return;
+/* Thread exit: our alternate stack goes, unless someone replaced it. */
+static void altstack_release(void *p) {
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == p) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        if (sigaltstack(&off, NULL) < 0)
+            return; /* still in use: leaking it beats unmapping it */
     }
+    munmap(p, ALTSTACK_SIZE);
+}
+
+static void altstack_key_make(void) {
+    if (pthread_key_create(&altstack_key, altstack_release) != 0)
+        altstack_key = (pthread_key_t)-1;
+}
+
+/* The faulting task has no stack left to run a handler on. A thread that
+ * has an alternate stack already (ASan gives every thread one) keeps it. */
+static bool ensure_altstack(void) {
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_size >= 16384)
+        return true;
+    pthread_once(&altstack_once, altstack_key_make);
+    if (altstack_key == (pthread_key_t)-1)
+        return false;
+    void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    stack_t ss = {.ss_sp = p, .ss_size = ALTSTACK_SIZE};
+    if (sigaltstack(&ss, NULL) < 0 || pthread_setspecific(altstack_key, p) != 0) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+        munmap(p, ALTSTACK_SIZE);
+        return false;
+    }
+    return true;
+}
+
+void cio__debug_install_overflow_handler(void) {
+    if (!ensure_altstack())
+        return;
+    reporter_ready = true;
     /* Someone (a test harness) may have replaced us since: check, not a flag. */
     struct sigaction cur;
     if (sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
@@ -163,4 +226,9 @@ void cio__debug_install_overflow_handler(void) {
     struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_ONSTACK};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &prev_segv);
+}
+
+void cio__debug_overflow_reporter(void) {
+    if (!reporter_ready)
+        cio__debug_install_overflow_handler();
 }

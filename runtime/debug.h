@@ -21,4 +21,14 @@ int cio__env_debug(void);
  * Exported for the optional module, not public API. */
 CIO_API void cio__set_curl_strerror(const char *(*namer)(int code));
 
+struct cio__task;
+/* Room for a default task name: "Task-N (function)", cut to fit. */
+#define CIO__TASK_NAME_MAX 128
+/* Writes t's default name into buf (task.c); returns its length. No
+ * allocation: the overflow reporter's signal handler uses it. */
+size_t cio__task_default_name(const struct cio__task *t, char *buf, size_t cap);
+/* Makes sure this thread reports a task's stack overflow by name (the
+ * handler and an alternate signal stack); cheap after the first call. */
+void cio__debug_overflow_reporter(void);
+
 #endif

@@ -1,4 +1,5 @@
-/* The per-loop pool of callback records and the timer heap. */
+/* The per-loop pool of callback records and the timer heap (and
+ * cio_loop_call_later, the explicit-loop twin of cio_call_later). */
 #include "handle.h"
 
 #include "fault.h"
@@ -130,4 +131,10 @@ void cio__timers_remove(cio__timers *t, cio__handle *h) {
 void cio__timers_destroy(cio__timers *t) {
     free(t->heap);
     *t = (cio__timers){0};
+}
+
+cio_handle cio_loop_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg) {
+    if (!loop)
+        return (cio_handle){0};
+    return cio_loop_call_at(loop, cio_loop_time(loop) + delay, cb, arg);
 }

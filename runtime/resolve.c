@@ -1,12 +1,16 @@
-/* Name resolution: getaddrinfo blocks (DNS, /etc/hosts, NSS modules), so it
- * runs in the loop's default executor, as asyncio's loop.getaddrinfo does.
+/* Name resolution, the one resolver of the runtime (cio_getaddrinfo, and
+ * cio__resolve for streams and servers): getaddrinfo blocks (DNS,
+ * /etc/hosts, NSS modules), so it runs in the loop's default executor, as
+ * asyncio's loop.getaddrinfo does.
  * The job owns copies of its inputs and its result: a caller cancelled while
  * the thread is still resolving leaves, and the job cleans up after itself
  * when the thread is done with it. */
+#include "stream.h"
 #include "task.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,16 +62,21 @@ static gai_job *gai_new(const char *host, const char *service, const struct addr
     return j;
 }
 
-/* EAI_SYSTEM means "look at errno"; a thread that left errno at 0 still
- * must not look like success. */
-static int job_error(const gai_job *j) {
-    if (j->err == 0)
+/* The one mapping of getaddrinfo's answers. EAI_SYSTEM means "look at
+ * errno" -- the errno of the thread that ran the lookup, saved there; one
+ * left at 0 still must not look like success. */
+static int map_gai_error(int eai, int sys_errno) {
+    if (eai == 0)
         return 0;
-    if (j->err == EAI_SYSTEM)
-        return j->sys_errno > 0 ? -j->sys_errno : -EIO;
-    if (j->err == EAI_MEMORY)
+    if (eai == EAI_SYSTEM)
+        return sys_errno > 0 ? -sys_errno : -EIO;
+    if (eai == EAI_MEMORY)
         return -ENOMEM;
-    return CIO_EGAI + j->err;
+    return CIO_EGAI + eai;
+}
+
+static int job_error(const gai_job *j) {
+    return map_gai_error(j->err, j->sys_errno);
 }
 
 /* The job stays alive until the thread has finished with it. */
@@ -114,5 +123,29 @@ int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo
         gai_abandon(f, j);
     }
     cio_future_unref(f);
+    return r;
+}
+
+/* Streams and servers: a literal address (or none, passive) resolves here
+ * without a thread; a name goes through cio_getaddrinfo, so both paths give
+ * the same answers. */
+int cio__resolve(const char *host, unsigned port, bool passive, struct addrinfo **res) {
+    if (port > 65535)
+        return -EINVAL;
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
+                             .ai_family = (passive && !host) ? AF_INET : AF_UNSPEC};
+    struct addrinfo numeric = hints;
+    numeric.ai_flags |= AI_NUMERICHOST;
+    *res = NULL;
+    errno = 0;
+    int e = getaddrinfo(host, service, &numeric, res);
+    if (e == EAI_NONAME && host)
+        return cio_getaddrinfo(host, service, &hints, res);
+    int r = map_gai_error(e, errno);
+    if (r < 0)
+        *res = NULL;
     return r;
 }

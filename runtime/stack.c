@@ -26,7 +26,27 @@
 #endif
 #if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
 #include <sanitizer/asan_interface.h>
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) unpoison(p, n)
+static size_t page(void);
+/* ASan clears shadow with memset, which makes the shadow of every byte
+ * unpoisoned resident (32 KiB per 256 KiB stack, 40 MiB per arena): give
+ * whole shadow pages back instead, as ASan itself does for big ranges. */
+static void unpoison(void *p, size_t n) {
+    size_t scale, off, pg = page();
+    __asan_get_shadow_mapping(&scale, &off);
+    uintptr_t lo = (uintptr_t)p, hi = lo + n;
+    uintptr_t sb = ((lo >> scale) + off + pg - 1) & ~(pg - 1);
+    uintptr_t se = ((hi >> scale) + off) & ~(pg - 1);
+    if (se <= sb) {
+        ASAN_UNPOISON_MEMORY_REGION(p, n);
+        return;
+    }
+    uintptr_t mid_lo = (sb - off) << scale, mid_hi = (se - off) << scale;
+    ASAN_UNPOISON_MEMORY_REGION(p, mid_lo - lo);
+    if (madvise((void *)sb, se - sb, MADV_DONTNEED) < 0)
+        ASAN_UNPOISON_MEMORY_REGION((void *)mid_lo, mid_hi - mid_lo);
+    ASAN_UNPOISON_MEMORY_REGION((void *)mid_hi, hi - mid_hi);
+}
 #else
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
@@ -38,11 +58,17 @@
 #endif
 #endif
 
-#define DEFAULT_SIZE (64 * 1024)
+/* Address space is cheap and only touched pages cost memory (MAP_NORESERVE,
+ * no THP): 256 KiB takes ordinary C such as a 64 KiB local buffer plus
+ * printf, for the same resident cost per idle task as 64 KiB had. */
+#define DEFAULT_SIZE (256 * 1024)
+/* A frame bigger than the guard would jump over it into the next slot, so
+ * the guard is wider than a page: a bigger one costs no VMA and no memory. */
+#define GUARD_BYTES (64 * 1024)
 #define FIRST_ARENA_SLOTS 16
 #define MAX_ARENA_SLOTS 1024
-/* Caps an arena of rare big stacks; the default size stays at 1024 slots. */
-#define MAX_ARENA_BYTES ((size_t)128 << 20)
+/* Caps an arena of rare big stacks; the default size gets 1024 slots. */
+#define MAX_ARENA_BYTES ((size_t)512 << 20)
 /* Beyond this a size is a caller's bug (or an overflow), not a stack. */
 #define MAX_STACK_SIZE ((size_t)1 << 32)
 
@@ -81,7 +107,8 @@ static size_t page(void) {
 }
 
 size_t cio__stack_guard_size(void) {
-    return page();
+    size_t pg = page();
+    return (GUARD_BYTES + pg - 1) & ~(pg - 1);
 }
 
 /* 0 when the size is absurd, so the caller fails with ENOMEM. */
@@ -156,12 +183,12 @@ static int guard_kind(void) {
  * the slot goes unguarded rather than failing: W4 needs 100k stacks even on
  * kernels without page-table guards. */
 static bool install_guard(void *p) {
-    size_t pg = page();
-    if (guard_kind() == GUARD_PTE && madvise(p, pg, MADV_GUARD_INSTALL) == 0)
+    size_t len = cio__stack_guard_size();
+    if (guard_kind() == GUARD_PTE && madvise(p, len, MADV_GUARD_INSTALL) == 0)
         return false;
     if (!take_vma_budget())
         return false;
-    if (mprotect(p, pg, PROT_NONE) == 0)
+    if (mprotect(p, len, PROT_NONE) == 0)
         return true;
     atomic_fetch_add(&vma_budget, 1);
     return false;
@@ -193,7 +220,7 @@ static size_t arena_slots(const cio__stack_class *c, size_t slot) {
 }
 
 static int new_arena(cio__stacks *s, cio__stack_class *c) {
-    size_t slot = c->size + page();
+    size_t slot = c->size + cio__stack_guard_size();
     size_t n = arena_slots(c, slot);
     size_t len = n * slot;
     void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -224,7 +251,7 @@ static cio__stack *carve(cio__stacks *s, cio__stack_class *c) {
         return NULL;
     if ((!c->current || c->carved == c->nslots) && new_arena(s, c) < 0)
         return NULL;
-    size_t guard = page();
+    size_t guard = cio__stack_guard_size();
     cio__arena *a = c->current;
     cio__stack *st = &a->slots[c->carved];
     char *slot = (char *)a->base + c->carved * (c->size + guard);

@@ -23,12 +23,12 @@ typedef struct cio__stacks {
     cio__arena *arenas;
 } cio__stacks;
 
-void cio__stacks_init(cio__stacks *s, size_t default_size); /* 0: 64 KiB */
+void cio__stacks_init(cio__stacks *s, size_t default_size); /* 0: 256 KiB */
 /* size 0: the default. NULL with errno ENOMEM. */
 cio__stack *cio__stack_get(cio__stacks *s, size_t size);
 void cio__stack_put(cio__stacks *s, cio__stack *st);
 void cio__stacks_destroy(cio__stacks *s);
-/* Bytes of guard just below every stack's lo: one page. Unguarded stacks
+/* Bytes of guard just below every stack's lo: 64 KiB. Unguarded stacks
  * (past the mprotect fallback's VMA budget) are not told apart: their guard
  * range is mapped, so it never faults and the overflow reporter stays quiet.
  * Safe to call from a signal handler once a stack exists. */

@@ -8,6 +8,7 @@
 #include "loop.h"
 #include "stack.h"
 #include "switch.h"
+#include "symbol.h" /* executors/: cio__symbol_name */
 
 #include <errno.h>
 #include <stdio.h>
@@ -133,6 +134,7 @@ static int task_start(cio_loop *loop, cio__task *t) {
     t->stack = cio__stack_get(&loop->stacks, t->stack_size);
     if (!t->stack)
         return -ENOMEM;
+    cio__debug_overflow_reporter(); /* once per thread */
     t->sp = cio__ctx_make(t->stack->lo, t->stack->size, task_entry);
 #ifdef CIO_TSAN
     t->fiber = __tsan_create_fiber(0);
@@ -250,7 +252,9 @@ int cio_sleep(double seconds) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (!(seconds > 0)) /* also NaN */
+    if (seconds != seconds)
+        return -EINVAL; /* NaN, as wait, wait_for and timeouts say */
+    if (!(seconds > 0))
         return cio_yield();
     cio__task *t = cio__task_current();
     cio_loop *loop = t->fut.loop;
@@ -277,6 +281,16 @@ static void await_cancel(cio__task *t, void *ctx) {
     cio__task_wake(t, -ECANCELED);
 }
 
+/* A future of another loop is completed on that loop's thread, which never
+ * wakes a task of this one: waiting would hang (or race, across threads). */
+static int foreign_future(const cio__task *t, const cio_future *f) {
+    CIO__DEBUG(t->fut.loop,
+               "cio_await: task '%s' on loop %p awaits a future that belongs to loop %p: "
+               "refused with CIO_ELOOP (cross loops with cio_call_soon_threadsafe)",
+               cio_task_name(&t->fut), (void *)t->fut.loop, (void *)f->loop);
+    return CIO_ELOOP;
+}
+
 int cio_await(cio_future *f, void **result) {
     int r = cio__task_require(__func__);
     if (r < 0)
@@ -286,6 +300,8 @@ int cio_await(cio_future *f, void **result) {
     cio__task *t = cio__task_current();
     if (f == &t->fut)
         return -EDEADLK;
+    if (f->loop != t->fut.loop)
+        return foreign_future(t, f);
     if (f->state == CIO__F_PENDING) {
         t->await_node = (cio__cbnode){.task = t};
         cio__future_add_node(f, &t->await_node);
@@ -379,13 +395,17 @@ cio_future *cio_loop_create_task(cio_loop *loop, cio_fn fn, void *arg) {
     return cio_loop_create_task_with(loop, NULL, fn, arg);
 }
 
-cio_future *cio_create_task(cio_fn fn, void *arg) {
+cio_future *cio_create_task_with(const cio_task_options *opt, cio_fn fn, void *arg) {
     cio_loop *loop = cio__loop_running();
     if (!loop) {
         errno = EPERM;
         return NULL;
     }
-    return cio_loop_create_task_with(loop, NULL, fn, arg);
+    return cio_loop_create_task_with(loop, opt, fn, arg);
+}
+
+cio_future *cio_create_task(cio_fn fn, void *arg) {
+    return cio_create_task_with(NULL, fn, arg);
 }
 
 void cio__task_abandon(cio__task *t) {
@@ -415,16 +435,57 @@ void cio_task_set_name(cio_future *task, const char *name) {
     t->name = copy;
 }
 
+/* Writes v's decimal digits just before end; returns where they start. */
+static char *format_u64(uint64_t v, char *end) {
+    do
+        *--end = (char)('0' + v % 10);
+    while (v /= 10);
+    return end;
+}
+
+static size_t append(char *buf, size_t at, size_t cap, const char *s) {
+    while (*s && at + 1 < cap)
+        buf[at++] = *s++;
+    buf[at] = 0;
+    return at;
+}
+
+/* Derived from fields that never change, so nothing is stored: creation
+ * stays cheap, and the symbol is looked up (executors/symbol.c) only when a
+ * name is asked for. No malloc: the overflow reporter calls it too. */
+size_t cio__task_default_name(const struct cio__task *t, char *buf, size_t cap) {
+    char digits[24], sym[CIO__TASK_NAME_MAX];
+    digits[sizeof digits - 1] = 0;
+    size_t n = append(buf, 0, cap, "Task-");
+    n = append(buf, n, cap, format_u64(t->id, digits + sizeof digits - 1));
+    union {
+        cio_fn fn;
+        const void *p;
+    } fn = {.fn = t->fn};
+    cio__symbol_name(fn.p, sym, sizeof sym);
+    if (strncmp(sym, "0x", 2) != 0) { /* "0x..." when no symbol is known */
+        n = append(buf, n, cap, " (");
+        n = append(buf, n, cap, sym);
+        n = append(buf, n, cap, ")");
+    }
+    return n;
+}
+
+/* Default names are formatted into a few buffers of the calling thread in
+ * turn, so that two names in one printf stay apart; the task is not touched. */
+#define NAME_SLOTS 4
+static __thread char name_slots[NAME_SLOTS][CIO__TASK_NAME_MAX];
+static __thread unsigned name_next;
+
 const char *cio_task_name(const cio_future *task) {
     if (!cio_future_is_task(task))
         return NULL;
-    cio__task *t = (cio__task *)task;
-    if (!t->name) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
-        t->name = strdup(buf);
-    }
-    return t->name ? t->name : "Task";
+    const cio__task *t = (const cio__task *)task;
+    if (t->name)
+        return t->name;
+    char *buf = name_slots[name_next++ % NAME_SLOTS];
+    cio__task_default_name(t, buf, CIO__TASK_NAME_MAX);
+    return buf;
 }
 
 int cio_task_cancelling(const cio_future *task) {

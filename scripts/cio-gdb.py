@@ -1,6 +1,7 @@
 """gdb commands for cio programs (load with: source scripts/cio-gdb.py).
 
-cio-tasks       list the unfinished tasks of the loop running on this thread
+cio-tasks       list the unfinished tasks of the loop running on this thread:
+                address, state, name ("Task-N (function)" unless one was set), sp
 cio-bt TASK     backtrace of a suspended task (TASK: an address from cio-tasks)
 
 A suspended task's registers sit on its own stack where cio__switch pushed
@@ -26,6 +27,23 @@ def _tasks():
         t = t["all_next"]
 
 
+def _name(t):
+    """The name cio_task_name gives: the one set, or "Task-N (function)"."""
+    name = t["name"]
+    if int(name):
+        return name.string()
+    label = "Task-%d" % int(t["id"])
+    sym = gdb.block_for_pc(int(t["fn"]))
+    fn = sym.function if sym else None
+    while sym and not fn:
+        sym = sym.superblock
+        fn = sym.function if sym else None
+    if fn:
+        return "%s (%s)" % (label, fn.print_name)
+    msym = gdb.execute("info symbol 0x%x" % int(t["fn"]), to_string=True).split()
+    return "%s (%s)" % (label, msym[0]) if msym and msym[0] != "No" else label
+
+
 class CioTasks(gdb.Command):
     """List the unfinished tasks of the loop running on this thread."""
 
@@ -34,10 +52,9 @@ class CioTasks(gdb.Command):
 
     def invoke(self, arg, from_tty):
         for t in _tasks():
-            name = t["name"]
-            label = name.string() if int(name) else "Task-%d" % int(t["id"])
             state = STATES.get(int(t["tstate"]), "?")
-            print("%s  %-8s %-20s sp=%s" % (t.address if t.address else t, state, label, t["sp"]))
+            # The task's own address (what cio-bt takes), not the list link's.
+            print("0x%x  %-8s %-30s sp=0x%x" % (int(t), state, _name(t), int(t["sp"])))
 
 
 class CioBt(gdb.Command):

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <cio.h>
 
@@ -410,6 +410,37 @@ static void test_as_completed_early_free(void **state) {
     run(as_completed_early_free_main, NULL);
 }
 
+/* ---- futures of another loop: refused at once, never a hang ---- */
+
+static void *composes_foreign(void *arg) {
+    job j = {.delay = 0.01, .value = 1};
+    cio_future *mine = cio_create_task(run_job, &j);
+    cio_future *fs[2] = {mine, arg};
+    assert_int_equal(cio_gather(fs, 2, 0), CIO_ELOOP);
+    assert_int_equal(cio_gather(fs, 2, CIO_RETURN_EXCEPTIONS), CIO_ELOOP);
+    errno = 0;
+    assert_null(cio_gather_future(fs, 2, 0));
+    assert_int_equal(errno, -CIO_ELOOP);
+    assert_int_equal(cio_wait(fs, 2, 1.0, CIO_ALL_COMPLETED), CIO_ELOOP);
+    assert_int_equal(cio_wait_for(arg, 1.0, NULL), CIO_ELOOP);
+    errno = 0;
+    assert_null(cio_as_completed_new(fs, 2, 1.0));
+    assert_int_equal(errno, -CIO_ELOOP);
+    assert_false(cio_future_done(arg));
+    assert_int_equal(cio_await(mine, NULL), 0);
+    cio_future_unref(mine);
+    return NULL;
+}
+
+static void test_futures_of_another_loop(void **state) {
+    (void)state;
+    cio_loop *other = cio_loop_new(NULL);
+    cio_future *f = cio_loop_future_new(other);
+    assert_int_equal(cio_run(composes_foreign, f, NULL), 0);
+    cio_future_unref(f);
+    assert_int_equal(cio_loop_close(other), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gather),
@@ -422,6 +453,7 @@ int main(void) {
         cmocka_unit_test(test_shield),
         cmocka_unit_test(test_as_completed),
         cmocka_unit_test(test_as_completed_early_free),
+        cmocka_unit_test(test_futures_of_another_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

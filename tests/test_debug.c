@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <cio.h>
 
@@ -187,6 +187,32 @@ static void test_stack_overflow_named(void **state) {
     assert_non_null(strstr(buf, "stack overflow in task 'deep'"));
 }
 
+/* Outside debug mode too, and an unnamed task is named by its default name,
+ * which says what runs. */
+static void *overflows_unnamed(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)recurse((volatile char *)"x", 0);
+}
+
+static void *spawns_overflow(void *arg) {
+    (void)arg;
+    cio_future *t = cio_create_task(overflows_unnamed, NULL);
+    cio_await(t, NULL);
+    cio_future_unref(t);
+    return NULL;
+}
+
+static void test_stack_overflow_named_without_debug(void **state) {
+    (void)state;
+    char buf[2048];
+    cio_options opt = {.debug = 0};
+    int st = run_child(&opt, spawns_overflow, buf, sizeof buf);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+    assert_non_null(strstr(buf, "stack overflow in task 'Task-2 (overflows_unnamed)'"));
+    assert_null(strstr(buf, "(unnamed)"));
+}
+
 /* ---- strerror and the timing helper ---- */
 
 static void *work(void *arg) {
@@ -198,7 +224,13 @@ static void test_strerror_and_timed(void **state) {
     assert_string_equal(cio_strerror(-ENOENT), "No such file or directory");
     assert_string_equal(cio_strerror(CIO_EWORKER), "worker process died");
     assert_string_equal(cio_strerror(CIO_ELIMIT), "stream read limit exceeded");
-    assert_string_equal(cio_strerror(12345678), "unknown error");
+    assert_string_equal(cio_strerror(12345678), "unknown error 12345678");
+    assert_string_equal(cio_strerror(-(CIO_EBASE + 77)), "unknown error -10077");
+    /* Two unknown codes in one call stay apart. */
+    char both[96];
+    snprintf(both, sizeof both, "%s|%s", cio_strerror(-5000), cio_strerror(-5001));
+    assert_string_equal(both, "unknown error -5000|unknown error -5001");
+    assert_string_equal(cio_strerror(-ETIMEDOUT), "timed out");
     captured c = {0};
     cio_set_log_handler(capture, &c);
     assert_ptr_equal(cio_timed("job", work, (void *)3), (void *)3);
@@ -210,9 +242,13 @@ static void test_strerror_and_timed(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slow_task_step_warning), cmocka_unit_test(test_never_retrieved),
-        cmocka_unit_test(test_destroyed_pending),      cmocka_unit_test(test_wrong_thread_aborts),
-        cmocka_unit_test(test_stack_overflow_named),   cmocka_unit_test(test_strerror_and_timed),
+        cmocka_unit_test(test_slow_task_step_warning),
+        cmocka_unit_test(test_never_retrieved),
+        cmocka_unit_test(test_destroyed_pending),
+        cmocka_unit_test(test_wrong_thread_aborts),
+        cmocka_unit_test(test_stack_overflow_named),
+        cmocka_unit_test(test_strerror_and_timed),
+        cmocka_unit_test(test_stack_overflow_named_without_debug),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

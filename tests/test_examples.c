@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <dirent.h>
 #include <errno.h>
@@ -307,6 +307,31 @@ static void test_examples_without_io_uring(void **state) {
     free(dir);
 }
 
+/* ---- the examples build outside the project's Makefile ----
+ *
+ * The Makefile defines _GNU_SOURCE; a user who copies an example does not.
+ * Every example source must compile with the public header alone. */
+static void test_examples_compile_standalone(void **state) {
+    (void)state;
+    char *out = NULL;
+    if (run("command -v cc >/dev/null && test -f include/cio.h && echo yes", &out) != 0 ||
+        !strstr(out, "yes")) {
+        free(out);
+        print_message("skipped: needs cc and the source tree as the current directory\n");
+        skip();
+    }
+    free(out);
+    int st = run("for f in examples/*/*.c; do "
+                 "cc -std=gnu11 -Wall -Wextra -Werror -fsyntax-only -Iinclude \"$f\" 2>&1 "
+                 "|| echo \"FAILED $f\"; done",
+                 &out);
+    if (strstr(out, "FAILED"))
+        print_message("%s", out);
+    assert_int_equal(st, 0);
+    assert_null(strstr(out, "FAILED"));
+    free(out);
+}
+
 int main(int argc, char **argv) {
     if (argc > 2 && !strcmp(argv[1], "--no-io-uring")) { /* a wrapper: filter, then exec */
         if (block_io_uring() < 0)
@@ -330,6 +355,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_download_own_server),
         cmocka_unit_test(test_download_from_nginx),
         cmocka_unit_test(test_examples_without_io_uring),
+        cmocka_unit_test(test_examples_compile_standalone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,13 +4,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <cio.h>
 
 #include "no_io_uring.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,27 @@ static void test_call_later_order(void **state) {
     assert_true(l.when[0] >= t0 + 0.02 - 1e-3);
     assert_true(l.when[1] >= t0 + 0.04 - 1e-3);
     assert_true(l.when[2] >= t0 + 0.06 - 1e-3);
+    assert_true(l.when[0] <= l.when[1] && l.when[1] <= l.when[2]);
+    cio_loop_close(loop);
+}
+
+/* The explicit-loop twin of cio_call_later, without a running loop. */
+static void test_loop_call_later(void **state) {
+    (void)state;
+    cio_loop *loop = cio_loop_new(NULL);
+    timer_log l = {.loop = loop};
+    double t0 = cio_loop_time(loop);
+    cio_loop_call_later(loop, 0.03, timer_fired, &l);
+    cio_loop_call_later(loop, 0.01, timer_fired, &l);
+    cio_handle x = cio_loop_call_later(loop, 0.005, timer_fired, &l);
+    cio_loop_call_later(loop, 0.02, timer_fired, &l);
+    assert_true(cio_handle_cancel(x));
+    assert_null(cio_loop_call_later(loop, NAN, timer_fired, &l).p);
+    assert_null(cio_loop_call_later(NULL, 0.01, timer_fired, &l).p);
+    cio_loop_run_forever(loop);
+    assert_int_equal(l.n, 3);
+    assert_true(l.when[0] >= t0 + 0.01 - 1e-3);
+    assert_true(l.when[2] >= t0 + 0.03 - 1e-3);
     assert_true(l.when[0] <= l.when[1] && l.when[1] <= l.when[2]);
     cio_loop_close(loop);
 }
@@ -369,6 +391,7 @@ int main(void) {
         cmocka_unit_test(test_run_sigint),
         cmocka_unit_test(test_io_uring_unavailable),
         cmocka_unit_test(test_backend_choice),
+        cmocka_unit_test(test_loop_call_later),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

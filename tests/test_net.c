@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <cio.h>
 

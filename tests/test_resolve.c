@@ -5,11 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <cio.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -108,11 +109,92 @@ static void test_cancelled(void **state) {
     assert_int_equal(cio_run(cancelled, NULL, NULL), 0);
 }
 
+/* ---- one resolver for cio_getaddrinfo and the streams ----
+ *
+ * The test program's own getaddrinfo comes before libc's (libcio.a is linked
+ * into it), so two made-up names fail the way a resolver can: EAI_SYSTEM with
+ * errno set on the thread that ran the lookup, and EAI_MEMORY. Everything
+ * else goes to libc. */
+
+#define FAKE_SYSTEM "eai-system.cio.invalid"
+#define FAKE_MEMORY "eai-memory.cio.invalid"
+
+static int (*real_getaddrinfo)(const char *, const char *, const struct addrinfo *,
+                               struct addrinfo **);
+
+/* Before any thread: the workers only read it. */
+__attribute__((constructor)) static void find_real_getaddrinfo(void) {
+    *(void **)&real_getaddrinfo = dlsym(RTLD_NEXT, "getaddrinfo");
+}
+
+int getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res) {
+    bool numeric = hints && (hints->ai_flags & AI_NUMERICHOST);
+    if (host && !numeric && strcmp(host, FAKE_SYSTEM) == 0) {
+        errno = EMFILE; /* on this (the worker) thread only */
+        return EAI_SYSTEM;
+    }
+    if (host && !numeric && strcmp(host, FAKE_MEMORY) == 0)
+        return EAI_MEMORY;
+    return real_getaddrinfo(host, service, hints, res);
+}
+
+static void *resolver_faults(void *arg) {
+    (void)arg;
+    struct addrinfo *res = NULL;
+    errno = 0;
+    assert_int_equal(cio_getaddrinfo(FAKE_SYSTEM, "80", NULL, &res), -EMFILE);
+    assert_int_equal(cio_getaddrinfo(FAKE_MEMORY, "80", NULL, &res), -ENOMEM);
+    /* The streams resolve through the same code, with the same answers. */
+    errno = 0;
+    assert_null(cio_open_connection(FAKE_SYSTEM, 80));
+    assert_int_equal(errno, EMFILE);
+    assert_null(cio_open_connection(FAKE_MEMORY, 80));
+    assert_int_equal(errno, ENOMEM);
+    assert_null(cio_open_connection("no-such-host.invalid", 80));
+    assert_true(-errno <= CIO_EGAI && -errno > CIO_EGAI - 100);
+    return NULL;
+}
+
+static void test_one_resolver(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(resolver_faults, NULL, NULL), 0);
+}
+
+/* A stream's lookup cancelled while it runs: the caller returns, nothing leaks. */
+static void *connects(void *arg) {
+    (void)arg;
+    cio_stream *s = cio_open_connection("localhost", 9); /* discard: refused or not */
+    int e = s ? 0 : errno;
+    if (s)
+        cio_stream_close(s);
+    return (void *)(intptr_t)e;
+}
+
+static void *cancels_connect(void *arg) {
+    (void)arg;
+    cio_future *t = cio_create_task(connects, NULL);
+    cio_yield(); /* in its lookup */
+    cio_cancel(t);
+    void *v = NULL;
+    int r = cio_await(t, &v);
+    assert_true(r == -ECANCELED || (r == 0 && (intptr_t)v == ECANCELED));
+    cio_future_unref(t);
+    return NULL;
+}
+
+static void test_stream_lookup_cancelled(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(cancels_connect, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookups),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_cancelled),
+        cmocka_unit_test(test_one_resolver),
+        cmocka_unit_test(test_stream_lookup_cancelled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

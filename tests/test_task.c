@@ -3,11 +3,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <cio.h>
 
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +348,326 @@ static void test_unref_running_task(void **state) {
     assert_int_equal(flag, 1);
 }
 
+/* ---- a future of another loop: refused at once, never a hang ---- */
+
+typedef struct foreign {
+    cio_future *f; /* a pending future of another loop */
+    int r;
+} foreign;
+
+static void *awaits_foreign(void *arg) {
+    foreign *fo = arg;
+    fo->r = cio_await(fo->f, NULL);
+    return NULL;
+}
+
+/* The await runs in a child task bounded by wait_for, so that the old
+ * behaviour (a hang) fails the test instead of stalling it. */
+static void *awaits_foreign_bounded(void *arg) {
+    foreign *fo = arg;
+    fo->r = 1;
+    cio_future *t = cio_create_task(awaits_foreign, fo);
+    int r = cio_wait_for(t, 2.0, NULL);
+    cio_future_unref(t);
+    return (void *)(intptr_t)r;
+}
+
+static char foreign_log[2048];
+
+static void capture_log(int level, const char *msg, void *user) {
+    (void)level;
+    (void)user;
+    strncat(foreign_log, msg, sizeof foreign_log - strlen(foreign_log) - 2);
+    strcat(foreign_log, "\n");
+}
+
+static void test_await_future_of_another_loop(void **state) {
+    (void)state;
+    cio_loop *other = cio_loop_new(NULL);
+    assert_non_null(other);
+    foreign fo = {.f = cio_loop_future_new(other)};
+    assert_non_null(fo.f);
+    cio_set_log_handler(capture_log, NULL);
+    cio_options opt = {.debug = 1};
+    void *r = (void *)-1;
+    assert_int_equal(cio_run_with(&opt, awaits_foreign_bounded, &fo, &r), 0);
+    cio_set_log_handler(NULL, NULL);
+    assert_int_equal((intptr_t)r, 0);
+    assert_int_equal(fo.r, CIO_ELOOP);
+    assert_false(cio_future_done(fo.f)); /* untouched by the refusal */
+    assert_string_equal(cio_strerror(CIO_ELOOP), "the future belongs to another loop");
+    char other_name[32];
+    snprintf(other_name, sizeof other_name, "%p", (void *)other);
+    assert_non_null(strstr(foreign_log, "belongs to loop"));
+    assert_non_null(strstr(foreign_log, other_name));
+    cio_future_unref(fo.f);
+    assert_int_equal(cio_loop_close(other), 0);
+}
+
+/* The same across two loops running on two threads. */
+typedef struct two_loops {
+    cio_loop *loop;
+    cio_future *f;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool ready, release;
+} two_loops;
+
+static void *holds_future(void *arg) {
+    two_loops *tl = arg;
+    tl->loop = cio_get_running_loop();
+    tl->f = cio_future_new();
+    pthread_mutex_lock(&tl->mu);
+    tl->ready = true;
+    pthread_cond_signal(&tl->cv);
+    pthread_mutex_unlock(&tl->mu);
+    bool release = false;
+    while (!release) {
+        cio_sleep(0.01);
+        pthread_mutex_lock(&tl->mu);
+        release = tl->release;
+        pthread_mutex_unlock(&tl->mu);
+    }
+    cio_future_set_result(tl->f, (void *)7);
+    cio_future_unref(tl->f);
+    return NULL;
+}
+
+static void *run_holder(void *arg) {
+    return (void *)(intptr_t)cio_run(holds_future, arg, NULL);
+}
+
+static void test_await_future_of_loop_on_other_thread(void **state) {
+    (void)state;
+    two_loops tl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_holder, &tl), 0);
+    pthread_mutex_lock(&tl.mu);
+    while (!tl.ready)
+        pthread_cond_wait(&tl.cv, &tl.mu);
+    pthread_mutex_unlock(&tl.mu);
+    foreign fo = {.f = tl.f};
+    void *r = (void *)-1;
+    assert_int_equal(cio_run(awaits_foreign_bounded, &fo, &r), 0);
+    assert_int_equal((intptr_t)r, 0);
+    assert_int_equal(fo.r, CIO_ELOOP);
+    pthread_mutex_lock(&tl.mu);
+    tl.release = true;
+    pthread_mutex_unlock(&tl.mu);
+    void *rr;
+    assert_int_equal(pthread_join(th, &rr), 0);
+    assert_int_equal((intptr_t)rr, 0);
+}
+
+/* ---- the default stack takes ordinary C, and costs only what is touched ---- */
+
+static int sum_big_local(int seed) {
+    volatile char buf[64 * 1024]; /* a common size for a read buffer */
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        buf[i] = (char)(seed + (int)i);
+    char line[256];
+    snprintf(line, sizeof line, "%d %.3f %s", seed, seed / 3.0, "and printf on top");
+    int s = (int)strlen(line);
+    for (size_t i = 0; i < sizeof buf; i += 4096)
+        s += buf[i];
+    return s;
+}
+
+static void *big_local(void *arg) {
+    cio_yield();
+    return (void *)(intptr_t)sum_big_local((int)(intptr_t)arg);
+}
+
+static void *spawns_big_local(void *arg) {
+    (void)arg;
+    cio_future *t = cio_create_task(big_local, (void *)1);
+    void *r = NULL;
+    assert_int_equal(cio_await(t, &r), 0);
+    cio_future_unref(t);
+    return r;
+}
+
+static void test_default_stack_takes_a_64k_local(void **state) {
+    (void)state;
+    void *r = NULL;
+    assert_int_equal(cio_run(spawns_big_local, NULL, &r), 0);
+    assert_int_equal((intptr_t)r, sum_big_local(1));
+}
+
+/* Resident set plus page tables, in KiB. */
+static long memory_kib(void) {
+    FILE *f = fopen("/proc/self/status", "re");
+    assert_non_null(f);
+    char line[256];
+    long total = 0, v;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &v) == 1 || sscanf(line, "VmPTE: %ld", &v) == 1)
+            total += v;
+    fclose(f);
+    return total;
+}
+
+#define IDLE_TASKS 20000
+
+static void *idle_memory(void *arg) {
+    (void)arg;
+    cio_future **fs = malloc(IDLE_TASKS * sizeof *fs);
+    assert_non_null(fs);
+    long before = memory_kib();
+    for (size_t i = 0; i < IDLE_TASKS; i++)
+        fs[i] = cio_create_task(nap, NULL);
+    cio_sleep(0.05); /* every one has started and is asleep */
+    long after = memory_kib();
+    for (size_t i = 0; i < IDLE_TASKS; i++) {
+        cio_cancel(fs[i]);
+        cio_await(fs[i], NULL);
+        cio_future_unref(fs[i]);
+    }
+    free(fs);
+    return (void *)(intptr_t)((after - before) * 1024 / IDLE_TASKS);
+}
+
+static void test_idle_task_memory(void **state) {
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    skip(); /* shadow memory and fake stacks are counted too */
+#endif
+    void *per_task = NULL;
+    assert_int_equal(cio_run(idle_memory, NULL, &per_task), 0);
+    /* About one touched page each plus its share of page tables, whatever
+     * the reserved size: far below a default stack. */
+    print_message("idle task: %ld bytes\n", (long)(intptr_t)per_task);
+    assert_true((intptr_t)per_task < 12 * 1024);
+}
+
+/* ---- default names say what runs ---- */
+
+void *cio_test_exported_job(void *arg);
+void *cio_test_exported_job(void *arg) {
+    return arg;
+}
+
+static void *names_default(void *arg) {
+    (void)arg;
+    cio_future *a = cio_create_task(square, (void *)2);
+    cio_future *b = cio_create_task(cio_test_exported_job, NULL);
+    const cio_future *ca = a;
+    char first[64];
+    snprintf(first, sizeof first, "%s", cio_task_name(ca));
+    assert_string_equal(first, "Task-2 (square)");
+    /* Two names in one call stay apart (a shared buffer would not). */
+    char both[160];
+    snprintf(both, sizeof both, "%s|%s", cio_task_name(a), cio_task_name(b));
+    assert_string_equal(both, "Task-2 (square)|Task-3 (cio_test_exported_job)");
+    /* A name given later replaces the default; the default comes back with NULL. */
+    cio_task_set_name(a, "given");
+    assert_string_equal(cio_task_name(a), "given");
+    cio_task_set_name(a, NULL);
+    assert_string_equal(cio_task_name(a), first);
+    cio_await(a, NULL);
+    cio_await(b, NULL);
+    cio_future_unref(a);
+    cio_future_unref(b);
+    return NULL;
+}
+
+static void test_default_task_names(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(names_default, NULL, NULL), 0);
+}
+
+/* ---- a cancellation is delivered once; cleanup after it works ---- */
+
+static void *cleans_up(void *arg) {
+    int *steps = arg;
+    assert_int_equal(cio_sleep(3600), -ECANCELED);
+    (*steps)++;
+    /* Cleanup: every kind of call works again. */
+    assert_int_equal(cio_yield(), 0);
+    assert_int_equal(cio_sleep(0.001), 0);
+    cio_future *t = cio_create_task(square, (void *)5);
+    void *r = NULL;
+    assert_int_equal(cio_await(t, &r), 0);
+    assert_int_equal((intptr_t)r, 25);
+    cio_future_unref(t);
+    (*steps)++;
+    /* A second request is a second delivery. */
+    assert_int_equal(cio_sleep(3600), -ECANCELED);
+    (*steps)++;
+    return cio_fail(-ECANCELED);
+}
+
+static void *cancels_twice(void *arg) {
+    cio_future *t = cio_create_task(cleans_up, arg);
+    cio_yield();
+    assert_true(cio_cancel(t));
+    while (*(int *)arg < 2)
+        cio_yield();
+    cio_yield();
+    assert_true(cio_cancel(t));
+    assert_int_equal(cio_await(t, NULL), -ECANCELED);
+    assert_true(cio_future_cancelled(t));
+    cio_future_unref(t);
+    return NULL;
+}
+
+static void test_cancel_delivered_once(void **state) {
+    (void)state;
+    int steps = 0;
+    assert_int_equal(cio_run(cancels_twice, &steps, NULL), 0);
+    assert_int_equal(steps, 3);
+}
+
+/* ---- cio_create_task_with: options on the running loop ---- */
+
+static void *own_name(void *arg) {
+    (void)arg;
+    return (void *)cio_task_name(cio_current_task());
+}
+
+static void *creates_with(void *arg) {
+    (void)arg;
+    cio_task_options opt = {.name = "with-opts", .stack_size = 512 * 1024};
+    cio_future *t = cio_create_task_with(&opt, own_name, NULL);
+    assert_non_null(t);
+    void *r = NULL;
+    assert_int_equal(cio_await(t, &r), 0);
+    assert_string_equal((const char *)r, "with-opts");
+    cio_future_unref(t);
+    cio_future *u = cio_create_task_with(NULL, big_local, (void *)2); /* NULL: defaults */
+    assert_int_equal(cio_await(u, &r), 0);
+    assert_int_equal((intptr_t)r, sum_big_local(2));
+    cio_future_unref(u);
+    errno = 0;
+    assert_null(cio_create_task_with(&opt, NULL, NULL));
+    assert_int_equal(errno, EINVAL);
+    return NULL;
+}
+
+static void test_create_task_with(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(creates_with, NULL, NULL), 0);
+    errno = 0;
+    assert_null(cio_create_task_with(NULL, own_name, NULL)); /* no running loop */
+    assert_int_equal(errno, EPERM);
+}
+
+/* ---- NaN is not a duration ---- */
+
+static void *sleeps_nan(void *arg) {
+    (void)arg;
+    assert_int_equal(cio_sleep(NAN), -EINVAL);
+    assert_int_equal(cio_sleep(-NAN), -EINVAL);
+    assert_int_equal(cio_sleep(0), 0);
+    assert_int_equal(cio_sleep(-1), 0);
+    return NULL;
+}
+
+static void test_sleep_nan(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(sleeps_nan, NULL, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tasks_start_in_creation_order),
@@ -356,6 +679,14 @@ int main(void) {
         cmocka_unit_test(test_names_and_all_tasks),
         cmocka_unit_test(test_hundred_thousand_sleepers),
         cmocka_unit_test(test_unref_running_task),
+        cmocka_unit_test(test_await_future_of_another_loop),
+        cmocka_unit_test(test_await_future_of_loop_on_other_thread),
+        cmocka_unit_test(test_sleep_nan),
+        cmocka_unit_test(test_default_stack_takes_a_64k_local),
+        cmocka_unit_test(test_idle_task_memory),
+        cmocka_unit_test(test_default_task_names),
+        cmocka_unit_test(test_cancel_delivered_once),
+        cmocka_unit_test(test_create_task_with),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,16 @@
 #define LINE_MAX_LEN 8192
 #define BLOCK (256 * 1024)
 
+/* strcasestr is a GNU extension: a program built without _GNU_SOURCE must
+ * still compile this file. */
+static int contains_nocase(const char *s, const char *word) {
+    size_t n = strlen(word);
+    for (; *s; s++)
+        if (strncasecmp(s, word, n) == 0)
+            return 1;
+    return 0;
+}
+
 /* ===================== server ===================== */
 
 struct http_server {
@@ -116,9 +126,9 @@ static int serve_one(http_server *hs, cio_stream *s, char *line) {
         if (strcmp(line, "\r\n") == 0 || strcmp(line, "\n") == 0)
             break;
         if (strncasecmp(line, "Connection:", 11) == 0)
-            keep = strcasestr(line + 11, "close")        ? 0
-                   : strcasestr(line + 11, "keep-alive") ? 1
-                                                         : keep;
+            keep = contains_nocase(line + 11, "close")        ? 0
+                   : contains_nocase(line + 11, "keep-alive") ? 1
+                                                              : keep;
     }
     int r = strcmp(method, "GET") == 0 ? send_file(hs, s, path, keep)
                                        : send_text(s, 405, "Method Not Allowed", keep);
@@ -226,9 +236,10 @@ static int read_head(cio_stream *s, char *line, response *rsp) {
             return 0;
         if (strncasecmp(line, "Content-Length:", 15) == 0)
             rsp->length = atoll(line + 15);
-        else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line, "chunked"))
+        else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
+                 contains_nocase(line, "chunked"))
             rsp->chunked = 1;
-        else if (strncasecmp(line, "Connection:", 11) == 0 && strcasestr(line, "close"))
+        else if (strncasecmp(line, "Connection:", 11) == 0 && contains_nocase(line, "close"))
             rsp->close = 1;
     }
 }

@@ -20,6 +20,11 @@
  * opened with openat2(RESOLVE_BENEATH), so neither ".." nor a symlink can
  * reach outside DIR; open and fstat are plain system calls, as in nginx: on a
  * cached path they cost less than a trip through the loop. */
+/* Linux and GNU calls (O_PATH, strcasestr, strptime) are declared also in a
+ * build without the project's -D_GNU_SOURCE. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "request.h"
 #include "response.h"
 

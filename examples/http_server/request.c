@@ -1,4 +1,9 @@
 /* http_server: see request.h. */
+/* Linux and GNU calls (O_PATH, strcasestr, strptime) are declared also in a
+ * build without the project's -D_GNU_SOURCE. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "request.h"
 
 #include <ctype.h>
