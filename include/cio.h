@@ -161,6 +161,7 @@ CIO_API cio_handle cio_call_later(double delay, cio_cb cb, void *arg);
 CIO_API cio_handle cio_call_at(double when, cio_cb cb, void *arg);
 /* The same on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg);
+/* cio_call_later on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg);
 /* cio_call_at on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg);
