@@ -351,14 +351,15 @@ static void test_shield(void **state) {
 
 static void *as_completed_main(void *arg) {
     (void)arg;
-    job js[4] = {{.delay = 0.04, .value = 0},
-                 {.delay = 0.01, .value = 1},
-                 {.delay = 0.5, .value = 2},
-                 {.delay = 0.02, .value = 3}};
+    /* gaps of 0.1 s and more: the order holds under sanitizers too */
+    job js[4] = {{.delay = 0.3, .value = 0},
+                 {.delay = 0.05, .value = 1},
+                 {.delay = 3.0, .value = 2},
+                 {.delay = 0.15, .value = 3}};
     cio_future *fs[4];
     for (int i = 0; i < 4; i++)
         fs[i] = cio_create_task(run_job, &js[i]);
-    cio_as_completed *it = cio_as_completed_new(fs, 4, 0.2);
+    cio_as_completed *it = cio_as_completed_new(fs, 4, 1.0);
     int order[4], n = 0, r;
     cio_future *f;
     while ((r = cio_as_completed_next(it, &f)) == 1) {

@@ -226,7 +226,8 @@ static void *awaits_to_thread(void *arg) {
 static void *cancel_awaiter(void *arg) {
     (void)arg;
     cio_future *t = cio_create_task(awaits_to_thread, NULL);
-    cio_sleep(0.03);
+    while (!atomic_load(&started)) /* the thread runs the job (a slow start under TSan) */
+        cio_sleep(0.005);
     assert_true(cio_cancel(t));
     void *r;
     assert_int_equal(cio_await(t, &r), 0);
