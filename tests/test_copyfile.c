@@ -9,6 +9,8 @@
 
 #include <cio.h>
 
+#include "scratch_dir.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,34 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64];
-
-static char *at(const char *name) {
-    static char buf[4][256];
-    static int i;
-    char *b = buf[i++ % 4];
-    snprintf(b, 256, "%s/%s", dir, name);
-    return b;
-}
-
 static int setup(void **state) {
     (void)state;
-    strcpy(dir, "/tmp/cio_copy_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-    return 0;
-}
-
-static void run(cio_fn fn, void *arg) {
-    void *res = NULL;
-    assert_int_equal(cio_run(fn, arg, &res), 0);
+    return scratch_make("/tmp/cio_copy_XXXXXX");
 }
 
 static void write_pattern(int fd, off_t off, size_t len, unsigned seed) {

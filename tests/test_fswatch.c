@@ -10,6 +10,8 @@
 
 #include <cio.h>
 
+#include "scratch_dir.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,38 +23,9 @@
 
 enum { BURST = 10000 };
 
-static char dir[64];
-
-static void rm_rf(const char *d) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
-    assert_int_equal(system(cmd), 0);
-}
-
 static int setup(void **state) {
     (void)state;
-    strcpy(dir, "/dev/shm/cio_watch_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    rm_rf(dir);
-    return 0;
-}
-
-static void run(cio_fn fn, void *arg) {
-    void *res = NULL;
-    assert_int_equal(cio_run(fn, arg, &res), 0);
-}
-
-static char *at(const char *name) {
-    static char buf[4][256];
-    static int i;
-    char *b = buf[i++ % 4];
-    snprintf(b, 256, "%s/%s", dir, name);
-    return b;
+    return scratch_make("/dev/shm/cio_watch_XXXXXX");
 }
 
 static void expect(cio_watch *w, int kind, const char *name, const char *old) {

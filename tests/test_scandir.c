@@ -9,6 +9,8 @@
 
 #include <cio.h>
 
+#include "scratch_dir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,28 +22,12 @@
 
 enum { MANY = 100000 };
 
-static char dir[64];
 static char many[64]; /* the 100,000 entries, made once for the tests that list them */
 
 static int setup(void **state) {
     (void)state;
     /* tmpfs: 100,000 creations take a second there, much longer on a busy disk */
-    strcpy(dir, "/dev/shm/cio_scandir_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-    return 0;
-}
-
-static void run(cio_fn fn, void *arg) {
-    void *res = NULL;
-    assert_int_equal(cio_run(fn, arg, &res), 0);
+    return scratch_make("/dev/shm/cio_scandir_XXXXXX");
 }
 
 static int make_many(void **state) {
