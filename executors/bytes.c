@@ -288,6 +288,6 @@ cio_future *cio_run_in_executor_bytes(cio_executor *ex, cio_bytes_fn fn, const v
     if (!ex && !(ex = cio__default_executor(loop)))
         return NULL;
     if (ex->ops->submit_bytes)
-        return ex->ops->submit_bytes(ex, fn, in, in_len, out_cap);
-    return submit_default(ex, fn, in, in_len, out_cap);
+        return cio__job_future(ex->ops->submit_bytes(ex, fn, in, in_len, out_cap));
+    return cio__job_future(submit_default(ex, fn, in, in_len, out_cap));
 }

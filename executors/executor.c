@@ -1,10 +1,19 @@
 /* The executor interface: dispatch through cio_executor_ops, the loop's
  * default thread pool, and asyncio's to_thread on top. */
 #include "executor.h"
+#include "future.h"
 #include "loop.h"
 #include "task.h"
 
 #include <errno.h>
+
+void (*cio__job_observer)(cio_loop *loop, const cio__job_times *t);
+
+cio_future *cio__job_future(cio_future *f) {
+    if (f)
+        f->is_job = true;
+    return f;
+}
 
 /* Loop close: the default pool stops without waiting (cio_run has waited). */
 static void close_default(cio_loop *loop, void *ex) {
@@ -28,7 +37,7 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg) {
     }
     if (!ex && !(ex = cio__default_executor(loop)))
         return NULL;
-    return ex->ops->submit(ex, fn, arg);
+    return cio__job_future(ex->ops->submit(ex, fn, arg));
 }
 
 int cio_to_thread(cio_fn fn, void *arg, void **result) {

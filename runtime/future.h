@@ -37,6 +37,7 @@ struct cio_future {
     _Atomic uint32_t sync; /* CIO__SYNC_*: a thread in cio_future_wait sleeps on it (futex) */
     uint8_t state;
     bool is_task;
+    bool is_job; /* an executor job's (profiling counts a wait on it as executor time) */
     bool retrieved;
     int err;
     void *result;
