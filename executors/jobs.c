@@ -256,6 +256,7 @@ cio__job *cio__jobs_alloc(cio__jobs *e) {
         return NULL;
     }
     memset(j, 0, e->ops->job_size);
+    j->timed = cio__job_observer != NULL; /* the one load per job when it is off */
     return j;
 }
 
@@ -278,10 +279,8 @@ cio_future *cio__jobs_submit(cio__jobs *e, cio__job *j) {
     cio__future_set_cancel(f, job_cancel, j);
     cio__loop_ref(loop);
     cio__jobs_ref(e);
-    if (cio__job_observer) {
-        j->timed = true;
+    if (j->timed)
         j->submitted_ns = cio__job_now_ns();
-    }
     if (loop == atomic_load_explicit(&e->home, memory_order_relaxed)) {
         j->where = CIO__JOB_PENDING;
         cio__job_list_append(&e->pending, j);

@@ -129,7 +129,8 @@ void cio__jobs_ref(cio__jobs *e);
 /* The last one frees the pool (ops->free, then e). */
 void cio__jobs_unref(cio__jobs *e);
 
-/* On a loop thread: a zeroed record of ops->job_size bytes, or NULL. */
+/* On a loop thread: a zeroed record of ops->job_size bytes (timed when the
+ * job observer is on), or NULL with errno (ESHUTDOWN, ENOMEM). */
 cio__job *cio__jobs_alloc(cio__jobs *e);
 /* On a loop thread: submits j (fn, bytes and the pool's part filled in; the
  * engine owns j and its bytes from now on). Its future, or NULL with errno

@@ -193,7 +193,7 @@ static cio_future *submit(cio__pp_pool *p, cio__pp_slot slot, const void *fn, ci
     }
     *s = slot;
     s->owner = j;
-    s->timed = cio__job_observer != NULL;
+    s->timed = j->job.timed;
     atomic_init(&s->state, CIO__PP_SLOT_QUEUED);
     j->slot = s;
     j->job.fn = fn;

@@ -109,8 +109,11 @@ static bool steal(cio__pp_pool *p, cio__pp_worker *thief, double now) {
         cio_shm_free(fresh); /* nothing unstarted there (its tail runs), or no memory */
         return false;
     }
-    *fresh =
-        (cio__pp_slot){.fn = j->slot->fn, .bfn = j->slot->bfn, .arg = j->slot->arg, .owner = j};
+    *fresh = (cio__pp_slot){.fn = j->slot->fn,
+                            .bfn = j->slot->bfn,
+                            .arg = j->slot->arg,
+                            .owner = j,
+                            .timed = j->job.timed};
     atomic_init(&fresh->state, CIO__PP_SLOT_QUEUED);
     v->stolen[v->nstolen++] = j->slot;
     cio__job_list_unlink(&v->held, &j->job);
