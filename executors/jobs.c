@@ -376,7 +376,8 @@ int cio__jobs_wait(cio__jobs *e) {
     return cio__wait_in_thread(wait_block, wait_done, e);
 }
 
-int cio__jobs_shutdown(cio__jobs *e, bool wait, bool cancel_futures) {
+int cio__jobs_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
+    cio__jobs *e = (cio__jobs *)ex;
     cio_loop *here = cio__loop_running();
     if (here == atomic_load(&e->home) || !here)
         flush_pending(e); /* submitted before shutdown: they run (or are cancelled below) */
@@ -407,8 +408,9 @@ static void detach_visit(cio__job *j, void *ctx) {
     j->cancelled = true;
 }
 
-void cio__jobs_destroy(cio__jobs *e) {
-    cio__jobs_shutdown(e, false, false); /* flushes what is pending */
+void cio__jobs_destroy(cio_executor *ex) {
+    cio__jobs *e = (cio__jobs *)ex;
+    cio__jobs_shutdown(ex, false, false); /* flushes what is pending */
     cio_loop *home = atomic_load(&e->home);
     if (home && e->flush.queued) /* it would run after the pool is gone */
         cio__loop_cancel_flush(home, &e->flush);

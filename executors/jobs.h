@@ -136,11 +136,12 @@ cio__job *cio__jobs_alloc(cio__jobs *e);
  * engine owns j and its bytes from now on). Its future, or NULL with errno
  * (ESHUTDOWN, ENOMEM, or why no worker could be had). */
 cio_future *cio__jobs_submit(cio__jobs *e, cio__job *j);
-/* shutdown's loop side: flush, stop accepting, cancel_futures, wait. */
-int cio__jobs_shutdown(cio__jobs *e, bool wait, bool cancel_futures);
-/* destroy's: shutdown without waiting, closed loops' jobs let go, the
- * owner's reference dropped. */
-void cio__jobs_destroy(cio__jobs *e);
+/* A pool's cio_executor_ops.shutdown (ex: its cio__jobs): flush, stop
+ * accepting, cancel_futures, wait. 0 or -ECANCELED (a waiting task). */
+int cio__jobs_shutdown(cio_executor *ex, bool wait, bool cancel_futures);
+/* Its cio_executor_ops.destroy: shutdown without waiting, closed loops'
+ * jobs let go, the owner's reference dropped. */
+void cio__jobs_destroy(cio_executor *ex);
 
 /* Under the lock: the queue's head moves to a worker's hands. */
 cio__job *cio__jobs_take(cio__jobs *e);

@@ -225,19 +225,11 @@ static cio_future *pp_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void
     return submit((cio__pp_pool *)ex, (cio__pp_slot){.bfn = fn, .arg = b}, (const void *)fn, b);
 }
 
-static int pp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
-    return cio__jobs_shutdown((cio__jobs *)ex, wait, cancel_futures);
-}
-
-static void pp_destroy(cio_executor *ex) {
-    cio__jobs_destroy((cio__jobs *)ex);
-}
-
 static const cio_executor_ops process_pool_ops = {
     .name = "process_pool",
     .submit = pp_submit,
-    .shutdown = pp_shutdown,
-    .destroy = pp_destroy,
+    .shutdown = cio__jobs_shutdown,
+    .destroy = cio__jobs_destroy,
     .submit_bytes = pp_submit_bytes,
 };
 

@@ -18,7 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STEAL_AFTER 1e-4 /* seconds a worker's job runs before jobs it holds may move */
+#define STEAL_AFTER 1e-4     /* seconds a worker's job runs before jobs it holds may move */
+#define PIPELINE_COVER 1e-3  /* seconds of short jobs a worker holds (the round trip hidden) */
+#define PIPELINE_MIN 2       /* jobs a worker holds at least: one running, one next */
+#define JOB_TIME_WEIGHT 0.1  /* a new run time's weight in the moving average */
+#define BACKOFF_BASE 0.03125 /* seconds: a failed spawn's pause is this times 2^fails... */
+#define BACKOFF_MAX_SHIFT 5  /* ...up to 2^5 (62 ms .. 1 s) */
+enum { FD_WAKE, FD_CTL, FD_WORKERS }; /* the ppoll set: then one per worker place */
 
 /* Hands a finished (or failed, or cancelled) job back to its loop (the job
  * engine keeps it if that loop has closed). */
@@ -47,9 +53,9 @@ static void write_slots(cio__pp_worker *w, cio__pp_slot **s, int n) {
  * round trip through the parent is then hidden), two of long ones. */
 static int depth(const cio__pp_pool *p) {
     if (p->job_time <= 0)
-        return 2;
-    double d = 1e-3 / p->job_time;
-    return d < 2 ? 2 : d > CIO__PP_PIPELINE ? CIO__PP_PIPELINE : (int)d;
+        return PIPELINE_MIN;
+    double d = PIPELINE_COVER / p->job_time;
+    return d < PIPELINE_MIN ? PIPELINE_MIN : d > CIO__PP_PIPELINE ? CIO__PP_PIPELINE : (int)d;
 }
 
 static cio__pp_worker *least_loaded(cio__pp_pool *p, int limit) {
@@ -181,7 +187,8 @@ static void reply(cio__pp_pool *p, cio__pp_worker *w, cio__pp_slot *s) {
     /* Run time: since it was sent, or since the job before it came back. */
     double t = cio__now(), start = j->sent > w->last_reply ? j->sent : w->last_reply;
     w->last_reply = t;
-    p->job_time = p->job_time > 0 ? 0.9 * p->job_time + 0.1 * (t - start) : t - start;
+    double run = t - start;
+    p->job_time = p->job_time > 0 ? p->job_time + JOB_TIME_WEIGHT * (run - p->job_time) : run;
     complete(p, j, 0);
 }
 
@@ -226,8 +233,8 @@ static void fail_queued(cio__pp_pool *p, int err) {
  * crashed, say): ask again after a growing pause, not in a tight loop. */
 static void spawn_failed(cio__pp_pool *p, int err) {
     p->spawn_fails++;
-    unsigned shift = p->spawn_fails < 5 ? p->spawn_fails : 5;
-    p->spawn_at = cio__now() + 0.03125 * (1u << shift); /* 62 ms .. 1 s */
+    unsigned shift = p->spawn_fails < BACKOFF_MAX_SHIFT ? p->spawn_fails : BACKOFF_MAX_SHIFT;
+    p->spawn_at = cio__now() + BACKOFF_BASE * (1u << shift);
     if (p->spawn_fails >= CIO__PP_SPAWN_TRIES && !any_worker(p))
         fail_queued(p, err);
 }
@@ -388,7 +395,7 @@ static bool busy(const cio__pp_pool *p) {
 
 /* One poll() and what it reported. */
 static void wait_and_handle(cio__pp_pool *p) {
-    struct pollfd fds[CIO__PP_MAX_WORKERS + 2];
+    struct pollfd fds[FD_WORKERS + CIO__PP_MAX_WORKERS];
     unsigned n = 0;
     struct timespec ts;
     /* steal_at: a worker is idle while another may be stuck, look again then */
@@ -403,14 +410,14 @@ static void wait_and_handle(cio__pp_pool *p) {
     if (r <= 0)
         return;
     uint64_t v;
-    if (fds[0].revents && read(p->wake, &v, sizeof v) < 0)
+    if (fds[FD_WAKE].revents && read(p->wake, &v, sizeof v) < 0)
         v = 0; /* a spurious wakeup: nothing to do */
-    if (fds[1].revents && p->ctl >= 0)
+    if (fds[FD_CTL].revents && p->ctl >= 0)
         control_message(p);
     for (unsigned i = 0; i < p->nworkers; i++) {
         cio__pp_worker *w = &p->workers[i];
-        short ev = fds[2 + i].revents;
-        if (w->fd < 0 || w->fd != fds[2 + i].fd || !ev)
+        short ev = fds[FD_WORKERS + i].revents;
+        if (w->fd < 0 || w->fd != fds[FD_WORKERS + i].fd || !ev)
             continue;
         if (!read_replies(p, w) || (ev & (POLLHUP | POLLERR) && !(ev & POLLIN)))
             worker_died(p, w, false);

@@ -111,14 +111,6 @@ static cio_future *tp_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void
     return submit(ex, NULL, NULL, fn, b);
 }
 
-static int tp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
-    return cio__jobs_shutdown((cio__jobs *)ex, wait, cancel_futures);
-}
-
-static void tp_destroy(cio_executor *ex) {
-    cio__jobs_destroy((cio__jobs *)ex);
-}
-
 /* ---- cio_run's bounded wait ---- */
 
 /* Under the lock: up to `cap` bytes naming the jobs in workers' hands. */
@@ -142,7 +134,7 @@ bool cio__tp_is(const cio_executor *ex) {
 
 int cio__tp_shutdown_within(cio_executor *ex, double timeout) {
     cio__thread_pool *p = (cio__thread_pool *)ex;
-    tp_shutdown(ex, false, false);
+    cio__jobs_shutdown(ex, false, false);
     if (timeout < 0) {
         cio__tp_wait_workers(p);
         return 0;
@@ -170,8 +162,8 @@ int cio__tp_shutdown_within(cio_executor *ex, double timeout) {
 static const cio_executor_ops thread_pool_ops = {
     .name = "thread_pool",
     .submit = tp_submit,
-    .shutdown = tp_shutdown,
-    .destroy = tp_destroy,
+    .shutdown = cio__jobs_shutdown,
+    .destroy = cio__jobs_destroy,
     .submit_bytes = tp_submit_bytes,
 };
 

@@ -76,7 +76,9 @@ static void *cancel_jobs(void *arg) {
     cio_executor *ex = cio_thread_pool_new(1);
     cio_future *running = cio_run_in_executor(ex, counted_sleep, (void *)1);
     cio_future *queued = cio_run_in_executor(ex, counted_sleep, (void *)2);
-    cio_sleep(0.03); /* the first has started, the second waits for the only worker */
+    while (atomic_load(&started) <
+           1) /* the first has started, the second waits for the only worker */
+        cio_sleep(0.005);
     assert_int_equal(atomic_load(&started), 1);
     assert_true(cio_cancel(queued));
     assert_true(cio_future_cancelled(queued));
@@ -108,7 +110,8 @@ static void *shutdown_modes(void *arg) {
     cio_future *fs[4];
     for (int i = 0; i < 4; i++)
         fs[i] = cio_run_in_executor(ex, counted_sleep, (void *)(intptr_t)i);
-    cio_sleep(0.03);
+    while (atomic_load(&started) < 1) /* the first runs, the others wait for the only worker */
+        cio_sleep(0.005);
     /* cancel_futures: the three queued jobs end cancelled, the running one runs on */
     assert_int_equal(cio_executor_shutdown(ex, true, true), 0);
     assert_int_equal(atomic_load(&finished), 1);
