@@ -20,14 +20,14 @@
 
 static void on_flush(cio__flush *f);
 
-int cio__jobs_init(cio__jobs *e, const cio_executor_ops *ex_ops, const cio__jobs_ops *ops) {
+void cio__jobs_init(cio__jobs *e, const cio_executor_ops *ex_ops, const cio__jobs_ops *ops) {
     e->base.ops = ex_ops;
     e->ops = ops;
     e->flush.fn = on_flush;
     atomic_init(&e->refs, 1);
     atomic_init(&e->shutdown, false);
     atomic_init(&e->home, NULL);
-    return -pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->mu, NULL); /* cannot fail without attributes */
 }
 
 void cio__jobs_fini(cio__jobs *e) {

@@ -121,8 +121,8 @@ typedef struct cio__jobs {
     cio__job *free_jobs; /* recycled records */
 } cio__jobs;
 
-/* Sets e up for ops (the caller made the executor's ops). 0 or -ENOMEM. */
-int cio__jobs_init(cio__jobs *e, const cio_executor_ops *ex_ops, const cio__jobs_ops *ops);
+/* Sets up e, zeroed, as an executor with ex_ops whose pool adds ops. */
+void cio__jobs_init(cio__jobs *e, const cio_executor_ops *ex_ops, const cio__jobs_ops *ops);
 /* Undoes init for a pool that never started (no job, no thread). */
 void cio__jobs_fini(cio__jobs *e);
 void cio__jobs_ref(cio__jobs *e);

@@ -155,10 +155,21 @@ static void *shutdown_waiting(void *arg) {
     return (void *)(intptr_t)cio_executor_shutdown(arg, true, false);
 }
 
+static atomic_bool gate_open;
+
+/* Runs until the test opens the gate: no load makes it end too early. */
+static void *gated(void *arg) {
+    atomic_fetch_add(&started, 1);
+    while (!atomic_load(&gate_open))
+        nap(0.001);
+    atomic_fetch_add(&finished, 1);
+    return arg;
+}
+
 static void *cancel_shutdown_waiter(void *arg) {
     (void)arg;
     cio_executor *ex = cio_thread_pool_new(1);
-    cio_future *job = cio_run_in_executor(ex, counted_sleep, (void *)4);
+    cio_future *job = cio_run_in_executor(ex, gated, (void *)4);
     cio_future *waiter = cio_create_task(shutdown_waiting, ex);
     cio_sleep(0.03);
     assert_false(cio_future_done(waiter));
@@ -167,6 +178,7 @@ static void *cancel_shutdown_waiter(void *arg) {
     assert_int_equal(cio_await(waiter, &r), 0);
     assert_int_equal((intptr_t)r, -ECANCELED);
     assert_int_equal(atomic_load(&finished), 0); /* returned before the job ended */
+    atomic_store(&gate_open, true);
     errno = 0;
     assert_null(cio_run_in_executor(ex, plus_one, NULL)); /* the shutdown stands */
     assert_int_equal(errno, ESHUTDOWN);
