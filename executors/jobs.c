@@ -120,7 +120,6 @@ static void job_done(cio__mpsc_node *n) {
 static void fail_jobs(cio__job *j, int err) {
     while (j) {
         cio__job *next = j->next;
-        j->where = CIO__JOB_NOWHERE;
         cio__future_finish(j->fut, err, NULL);
         job_release(j, true, true);
         j = next;
@@ -163,8 +162,9 @@ static void release_orphans(cio__jobs *e) {
 static bool job_cancel(cio_future *f, void *ctx) {
     cio__job *j = ctx;
     cio__jobs *e = j->jobs;
-    bool never_ran = j->where == CIO__JOB_PENDING;
+    bool never_ran = j->pending;
     if (never_ran) {
+        j->pending = false;
         cio__job_list_unlink(&e->pending, j);
         e->npend--;
     } else {
@@ -222,6 +222,8 @@ static void flush_pending(cio__jobs *e) {
         return;
     cio__job *head = e->pending.head;
     unsigned n = e->npend;
+    for (cio__job *j = head; j; j = j->next)
+        j->pending = false;
     e->pending = (cio__job_list){0};
     e->npend = 0;
     int r = enqueue(e, head, n);
@@ -282,7 +284,7 @@ cio_future *cio__jobs_submit(cio__jobs *e, cio__job *j) {
     if (j->timed)
         j->submitted_ns = cio__job_now_ns();
     if (loop == atomic_load_explicit(&e->home, memory_order_relaxed)) {
-        j->where = CIO__JOB_PENDING;
+        j->pending = true;
         cio__job_list_append(&e->pending, j);
         e->npend++;
         cio__loop_defer_flush(loop, &e->flush);

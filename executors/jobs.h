@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { CIO__JOB_NOWHERE, CIO__JOB_PENDING, CIO__JOB_QUEUED, CIO__JOB_HELD }; /* cio__job.where */
+enum { CIO__JOB_NOWHERE, CIO__JOB_QUEUED, CIO__JOB_HELD }; /* cio__job.where */
 
 typedef struct cio__job {
     cio__mpsc_node node; /* first: the completion */
@@ -34,7 +34,8 @@ typedef struct cio__job {
     struct cio__bytes *bytes; /* a bytes job's buffer, until handed to fut */
     void *result;
     int err;        /* the job's error (0: result) */
-    uint8_t where;  /* under the lock (PENDING: the home loop's thread only) */
+    uint8_t where;  /* under the lock */
+    bool pending;   /* the home loop's thread only: in its unflushed batch */
     bool cancelled; /* its future ended already; the outcome is dropped */
     bool timed;     /* an observer was on at submission: times are taken */
     long worker;    /* who ran it (thread index or pid), when timed */
