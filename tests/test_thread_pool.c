@@ -403,7 +403,8 @@ static void *submit_two_and_leave(void *arg) {
         assert_non_null(f);
         cio_future_unref(f);
     }
-    cio_sleep(0.02); /* the first one runs, the second waits for the only thread */
+    while (atomic_load(&started) < 1) /* the first one runs, the second waits for the only thread */
+        cio_sleep(0.005);
     return NULL;
 }
 
