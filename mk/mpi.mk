@@ -22,7 +22,7 @@ MPI_REALNAME := libcio-mpi.so.$(VERSION)
 MPI_SHARED := $(BUILD)/$(MPI_REALNAME)
 MPI_TEST := $(BUILD)/tests/mpi/test_mpi
 MPI_TEST_RUN := $(BUILD)/tests/mpi/run_test_mpi
-MPI_BENCH := $(BUILD)/bench/mpi/w17_mpi
+MPI_BENCH := $(BUILD)/bench/w17_mpi
 MPI_APP_OBJS := $(BUILD)/obj/tests/mpi/test_mpi.o $(BUILD)/obj/bench/mpi/w17_mpi.o
 MPI_DIRS := $(filter-out $(BUILD_DIRS),$(sort $(patsubst %/,%,$(dir $(MPI_OBJS) $(MPI_APP_OBJS) $(MPI_TEST) $(MPI_BENCH)))))
 

@@ -1,9 +1,9 @@
 /* Rank 0's progress thread: the only thread that calls MPI while the loop
  * runs. It hands queued jobs to the ranks with room (several short jobs per
  * message), receives results, and posts them to the loop in batches. It never
- * blocks inside MPI: it polls (cio__mpi_backoff), sleeping on `wake` with a
- * growing timeout while jobs are out, or until a submission kicks it when
- * nothing is. */
+ * blocks inside MPI: between rounds it sleeps on rank 0's doorbell (bell.h),
+ * rung by the ranks when they send results and by the loop when it submits. */
+#include "bell.h"
 #include "rank0.h"
 
 #include <errno.h>
@@ -37,13 +37,14 @@ typedef struct prog {
     size_t nouts, outs_cap;
     send_req *sends; /* posted, not complete */
     size_t nsends, sends_cap;
+    size_t *open; /* [nranks]: each rank's batch being filled in outs */
     int byes;
     int rr; /* where the search for a rank with room starts */
 } prog;
 
 void cio__mpi_progress_kick(cio__mpi_exec *x) {
-    if (x->sleeping)
-        pthread_cond_signal(&x->wake);
+    (void)x;
+    cio__mpi_bell_ring(cio__mpi_bell_of(0));
 }
 
 static void *grow(void *p, size_t *cap, size_t want, size_t size) {
@@ -70,20 +71,21 @@ static double *cost_of(cio__mpi_exec *x, uint64_t fn) {
 }
 
 /* A rank holds enough jobs to stay busy while its results travel to rank 0
- * and new jobs back (about LATENCY_NS on a loaded machine whose ranks poll):
- * two, plus one per LATENCY_NS worth of this function's jobs, at most 64.
+ * and new jobs back (under LATENCY_NS on a loaded machine, the ranks woken
+ * by their bells): two, plus one per LATENCY_NS worth of this function's
+ * jobs, at most 64.
  * Few of long jobs, so that the last jobs of a batch spread over the ranks
  * instead of waiting behind one; a function not seen yet gets two. Sized per
  * job function: a batch of long jobs right after many short ones still
  * spreads. */
-#define LATENCY_NS 2e6
+#define LATENCY_NS 1e6
 #define MAX_WINDOW 64
 
 static unsigned window_for(cio__mpi_exec *x, const cio__mpi_job *j) {
     double avg = *cost_of(x, j->fn);
     if (avg <= 0)
         return 2;
-    double w = 3 + LATENCY_NS / avg; /* 2 + rounded up */
+    double w = 2 + LATENCY_NS / avg; /* a job of 1 ms or more: 2 */
     return w < MAX_WINDOW ? (unsigned)w : MAX_WINDOW;
 }
 
@@ -145,8 +147,9 @@ static void fail_job(cio__mpi_exec *x, cio__mpi_job *j, int err) {
     cio__mpi_list_append(&x->done, j);
 }
 
-static void dispatch(prog *p, size_t *open) {
+static void dispatch(prog *p) {
     cio__mpi_exec *x = p->x;
+    size_t *open = p->open;
     for (int r = 0; r < x->nranks; r++)
         open[r] = SIZE_MAX;
     int rank;
@@ -186,6 +189,7 @@ static void post_sends(prog *p) {
         s->buf = o->buf;
         MPI_Isend(o->buf, (int)o->len, MPI_BYTE, o->rank, CIO__MPI_TAG_JOBS, MPI_COMM_WORLD,
                   &s->req);
+        cio__mpi_bell_ring(cio__mpi_bell_of(o->rank));
     }
     p->nouts = 0;
 }
@@ -334,43 +338,25 @@ static void post(cio__mpi_exec *x) {
     pthread_mutex_unlock(&x->mu);
 }
 
-/* Sends in progress need this thread's polls to move (MPI's rendezvous for
- * big messages): then it only yields. Else it sleeps on `wake`, with a
- * growing timeout while jobs are out, without one when nothing is. */
-static void pause_for(prog *p, cio__mpi_backoff *b) {
+/* Sleeps on rank 0's bell, which the ranks ring after sending results and
+ * the loop after queueing what it could not send, with a growing timeout
+ * while jobs are out, without one when nothing is. Without mpi_mu. */
+static void pause_for(prog *p, cio__mpi_backoff *b, uint32_t seen) {
     cio__mpi_exec *x = p->x;
-    if (p->nsends) {
-        sched_yield();
-        return;
-    }
-    long ns = cio__mpi_backoff_next(b);
     pthread_mutex_lock(&x->mu);
-    bool nothing_out = !x->queue.head && !x->sent_total && !p->nsends && !x->stopping &&
-                       !(x->done.head && !x->posted);
-    x->sleeping = true;
-    if (nothing_out) {
-        pthread_cond_wait(&x->wake, &x->mu);
-    } else {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += ns;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&x->wake, &x->mu, &t);
-    }
-    x->sleeping = false;
+    bool nothing_out =
+        !x->queue.head && !x->sent_total && !x->stopping && !(x->done.head && !x->posted);
     pthread_mutex_unlock(&x->mu);
+    cio__mpi_bell_wait(cio__mpi_bell_of(0), seen, nothing_out ? -1 : cio__mpi_backoff_next(b));
 }
 
 /* One round: dispatch, send, receive. True when something moved. */
-static bool round_once(prog *p, size_t *open, bool *stop_sent) {
+static bool round_once(prog *p, bool *stop_sent) {
     cio__mpi_exec *x = p->x;
     pthread_mutex_lock(&x->mu);
     bool stop_now = x->stopping && !*stop_sent;
     if (!x->stopping)
-        dispatch(p, open);
+        dispatch(p);
     bool post_now = want_post(x);
     pthread_mutex_unlock(&x->mu);
     bool moved = p->nouts > 0 || stop_now;
@@ -387,29 +373,64 @@ static bool round_once(prog *p, size_t *open, bool *stop_sent) {
     return moved;
 }
 
+/* The loop thread, right after it queued jobs: sends what fits on the ranks
+ * itself (MPI_THREAD_SERIALIZED: under mpi_mu), one thread hop fewer for
+ * short jobs. When the progress thread holds MPI, it is woken instead. */
+void cio__mpi_progress_send(cio__mpi_exec *x) {
+    if (pthread_mutex_trylock(&x->mpi_mu) != 0) {
+        cio__mpi_progress_kick(x);
+        return;
+    }
+    prog *p = x->prog;
+    if (p) {
+        pthread_mutex_lock(&x->mu);
+        if (!x->stopping)
+            dispatch(p);
+        pthread_mutex_unlock(&x->mu);
+        post_sends(p);
+        test_sends(p);
+    }
+    bool kick = !p || p->nsends; /* big sends move only while rank 0 polls */
+    pthread_mutex_unlock(&x->mpi_mu);
+    if (kick)
+        cio__mpi_progress_kick(x);
+}
+
 static void *progress_main(void *arg) {
     prog p = {.x = arg};
     prctl(PR_SET_TIMERSLACK, 1000UL); /* its polls sleep microseconds: keep them short */
-    size_t *open = malloc((size_t)p.x->nranks * sizeof *open);
-    if (!open) {
+    p.open = malloc((size_t)p.x->nranks * sizeof *p.open);
+    if (!p.open) {
         fprintf(stderr, "cio-mpi: rank 0: out of memory in the progress thread\n");
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     bool stop_sent = false;
     cio__mpi_backoff b = {0};
+    pthread_mutex_lock(&p.x->mpi_mu);
+    p.x->prog = &p;
     while (!(stop_sent && p.byes == p.x->nranks - 1)) {
-        if (round_once(&p, open, &stop_sent))
+        uint32_t seen = cio__mpi_bell_seen(cio__mpi_bell_of(0));
+        if (round_once(&p, &stop_sent)) {
             cio__mpi_backoff_reset(&b);
+            continue;
+        }
+        bool sending = p.nsends > 0;
+        pthread_mutex_unlock(&p.x->mpi_mu); /* the loop may send meanwhile */
+        if (sending)                        /* big sends move only while this thread polls */
+            sched_yield();
         else
-            pause_for(&p, &b);
+            pause_for(&p, &b, seen);
+        pthread_mutex_lock(&p.x->mpi_mu);
     }
+    p.x->prog = NULL;
     for (size_t i = 0; i < p.nsends; i++) {
         MPI_Wait(&p.sends[i].req, MPI_STATUS_IGNORE);
         free(p.sends[i].buf);
     }
+    pthread_mutex_unlock(&p.x->mpi_mu);
     free(p.sends);
     free(p.outs);
-    free(open);
+    free(p.open);
     return NULL;
 }
 

@@ -1,10 +1,12 @@
 /* A worker rank: receives jobs from rank 0, runs them one after another in
  * its main thread, and answers with results in order, several short ones per
- * message. It never blocks inside MPI while it waits (cio__mpi_backoff), so an
- * idle rank leaves the CPU to the busy ones.
+ * message. It never blocks inside MPI while it waits: it sleeps on its
+ * doorbell (bell.h), which rank 0 rings after sending it jobs, so an idle rank
+ * leaves the CPU to the busy ones and still starts new jobs at once.
  *
  * A job that crashes the rank: a handler names the job on stderr and the rank
  * dies of the same signal; mpirun / srun then end the whole run. */
+#include "bell.h"
 #include "wire.h"
 
 #include <dlfcn.h>
@@ -111,10 +113,20 @@ static int reserve(worker *w, size_t more) {
     return 0;
 }
 
+static int self_rank;
+
+/* Sends to rank 0 and rings its bell once the message is on its way. */
+static void send_to_0(const void *buf, size_t len, int tag) {
+    MPI_Request req;
+    MPI_Isend(buf, (int)len, MPI_BYTE, 0, tag, MPI_COMM_WORLD, &req);
+    cio__mpi_bell_ring(cio__mpi_bell_of(0));
+    MPI_Wait(&req, MPI_STATUS_IGNORE);
+}
+
 static void flush(worker *w) {
     if (!w->out_len)
         return;
-    MPI_Send(w->out, (int)w->out_len, MPI_BYTE, 0, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD);
+    send_to_0(w->out, w->out_len, CIO__MPI_TAG_RESULTS);
     w->out_len = 0;
     w->out_n = 0;
 }
@@ -163,7 +175,7 @@ static void run_big(worker *w, const cio__mpi_wire_job *h) {
     if (len + sizeof r > w->out_cap && reserve(w, sizeof r) < 0)
         MPI_Abort(MPI_COMM_WORLD, ENOMEM);
     memcpy(w->out + len, &r, sizeof r);
-    MPI_Send(w->out, (int)(len + sizeof r), MPI_BYTE, 0, CIO__MPI_TAG_BIG, MPI_COMM_WORLD);
+    send_to_0(w->out, len + sizeof r, CIO__MPI_TAG_BIG);
 }
 
 static void run_job(worker *w, const cio__mpi_wire_job *h) {
@@ -257,9 +269,8 @@ static bool receive(worker *w) {
     return got;
 }
 
-static void pause_for(cio__mpi_backoff *b) {
-    struct timespec t = {0, cio__mpi_backoff_next(b)};
-    nanosleep(&t, NULL);
+static void pause_for(cio__mpi_backoff *b, uint32_t seen) {
+    cio__mpi_bell_wait(cio__mpi_bell_of(self_rank), seen, cio__mpi_backoff_next(b));
 }
 
 static bool should_flush(const worker *w) {
@@ -279,9 +290,11 @@ static void run_next(worker *w) {
 int cio__mpi_serve(int rank) {
     worker w = {0};
     crash_handlers(rank);
+    self_rank = rank;
     prctl(PR_SET_TIMERSLACK, 1000UL); /* its polls sleep microseconds: keep them short */
     cio__mpi_backoff b = {0};
     for (;;) {
+        uint32_t seen = cio__mpi_bell_seen(cio__mpi_bell_of(rank));
         bool got = receive(&w);
         if (w.stop)
             break;
@@ -289,7 +302,7 @@ int cio__mpi_serve(int rank) {
             run_next(&w);
             cio__mpi_backoff_reset(&b);
         } else if (!got) {
-            pause_for(&b);
+            pause_for(&b, seen);
         }
         if (should_flush(&w))
             flush(&w);
@@ -304,7 +317,7 @@ int cio__mpi_serve(int rank) {
     }
     flush(&w);
     cio__mpi_wire_res bye = {.kind = CIO__MPI_W_BYE};
-    MPI_Send(&bye, sizeof bye, MPI_BYTE, 0, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD);
+    send_to_0(&bye, sizeof bye, CIO__MPI_TAG_RESULTS);
     free(w.q);
     free(w.out);
     return 0;
