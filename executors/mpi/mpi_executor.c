@@ -294,7 +294,7 @@ static const cio_executor_ops mpi_ops = {
 };
 
 int cio__mpi_exec_init(cio__mpi_exec *x, int nranks) {
-    *x = (cio__mpi_exec){.base.ops = &mpi_ops, .nranks = nranks};
+    *x = (cio__mpi_exec){.base.ops = &mpi_ops, .nranks = nranks, .latency_ns = 1e6};
     x->ranks = calloc((size_t)nranks, sizeof *x->ranks);
     if (!x->ranks)
         return -ENOMEM;

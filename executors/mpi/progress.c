@@ -71,22 +71,28 @@ static double *cost_of(cio__mpi_exec *x, uint64_t fn) {
 }
 
 /* A rank holds enough jobs to stay busy while its results travel to rank 0
- * and new jobs back (under LATENCY_NS on a loaded machine, the ranks woken
- * by their bells): two, plus one per LATENCY_NS worth of this function's
- * jobs, at most 64.
+ * and new jobs back (x->latency_ns, measured: tens of microseconds on an idle
+ * machine, milliseconds on a loaded one): two, plus one per latency_ns worth
+ * of this function's jobs, at most 64.
  * Few of long jobs, so that the last jobs of a batch spread over the ranks
  * instead of waiting behind one; a function not seen yet gets two. Sized per
  * job function: a batch of long jobs right after many short ones still
  * spreads. */
-#define LATENCY_NS 1e6
 #define MAX_WINDOW 64
 
 static unsigned window_for(cio__mpi_exec *x, const cio__mpi_job *j) {
     double avg = *cost_of(x, j->fn);
     if (avg <= 0)
         return 2;
-    double w = 2 + LATENCY_NS / avg; /* a job of 1 ms or more: 2 */
-    return w < MAX_WINDOW ? (unsigned)w : MAX_WINDOW;
+    double w = 2 + x->latency_ns / avg;
+    /* Near the end of a batch, no rank holds more than its share of what is
+     * left (guided self-scheduling): the last jobs spread over the ranks
+     * instead of queueing behind one while another idles. */
+    unsigned workers = (unsigned)x->nranks - 1, left = x->queue.n + x->sent_total;
+    unsigned share = (left + workers - 1) / workers;
+    share = share > 2 ? share : 2;
+    w = w < MAX_WINDOW ? w : MAX_WINDOW;
+    return (unsigned)w < share ? (unsigned)w : share;
 }
 
 static int pick_rank(cio__mpi_exec *x, int *rr, unsigned window) {
@@ -150,6 +156,7 @@ static void fail_job(cio__mpi_exec *x, cio__mpi_job *j, int err) {
 static void dispatch(prog *p) {
     cio__mpi_exec *x = p->x;
     size_t *open = p->open;
+    long long now = cio__mpi_now_ns();
     for (int r = 0; r < x->nranks; r++)
         open[r] = SIZE_MAX;
     int rank;
@@ -168,6 +175,7 @@ static void dispatch(prog *p) {
             j->msg = NULL; /* the send owns it now */
         j->where = CIO__MPI_SENT;
         j->rank = rank;
+        j->sent_ns = now;
         cio__mpi_list_append(&x->ranks[rank].inflight, j);
         x->sent_total++;
     }
@@ -223,7 +231,7 @@ static void send_stops(prog *p) {
 
 /* Under mu: one result record of rank src; big is its bytes' buffer when it
  * came alone (TAG_BIG), else the bytes follow the record. */
-static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *big) {
+static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *big, long long now) {
     cio__mpi_exec *x = p->x;
     if (r->kind == CIO__MPI_W_BYE) {
         x->ranks[src].bye = true;
@@ -238,6 +246,9 @@ static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *big)
     }
     cio__mpi_list_unlink(&x->ranks[src].inflight, j);
     x->sent_total--;
+    double lat = (double)(now - j->sent_ns) - (double)r->held_ns, *lat_avg = &x->latency_ns;
+    lat = lat > 0 ? lat : 0;
+    *lat_avg = lat > *lat_avg ? 0.5 * *lat_avg + 0.5 * lat : 0.9 * *lat_avg + 0.1 * lat;
     double *avg = cost_of(x, j->fn);
     *avg = *avg > 0 ? 0.8 * *avg + 0.2 * (double)r->run_ns : (double)r->run_ns;
     j->err = r->err;
@@ -264,10 +275,11 @@ static void after_results(cio__mpi_exec *x) {
 
 static void take_batch(prog *p, int src, char *buf, size_t len) {
     cio__mpi_exec *x = p->x;
+    long long now = cio__mpi_now_ns();
     pthread_mutex_lock(&x->mu);
     for (size_t at = 0; at + sizeof(cio__mpi_wire_res) <= len;) {
         const cio__mpi_wire_res *r = (const cio__mpi_wire_res *)(buf + at);
-        take_result(p, src, r, NULL);
+        take_result(p, src, r, NULL, now);
         at += sizeof *r + cio__mpi_pad8(r->out_len);
     }
     after_results(x);
@@ -283,8 +295,9 @@ static int take_big(prog *p, const MPI_Status *st, size_t n) {
     MPI_Recv(buf, (int)n, MPI_BYTE, st->MPI_SOURCE, CIO__MPI_TAG_BIG, MPI_COMM_WORLD,
              MPI_STATUS_IGNORE);
     memcpy(&r, buf + n - sizeof r, sizeof r);
+    long long now = cio__mpi_now_ns();
     pthread_mutex_lock(&p->x->mu);
-    take_result(p, st->MPI_SOURCE, &r, buf);
+    take_result(p, st->MPI_SOURCE, &r, buf, now);
     after_results(p->x);
     pthread_mutex_unlock(&p->x->mu);
     return 0;

@@ -27,11 +27,12 @@ typedef struct cio__mpi_job {
     struct cio__mpi_exec *x;
     cio_future *fut; /* the job's own reference */
     uint64_t id;
-    uint32_t kind; /* CIO__MPI_W_SCALAR or _BYTES */
-    uint64_t fn;   /* its offset in the image */
-    int refs;      /* loop thread */
-    int where;     /* under mu */
-    int rank;      /* under mu: where it was sent */
+    uint32_t kind;     /* CIO__MPI_W_SCALAR or _BYTES */
+    uint64_t fn;       /* its offset in the image */
+    int refs;          /* loop thread */
+    int where;         /* under mu */
+    int rank;          /* under mu: where it was sent */
+    long long sent_ns; /* under mu: when */
     /* The record to send (header + payload): owned by the queue until sent. */
     cio__mpi_wire_job *msg;
     size_t msg_len;
@@ -76,6 +77,10 @@ typedef struct cio__mpi_exec {
         uint64_t fn;
         double avg_ns;
     } costs[CIO__MPI_COSTS];
+    /* How long a result takes to reach rank 0 and new jobs a rank (wake-ups
+     * included; long on a loaded machine): a moving average that rises fast
+     * and falls slowly. A rank holds enough jobs to cover it. */
+    double latency_ns;
     unsigned sent_total;   /* jobs sent and not answered yet */
     bool posted;           /* a delivery is scheduled on the loop */
     bool stopping;         /* rank 0's main returned: stop the ranks */

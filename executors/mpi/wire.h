@@ -41,7 +41,8 @@ typedef struct cio__mpi_wire_res {
     uint64_t id;
     uint64_t value; /* a scalar job's result */
     uint64_t out_len;
-    uint64_t run_ns; /* how long the job ran: rank 0 sizes its windows by it */
+    uint64_t run_ns;  /* how long the job ran: rank 0 sizes its windows by it */
+    uint64_t held_ns; /* from its message's arrival on the rank to its end */
 } cio__mpi_wire_res;
 
 /* Waiting for the other side without blocking inside MPI (Open MPI's
