@@ -29,6 +29,7 @@ typedef struct out_msg {
 typedef struct send_req {
     MPI_Request req;
     void *buf;
+    int rank;
 } send_req;
 
 typedef struct prog {
@@ -195,6 +196,7 @@ static void post_sends(prog *p) {
         p->sends = s;
         s = &p->sends[p->nsends++];
         s->buf = o->buf;
+        s->rank = o->rank;
         MPI_Isend(o->buf, (int)o->len, MPI_BYTE, o->rank, CIO__MPI_TAG_JOBS, MPI_COMM_WORLD,
                   &s->req);
         cio__mpi_bell_ring(cio__mpi_bell_of(o->rank));
@@ -207,9 +209,10 @@ static void test_sends(prog *p) {
     for (size_t i = 0; i < p->nsends; i++) {
         int done = 0;
         MPI_Test(&p->sends[i].req, &done, MPI_STATUS_IGNORE);
-        if (done)
+        if (done) { /* MPI may have pushed it out only now: ring again */
+            cio__mpi_bell_ring(cio__mpi_bell_of(p->sends[i].rank));
             free(p->sends[i].buf);
-        else
+        } else
             p->sends[k++] = p->sends[i];
     }
     p->nsends = k;

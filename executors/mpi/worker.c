@@ -127,6 +127,9 @@ static void send_to_0(const void *buf, size_t len, int tag) {
     MPI_Isend(buf, (int)len, MPI_BYTE, 0, tag, MPI_COMM_WORLD, &req);
     cio__mpi_bell_ring(cio__mpi_bell_of(0));
     MPI_Wait(&req, MPI_STATUS_IGNORE);
+    /* Again once it is out: MPI may have pushed it only inside MPI_Wait
+     * (a full shared-memory queue, a rendezvous). */
+    cio__mpi_bell_ring(cio__mpi_bell_of(0));
 }
 
 static void flush(worker *w) {
