@@ -185,7 +185,7 @@ unsigned cio_barrier_parties(const cio_barrier *b) {
 }
 
 unsigned cio_barrier_n_waiting(const cio_barrier *b) {
-    return b ? (unsigned)b->q.n : 0;
+    return b ? (unsigned)cio__waitq_len(&b->q) : 0;
 }
 
 bool cio_barrier_broken(const cio_barrier *b) {
