@@ -46,11 +46,8 @@ static void loop_destroy(cio_loop *loop) {
         loop->free_nodes = n->next;
         free(n);
     }
-    while (loop->free_tasks) {
-        cio__task *t = loop->free_tasks;
-        loop->free_tasks = t->all_next;
-        free(t);
-    }
+    for (cio__list_node *x; (x = cio__list_pop_front(&loop->free_tasks));)
+        free(CIO__TASK_OF(x));
     free(loop);
 }
 
@@ -521,8 +518,8 @@ int cio_loop_close(cio_loop *loop) {
     drain_inbox(loop);
     cancel_inflight(loop);
     drop_ready(loop);
-    while (loop->all_tasks)
-        cio__task_abandon(loop->all_tasks);
+    while (loop->all_tasks.head)
+        cio__task_abandon(CIO__TASK_OF(loop->all_tasks.head));
     drop_ready(loop);
     while (loop->timers.n) {
         cio__handle *h = cio__timers_top(&loop->timers);

@@ -36,12 +36,11 @@ struct cio_loop {
     const void *sched_stack_lo;
     size_t sched_stack_size;
     cio__task *current;
-    cio__task *all_tasks; /* unfinished tasks, a doubly linked list */
-    size_t ntasks;
+    cio__list all_tasks; /* unfinished tasks (cio__task.all_link), oldest first */
     uint64_t next_task_id;
     cio__cbnode *free_nodes;
     cio__flush *flushes;
-    void *free_tasks; /* recycled task structs (by stack_size: default only) */
+    cio__list free_tasks; /* recycled task structs (cio__task.all_link) */
 
     /* Cross-thread entry: call_soon_threadsafe, executor completions. */
     cio__mpsc inbox;
