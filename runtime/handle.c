@@ -123,7 +123,9 @@ void cio__timers_destroy(cio__timers *t) {
 }
 
 cio_handle cio_loop_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg) {
-    if (!loop)
+    if (!loop) {
+        errno = EPERM;
         return (cio_handle){0};
+    }
     return cio_loop_call_at(loop, cio_loop_time(loop) + delay, cb, arg);
 }

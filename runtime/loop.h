@@ -64,6 +64,8 @@ struct cio_loop {
 
 /* The loop running on this thread (NULL if none). */
 cio_loop *cio__loop_running(void);
+/* Whether opt's time fields follow cio.h's time rule (no NaN); NULL is valid. */
+bool cio__options_valid(const cio_options *opt);
 /* Any thread: queue n; n->fn runs on the loop thread. -ESHUTDOWN once closed. */
 int cio__loop_post(cio_loop *loop, cio__mpsc_node *n);
 /* Any thread: keep the loop's memory alive (executors with jobs in flight). */

@@ -280,15 +280,16 @@ size_t cio_server_connections(const cio_server *srv) {
     return srv->conns.n;
 }
 
-void cio_server_close(cio_server *srv) {
+int cio_server_close(cio_server *srv) {
     if (!srv)
-        return;
+        return -EINVAL;
     if (srv->closing)
-        return;
+        return 0;
     srv->closing = true;
     if (srv->acceptor)
         cio_cancel(srv->acceptor);
     cio__waitq_wake_all(&srv->closing_waiters, 0);
+    return 0;
 }
 
 void cio_server_close_clients(cio_server *srv) {

@@ -2,6 +2,7 @@
  * parks (await, sleep, I/O, a sync primitive) and is resumed by its step
  * handle; every switch goes through the loop's own stack. */
 #include "task.h"
+#include "timearg.h"
 
 #include "debug.h"
 #include "fault.h"
@@ -245,8 +246,8 @@ int cio_sleep(double seconds) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (seconds != seconds)
-        return -EINVAL; /* NaN, as wait, wait_for and timeouts say */
+    if (cio__time_nan(seconds))
+        return -EINVAL;
     if (!(seconds > 0))
         return cio_yield();
     cio__task *t = cio__task_current();
