@@ -46,17 +46,21 @@ extern "C" {
 
    Names
    - Actions are cio_<object>_<verb>; getters are cio_<object>_<property>
-     with no get_ (cio_loop_time, cio_loop_debug, cio_queue_size).
-   - A call that uses the running loop without needing a task has an
-     explicit-loop twin named cio_loop_ + its name without cio_, arguments
-     in the same order after the loop (cio_call_soon / cio_loop_call_soon,
-     cio_create_task / cio_loop_create_task, cio_future_new /
-     cio_loop_future_new, cio_add_reader / cio_loop_add_reader). The twin
-     also works before the loop runs, on the thread that will run it. Calls
-     made in a task use that task's loop and have no twin.
-   - X_with(opt, ...) is X with an options struct and the same arguments
-     after it; opt NULL means X's defaults. Every _with has its plain X.
-     In an options struct, zero means default.
+     with no get_ (cio_loop_time, cio_loop_debug, cio_queue_size);
+     cio_get_running_loop keeps asyncio's name.
+   - The calls that put work on the running loop from outside a task have
+     an explicit-loop twin named cio_loop_ + the name without cio_, the
+     other arguments in the same order after the loop: call_soon,
+     call_later, call_at, create_task(_with), future_new, add_reader,
+     add_writer, remove_reader, remove_writer, add_signal_handler,
+     remove_signal_handler. A twin also works before the loop runs, on the
+     thread that will run it. Calls made in a task use that task's loop,
+     and objects bound to a loop (servers, acceptors, intervals, watchers,
+     iterators) are made on the running loop, from its tasks or callbacks.
+   - X_with(opt, ...) is X with an options struct first (opt NULL: X's
+     defaults) and X's other arguments after it, unless opt holds them (a
+     pool's max_workers). Every _with has its plain X. In an options
+     struct, zero means default.
    - Release: X_free(x) returns void, releases x's memory and first ends
      whatever x still does; NULL is a no-op. X_close(x) ends x's use (stops
      accepting or sending; may flush, and wait when in a task) and returns
