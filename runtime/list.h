@@ -18,8 +18,10 @@ typedef struct cio__list {
 } cio__list;
 
 /* The element that embeds node as its member `member`. */
-#define cio__list_entry(node, type, member)                                                        \
+/* clang-format off: it takes (node) for a cast */
+#define cio__list_entry(node, type, member) \
     ((type *)(void *)((char *)(node) - offsetof(type, member)))
+/* clang-format on */
 
 /* Visits every node from the oldest; the body may unlink `it` (not `next`). */
 #define cio__list_each(l, it, nx)                                                                  \

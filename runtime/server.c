@@ -31,10 +31,10 @@ struct cio_server {
     cio_stream_handler handler;
     void *arg;
     cio_future *acceptor; /* NULL once it has ended */
-    cio__list conns; /* handlers still running */
+    cio__list conns;      /* handlers still running */
     bool closing, freed;
-    cio__waitq closing_waiters; /* serve_forever */
-    cio__waitq closed_waiters;  /* wait_closed */
+    cio__waitq closing_waiters;  /* serve_forever */
+    cio__waitq closed_waiters;   /* wait_closed */
     void (*arg_free)(void *arg); /* a module's wrapper of handler and arg */
 };
 

@@ -32,8 +32,8 @@ typedef struct curl_loop {
     CURLM *multi;
     cio_handle timer;
     bool timer_set;
-    cio__list xfers; /* transfers in the multi handle */
-    cio__list socks; /* watched sockets (curl_sock.link) */
+    cio__list xfers;          /* transfers in the multi handle */
+    cio__list socks;          /* watched sockets (curl_sock.link) */
     struct curl_sock *firing; /* the socket whose callback runs (NULL once curl drops it) */
     struct curl_loop *next;
 } curl_loop;
