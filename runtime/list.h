@@ -17,8 +17,9 @@ typedef struct cio__list {
     size_t n;
 } cio__list;
 
-/* The element that embeds node as its member `member`. */
-/* clang-format off: it takes (node) for a cast */
+/* The element that embeds node as its member `member` (clang-format would
+   take (node) for a cast). */
+/* clang-format off */
 #define cio__list_entry(node, type, member) \
     ((type *)(void *)((char *)(node) - offsetof(type, member)))
 /* clang-format on */
