@@ -29,8 +29,9 @@ static inline void *cio__vec_grow(void *data, size_t *cap, size_t need, size_t s
 #define cio__vec_reserve(ptr, cap, need, min_cap)                                                  \
     __extension__({                                                                                \
         int cio__r = 0;                                                                            \
-        if ((need) > *(cap)) {                                                                     \
-            void *cio__g = cio__vec_grow((ptr), (cap), (need), sizeof *(ptr), (min_cap));          \
+        size_t cio__need = (need);                                                                 \
+        if (cio__need > *(cap)) {                                                                  \
+            void *cio__g = cio__vec_grow((ptr), (cap), cio__need, sizeof *(ptr), (min_cap));       \
             if (cio__g)                                                                            \
                 (ptr) = cio__g;                                                                    \
             else                                                                                   \
