@@ -1539,6 +1539,41 @@ CIO_API void *cio_shm_alloc(size_t size);
    Big blocks give their pages back to the system. */
 CIO_API void cio_shm_free(void *p);
 
+/* ===================================================================== */
+/* Task-local context (asyncio's contextvars)                            */
+/* ===================================================================== */
+
+/* A context variable: define one per kind of value, usually as a global
+       static cio_context_key request_id = CIO_CONTEXT_KEY("request_id");
+   Its address is its identity; name is for people reading it. Values are
+   void * and not owned: keep what they point to alive while any task or
+   job may read it.
+   Every task has a context: a new task starts with a copy of its
+   creator's (the running task's, or outside a task the creating thread's,
+   so cio_run's main task copies the caller's, as asyncio.run does). Setting
+   a value in a task changes only that task's context: its parent, siblings
+   and the tasks it already created keep theirs. Copying is lazy (copy on
+   write): creating a task costs no more with a context than without.
+   Jobs of a thread pool (cio_to_thread, cio_run_in_executor on the default
+   or a cio_thread_pool_new pool) run in a copy of their submitter's context
+   on the worker thread; the worker's own context is back to what it was
+   after the job. Process-pool, bytes and user-executor jobs carry none (as
+   asyncio's process pools). Outside a task (a loop callback, a plain
+   thread, main before cio_run) get and set act on the calling thread's own
+   context, which the tasks and jobs that thread creates copy. */
+typedef struct cio_context_key {
+    const char *name; /* for debugging */
+} cio_context_key;
+/* Initialiser of a cio_context_key. */
+#define CIO_CONTEXT_KEY(name_) {.name = (name_)}
+/* The current context's value for key, or NULL when unset (or key NULL). */
+CIO_API void *cio_context_get(const cio_context_key *key);
+/* Sets key to value in the current context (NULL removes it: an unset key
+   reads NULL). *old (may be NULL) gets the previous value, which a caller
+   restores with cio_context_set(key, old, NULL), as ContextVar.reset does.
+   0, -EINVAL for a NULL key, -ENOMEM (the context is then unchanged). */
+CIO_API int cio_context_set(const cio_context_key *key, void *value, void **old);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 /* Futures: completion, references, done callbacks. */
 #include "future.h"
 
+#include "context.h"
 #include "debug.h"
 #include "fault.h"
 #include "loop.h"
@@ -120,6 +121,8 @@ static void destroy(cio_future *f, bool on_loop) {
         report_unretrieved(f);
     if (f->state == CIO__F_RESULT && f->dtor)
         f->dtor(f->result);
+    if (f->ctx_job)
+        cio__context_job_release(f->ctx_job);
     for (cio__cbnode *n = f->cb_head, *next; n; n = next) {
         next = n->next;
         if (n->task)

@@ -3,6 +3,7 @@
  * handle; every switch goes through the loop's own stack. */
 #include "task.h"
 
+#include "context.h"
 #include "debug.h"
 #include "fault.h"
 #include "loop.h"
@@ -126,6 +127,7 @@ static void task_retire(cio_loop *loop, cio__task *t) {
         t->fiber = NULL;
     }
 #endif
+    cio__context_drop(&t->ctx);
     unlink_task(loop, t);
     cio_future_unref(&t->fut);
 }
@@ -379,6 +381,7 @@ cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *op
     t->stack_size = opt ? opt->stack_size : 0;
     t->step = (cio__handle){.cb = cio__task_step, .arg = t, .embedded = 1};
     t->id = ++loop->next_task_id;
+    t->ctx = cio__context_inherit(); /* a copy: shared until either side sets */
     if (opt && opt->name)
         cio_task_set_name(&t->fut, opt->name);
     t->all_next = loop->all_tasks;
