@@ -1574,6 +1574,57 @@ CIO_API void *cio_context_get(const cio_context_key *key);
    0, -EINVAL for a NULL key, -ENOMEM (the context is then unchanged). */
 CIO_API int cio_context_set(const cio_context_key *key, void *value, void **old);
 
+/* ===================================================================== */
+/* Exception handler (asyncio's loop.set_exception_handler)              */
+/* ===================================================================== */
+
+/* What the loop reports to its exception handler. */
+typedef enum cio_exception_kind {
+    CIO_EXC_NEVER_RETRIEVED = 1, /* a failed future or task was released and nobody read its
+                                    error ("Task exception was never retrieved") */
+    CIO_EXC_CALLBACK = 2,        /* a callback reported an error it could not return
+                                    (cio_loop_call_exception_handler) */
+    CIO_EXC_PENDING_TASK = 3,    /* a task was still pending when its loop closed ("Task was
+                                    destroyed but it is pending!") */
+    CIO_EXC_SHUTDOWN = 4,        /* a task cio_run cancelled at its end failed otherwise */
+} cio_exception_kind;
+
+/* The handler's argument: asyncio's context dict as a struct. Pointers are
+   valid during the call only. */
+typedef struct cio_exception_context {
+    cio_exception_kind kind;
+    const char *message;   /* e.g. "Task exception was never retrieved" */
+    int error;             /* the error (negative errno or CIO_E*), 0 when none */
+    cio_future *future;    /* the task or future concerned, or NULL; being released for
+                              CIO_EXC_NEVER_RETRIEVED: read it, do not reference it */
+    const char *task_name; /* cio_task_name(future) when it is a task, else NULL */
+    cio_cb callback;       /* the callback that reported it (CIO_EXC_CALLBACK), or NULL */
+    void *callback_arg;    /* its argument */
+} cio_exception_context;
+
+/* An exception handler: arg is the one given to cio_loop_set_exception_handler. */
+typedef void (*cio_exception_handler)(cio_loop *loop, const cio_exception_context *ctx,
+                                      void *arg);
+/* Installs fn as loop's exception handler (NULL: the default again). It runs
+   on the loop's thread (also while cio_loop_close ends pending tasks), except
+   for a never-retrieved future whose last reference another thread dropped
+   after its loop closed. */
+CIO_API void cio_loop_set_exception_handler(cio_loop *loop, cio_exception_handler fn, void *arg);
+/* The handler set (NULL: the default) and, when arg is not NULL, its arg. */
+CIO_API cio_exception_handler cio_loop_get_exception_handler(const cio_loop *loop, void **arg);
+/* The default handler (a custom one may call it): logs through cio_log the
+   lines cio logs without a handler: at ERROR "Task exception was never
+   retrieved: task '<name>' failed: <error>" (a future: "Future exception was
+   never retrieved: future <ptr> failed: <error>"), "unhandled error in task
+   '<name>' during shutdown: <error>"; in debug mode only, at WARNING, "Task
+   was destroyed but it is pending! task '<name>'"; any other context as
+   "<message>[: task '<name>' | : future <ptr>][, callback <fn>(<arg>)][: <error>]". */
+CIO_API void cio_loop_default_exception_handler(cio_loop *loop, const cio_exception_context *ctx);
+/* Hands ctx to loop's handler (loop NULL: the running loop's; no loop: the
+   default handler), as asyncio's call_exception_handler: how a callback, which
+   cannot return an error, reports one (kind CIO_EXC_CALLBACK). */
+CIO_API void cio_loop_call_exception_handler(cio_loop *loop, const cio_exception_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,6 +3,7 @@
 
 #include "context.h"
 #include "debug.h"
+#include "exception.h"
 #include "fault.h"
 #include "loop.h"
 #include "task.h"
@@ -89,12 +90,10 @@ void cio_future_ref(cio_future *f) {
 }
 
 static void report_unretrieved(cio_future *f) {
-    if (f->is_task)
-        cio_log(CIO_LOG_ERROR, "Task exception was never retrieved: task '%s' failed: %s",
-                cio_task_name(f), cio_strerror(f->err));
-    else
-        cio_log(CIO_LOG_ERROR, "Future exception was never retrieved: future %p failed: %s",
-                (void *)f, cio_strerror(f->err));
+    cio__report_exception(f->loop, CIO_EXC_NEVER_RETRIEVED,
+                          f->is_task ? "Task exception was never retrieved"
+                                     : "Future exception was never retrieved",
+                          f->err, f, NULL, NULL);
 }
 
 /* Debug mode keeps the memory of the last QUARANTINE plain futures released,

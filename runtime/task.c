@@ -5,6 +5,7 @@
 
 #include "context.h"
 #include "debug.h"
+#include "exception.h"
 #include "fault.h"
 #include "loop.h"
 #include "stack.h"
@@ -414,8 +415,8 @@ cio_future *cio_create_task(cio_fn fn, void *arg) {
 void cio__task_abandon(cio__task *t) {
     if (t->tstate == CIO__T_DONE)
         return;
-    CIO__DEBUG(t->fut.loop, "Task was destroyed but it is pending! task '%s'",
-               cio_task_name(&t->fut));
+    cio__report_exception(t->fut.loop, CIO_EXC_PENDING_TASK,
+                          "Task was destroyed but it is pending!", 0, &t->fut, NULL, NULL);
     if (t->awaiting) {
         /* The awaited future may outlive the loop: it must not wake us. */
         cio__future_remove_node(t->awaiting, &t->await_node);
