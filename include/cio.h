@@ -1592,7 +1592,7 @@ typedef enum cio_exception_kind {
 /* The handler's argument: asyncio's context dict as a struct. Pointers are
    valid during the call only. */
 typedef struct cio_exception_context {
-    cio_exception_kind kind;
+    cio_exception_kind kind; /* what happened */
     const char *message;   /* e.g. "Task exception was never retrieved" */
     int error;             /* the error (negative errno or CIO_E*), 0 when none */
     cio_future *future;    /* the task or future concerned, or NULL; being released for
