@@ -40,7 +40,7 @@ static cio_future *submit_in_context(cio_executor *ex, cio_fn fn, void *arg) {
     cio_future *f = ex->ops->submit(ex, j ? cio__context_job_run : fn, j ? (void *)j : arg);
     if (j && !f) {
         int err = errno;
-        cio__context_job_release(j);
+        cio__context_job_release(j, false);
         errno = err;
     } else if (j) {
         f->ctx_job = j;

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +155,8 @@ struct cio__ctx_job {
     void *arg;
     cio__ctx *ctx;
     _Atomic int state;
-    _Atomic int refs; /* the run's and the future's */
+    _Atomic int refs;          /* the run's and the future's */
+    struct cio__ctx_job *next; /* in limbo */
 };
 
 cio__ctx_job *cio__context_job_new(cio_fn fn, void *arg) {
@@ -195,10 +197,23 @@ void *cio__context_job_run(void *carry) {
     return r;
 }
 
-/* When the job's future goes, its pool is done with the job: a job that
- * never started (cancelled in the queue) never will, so both references go. */
-void cio__context_job_release(void *carry) {
+/* Jobs whose loop closed before they started: the pool may still run them
+ * (a worker had taken one as the loop closed), so they are kept here for
+ * good, reachable, never freed: only jobs in flight as their loop closes. */
+static _Atomic(cio__ctx_job *) limbo;
+
+/* When the job's future goes while its loop is open, its pool is done with
+ * the job (a thread pool holds a reference to the future until then): a
+ * job that never started (cancelled in the queue) never will, so both
+ * references go. */
+void cio__context_job_release(void *carry, bool loop_closed) {
     cio__ctx_job *j = carry;
+    if (loop_closed && atomic_load(&j->state) == JOB_NEW) {
+        j->next = atomic_load(&limbo);
+        while (!atomic_compare_exchange_weak(&limbo, &j->next, j))
+            ;
+        return;
+    }
     int expect = JOB_NEW;
     if (atomic_compare_exchange_strong(&j->state, &expect, JOB_DROPPED))
         job_unref(j);

@@ -4,6 +4,8 @@
 
 #include "cio.h"
 
+#include <stdbool.h>
+
 /* An immutable-once-shared set of (key, value) pairs. NULL is the empty
  * context: a task created from one costs nothing beyond a pointer copy. */
 typedef struct cio__ctx cio__ctx;
@@ -19,10 +21,10 @@ void cio__context_drop(cio__ctx **c);
  * worker thread, or NULL when the context is empty (submit fn(arg) as is;
  * errno 0) or out of memory (errno ENOMEM). The wrapper runs
  * cio__context_job_run(carry) and its memory is released by
- * cio__context_job_release(carry) once the job's future is released. */
+ * cio__context_job_release(carry, ...) once the job's future is released. */
 typedef struct cio__ctx_job cio__ctx_job;
 cio__ctx_job *cio__context_job_new(cio_fn fn, void *arg);
 void *cio__context_job_run(void *carry);
-void cio__context_job_release(void *carry);
+void cio__context_job_release(void *carry, bool loop_closed);
 
 #endif

@@ -121,7 +121,7 @@ static void destroy(cio_future *f, bool on_loop) {
     if (f->state == CIO__F_RESULT && f->dtor)
         f->dtor(f->result);
     if (f->ctx_job)
-        cio__context_job_release(f->ctx_job);
+        cio__context_job_release(f->ctx_job, atomic_load(&loop->closed));
     for (cio__cbnode *n = f->cb_head, *next; n; n = next) {
         next = n->next;
         if (n->task)

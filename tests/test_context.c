@@ -273,6 +273,48 @@ static void test_cancelled_queued_job_released(void **state) {
     sem_destroy(&gate);
 }
 
+/* The loop closes with a context-carrying job running and one queued: the
+ * running one ends on its thread later, the queued one never runs, and
+ * nothing is freed under either (ASan) nor leaked (LeakSanitizer). */
+static atomic_int ran_after_close, first_started;
+
+static void *blocks_then_counts(void *arg) {
+    atomic_store(&first_started, 1);
+    blocks_worker(arg);
+    atomic_fetch_add(&ran_after_close, N(cio_context_get(&key_a)));
+    return arg;
+}
+
+static void *submits_and_leaves(void *arg) {
+    (void)arg;
+    set_ok(&key_a, V(1));
+    for (int i = 0; i < 2; i++) {
+        cio_future *f = cio_run_in_executor(NULL, i ? job_reads_both : blocks_then_counts, NULL);
+        assert_non_null(f);
+        cio_future_unref(f);
+    }
+    while (!atomic_load(&first_started)) /* the first one starts */
+        assert_int_equal(cio_sleep(0.001), 0);
+    return NULL;
+}
+
+static void test_loop_closes_with_jobs_in_flight(void **state) {
+    (void)state;
+    assert_int_equal(sem_init(&gate, 0, 0), 0);
+    cio_loop *loop = cio_loop_new(&(cio_options){.default_executor_workers = 1});
+    assert_non_null(loop);
+    cio_future *t = cio_loop_create_task(loop, submits_and_leaves, NULL);
+    assert_int_equal(cio_loop_run_until_complete(loop, t), 0);
+    cio_future_unref(t);
+    assert_int_equal(cio_loop_close(loop), 0);
+    sem_post(&gate);
+    for (int i = 0; i < 500 && !atomic_load(&ran_after_close); i++)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    assert_int_equal(atomic_load(&ran_after_close), 1); /* it still saw its context */
+    nanosleep(&(struct timespec){0, 50000000}, NULL);   /* the worker lets the job go */
+    sem_destroy(&gate);
+}
+
 /* ---- process pools carry nothing (as asyncio's) ---- */
 
 static void *process_job(void *arg) {
@@ -367,6 +409,7 @@ int main(void) {
         cmocka_unit_test(test_to_thread_sees_value),
         cmocka_unit_test(test_worker_context_cleared_after_job),
         cmocka_unit_test(test_cancelled_queued_job_released),
+        cmocka_unit_test(test_loop_closes_with_jobs_in_flight),
         cmocka_unit_test(test_process_pool_carries_nothing),
         cmocka_unit_test(test_outside_a_task),
         cmocka_unit_test(test_bad_arguments),
