@@ -32,11 +32,13 @@ static cio__ctx *ctx_ref(cio__ctx *c) {
     return c;
 }
 
-void cio__context_drop(cio__ctx **c) {
-    cio__ctx *x = *c;
-    *c = NULL;
-    if (x && atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) == 1)
-        free(x);
+cio__ctx *cio__context_ref(cio__ctx *c) {
+    return ctx_ref(c);
+}
+
+void cio__context_release(cio__ctx *c) {
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        free(c);
 }
 
 /* Outside a task (a loop callback, main before cio_run, a plain thread, an

@@ -14,8 +14,21 @@ typedef struct cio__ctx cio__ctx;
  * this thread's outside a task), shared with one more reference (NULL when
  * empty). */
 cio__ctx *cio__context_inherit(void);
-/* Drops *c's reference and sets *c to NULL. */
-void cio__context_drop(cio__ctx **c);
+/* c with one more reference (c not NULL). */
+cio__ctx *cio__context_ref(cio__ctx *c);
+/* Task creation's fast path: the creating task's context c, shared. */
+static inline cio__ctx *cio__context_share(cio__ctx *c) {
+    return c ? cio__context_ref(c) : NULL;
+}
+/* Drops a reference (c not NULL). */
+void cio__context_release(cio__ctx *c);
+/* Drops *c's reference, if any, and sets *c to NULL. */
+static inline void cio__context_drop(cio__ctx **c) {
+    if (*c) {
+        cio__context_release(*c);
+        *c = NULL;
+    }
+}
 
 /* Executors: fn(arg) wrapped to run with the submitter's context on the
  * worker thread, or NULL when the context is empty (submit fn(arg) as is;

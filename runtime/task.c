@@ -382,7 +382,8 @@ cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *op
     t->stack_size = opt ? opt->stack_size : 0;
     t->step = (cio__handle){.cb = cio__task_step, .arg = t, .embedded = 1};
     t->id = ++loop->next_task_id;
-    t->ctx = cio__context_inherit(); /* a copy: shared until either side sets */
+    /* A copy of the creator's context: shared until either side sets. */
+    t->ctx = loop->current ? cio__context_share(loop->current->ctx) : cio__context_inherit();
     if (opt && opt->name)
         cio_task_set_name(&t->fut, opt->name);
     t->all_next = loop->all_tasks;
