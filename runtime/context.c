@@ -199,6 +199,10 @@ void *cio__context_job_run(void *carry) {
     return r;
 }
 
+cio_fn cio__context_job_fn(cio_fn fn, void *arg) {
+    return fn == cio__context_job_run ? ((cio__ctx_job *)arg)->fn : fn;
+}
+
 /* Jobs whose loop closed before they started: the pool may still run them
  * (a worker had taken one as the loop closed), so they are kept here for
  * good, reachable, never freed: only jobs in flight as their loop closes. */

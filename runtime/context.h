@@ -39,5 +39,8 @@ typedef struct cio__ctx_job cio__ctx_job;
 cio__ctx_job *cio__context_job_new(cio_fn fn, void *arg);
 void *cio__context_job_run(void *carry);
 void cio__context_job_release(void *carry, bool loop_closed);
+/* The function a pool's job (fn, arg) really runs: fn, or the one a carrier
+ * wraps (for names in profiles, traces and cio_run's shutdown warning). */
+cio_fn cio__context_job_fn(cio_fn fn, void *arg);
 
 #endif

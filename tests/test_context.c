@@ -9,6 +9,7 @@
 #include "cio_test.h" /* cmocka, each test in its own process */
 
 #include <cio.h>
+#include "context.h" /* cio__context_job_fn: the wrapped job's name for tools */
 
 #include <errno.h>
 #include <pthread.h>
@@ -235,6 +236,26 @@ static void test_worker_context_cleared_after_job(void **state) {
     assert_int_equal(cio_run(worker_cleared, NULL, NULL), 0);
 }
 
+/* Tools that name a pool's jobs see through the carrier. */
+static void *names_the_job(void *arg) {
+    (void)arg;
+    assert_true(cio__context_job_fn(job_reads_both, NULL) == job_reads_both);
+    errno = EINVAL;
+    assert_null(cio__context_job_new(job_reads_both, NULL)); /* empty: no carrier */
+    assert_int_equal(errno, 0);
+    set_ok(&key_a, V(1));
+    cio__ctx_job *j = cio__context_job_new(job_reads_both, V(3));
+    assert_non_null(j);
+    assert_true(cio__context_job_fn(cio__context_job_run, j) == job_reads_both);
+    cio__context_job_release(j, false); /* never submitted: both references go */
+    return NULL;
+}
+
+static void test_job_name_seen_through(void **state) {
+    (void)state;
+    assert_int_equal(cio_run(names_the_job, NULL, NULL), 0);
+}
+
 /* A job cancelled while queued never runs: its carrier is released with its
  * future (LeakSanitizer checks). */
 static sem_t gate;
@@ -408,6 +429,7 @@ int main(void) {
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_to_thread_sees_value),
         cmocka_unit_test(test_worker_context_cleared_after_job),
+        cmocka_unit_test(test_job_name_seen_through),
         cmocka_unit_test(test_cancelled_queued_job_released),
         cmocka_unit_test(test_loop_closes_with_jobs_in_flight),
         cmocka_unit_test(test_process_pool_carries_nothing),
