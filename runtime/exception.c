@@ -85,6 +85,8 @@ void cio_loop_call_exception_handler(cio_loop *loop, const cio_exception_context
 
 void cio__report_exception(cio_loop *loop, cio_exception_kind kind, const char *message, int err,
                            cio_future *f, cio_cb cb, void *cb_arg) {
+    if (kind == CIO_EXC_PENDING_TASK && !loop->exc_handler && !loop->debug)
+        return; /* the default is silent: spare the name's symbol lookup at close */
     cio_exception_context c = {
         .kind = kind,
         .message = message,
