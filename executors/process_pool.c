@@ -294,7 +294,7 @@ cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt) {
     if (!p)
         return NULL;
     cio_loop *loop = cio__loop_running();
-    p->debug = (loop && cio_loop_get_debug(loop)) || cio__env_debug();
+    p->debug = (loop && cio_loop_debug(loop)) || cio__env_debug();
     if (opt)
         p->cfg = (cio__fs_config){opt->initializer, opt->initarg, opt->max_tasks_per_child};
     cio__jobs_init(&p->jobs, &process_pool_ops, &pp_jobs_ops);
