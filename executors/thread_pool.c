@@ -6,6 +6,7 @@
  * Lifetime: the pool is freed when its owner has called destroy, every
  * worker has exited and no job is left (the engine's reference count). */
 #include "bytes.h"
+#include "context.h"
 #include "executor.h"
 #include "symbol.h"
 #include "thread_pool.h"
@@ -83,7 +84,8 @@ static cio_future *submit(cio_executor *ex, cio_fn fn, void *arg, cio_bytes_fn b
             bytes->release(bytes);
         return NULL;
     }
-    j->job.fn = bfn ? (const void *)bfn : (const void *)fn;
+    /* the user's function, not a context carrier's (names, the observer) */
+    j->job.fn = bfn ? (const void *)bfn : (const void *)cio__context_job_fn(fn, arg);
     j->job.bytes = bytes;
     j->fn = fn;
     j->arg = arg;

@@ -129,8 +129,12 @@ static cio_executor *thread_pool(void) {
     return cio_thread_pool_new_with(&o);
 }
 
+static cio_context_key request = CIO_CONTEXT_KEY("request");
+
 static void *both_pools(void *arg) {
     (void)arg;
+    /* thread-pool jobs then run wrapped to carry it: still reported as who_fn */
+    assert_int_equal(cio_context_set(&request, (void *)&request, NULL), 0);
     cio__job_observer = observer;
     cio_executor *tp = thread_pool();
     assert_non_null(tp);
