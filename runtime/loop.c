@@ -135,6 +135,16 @@ static void apply_options(cio_loop *loop, const cio_options *opt) {
     loop->slow_callback = o.slow_callback_duration > 0 ? o.slow_callback_duration : 0.1;
     loop->opts = o;
     loop->stack_size = o.stack_size;
+    /* The environment wins, so that a whole test suite can run trimmed. */
+    double trim = o.stack_trim_after;
+    const char *env = getenv("CIO_STACK_TRIM_AFTER");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        if (!*end && v == v)
+            trim = v;
+    }
+    loop->trim_after = trim == 0 || trim != trim ? 1.0 : trim;
 }
 
 static void log_backend(const cio_loop *loop, cio_backend asked, const char *why) {
@@ -405,6 +415,9 @@ static void run_flushes(cio_loop *loop) {
 static int run_once(cio_loop *loop) {
     run_flushes(loop);
     double timeout = poll_timeout(loop);
+    bool idle = timeout != 0;
+    if (idle)
+        timeout = cio__trim_timeout(loop, timeout);
     if (timeout != 0) {
         atomic_store(&loop->sleeping, 1);
         if (!cio__mpsc_empty(&loop->inbox))
@@ -417,6 +430,7 @@ static int run_once(cio_loop *loop) {
     drain_inbox(loop);
     expire_timers(loop);
     run_ready(loop);
+    cio__trim_check(loop, idle);
     return 0;
 }
 

@@ -61,6 +61,15 @@ struct cio_loop {
     cio_options opts;            /* as given to cio_loop_new (zeroes: defaults) */
     cio__slot slots[CIO__SLOTS]; /* the layers above keep their per-loop state here */
     cio__ts_slots ts_calls;      /* cio_call_soon_threadsafe's (tscall.c) */
+
+    /* Stack trimming (task_trim.c). */
+    cio__task *idle_head, *idle_tail; /* parked tasks, oldest first */
+    uint32_t trim_epoch;              /* sweeps so far */
+    unsigned trim_ticks;              /* busy iterations since the last clock check */
+    bool trim_pending;                /* a sweep is under way, a batch per iteration */
+    double trim_after;                /* seconds; negative: never */
+    double trim_next;                 /* the next sweep is due then */
+    size_t jobs_inflight;             /* executor job futures still pending */
 };
 
 /* The loop running on this thread (NULL if none). */
