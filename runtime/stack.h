@@ -66,6 +66,8 @@ void cio__stack_touch(const void *addr);
 /* The carved stack whose usable range holds addr (NULL: none), for the pin
  * pass of a sweep. */
 cio__stack *cio__stack_holding(const void *addr);
+/* Trims done so far in the process (tests). */
+size_t cio__stack_trim_count(void);
 /* Whether any stack of the process is trimmed now (a relaxed load). */
 bool cio__stack_any_trimmed(void);
 

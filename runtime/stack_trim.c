@@ -43,6 +43,11 @@ __attribute__((no_sanitize_address)) static void raw_copy(void *dst, const void 
 #endif
 
 static _Atomic size_t ntrimmed; /* stacks in CIO__TRIM_DONE, process-wide */
+static _Atomic size_t ntrims;   /* trims so far (tests) */
+
+size_t cio__stack_trim_count(void) {
+    return atomic_load_explicit(&ntrims, memory_order_relaxed);
+}
 
 bool cio__stack_any_trimmed(void) {
     return atomic_load_explicit(&ntrimmed, memory_order_relaxed) != 0;
@@ -78,6 +83,7 @@ int cio__stack_trim(cio__stack *st, const void *sp) {
         st->trim_copy = NULL;
     } else {
         atomic_fetch_add_explicit(&ntrimmed, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ntrims, 1, memory_order_relaxed);
     }
     cio__stack_unlock();
     if (r < 0)
