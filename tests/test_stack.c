@@ -35,7 +35,9 @@ static bool intact(const unsigned char *p, unsigned seed) {
     return true;
 }
 
+/* The environment would override the option. */
 static int run_trimmed(cio_fn fn, void *arg, void **result) {
+    unsetenv("CIO_STACK_TRIM_AFTER");
     cio_options o = {.stack_trim_after = 1e-6};
     return cio_run_with(&o, fn, arg, result);
 }
@@ -96,6 +98,7 @@ static void test_sleepers_trimmed_and_intact(void **state) {
 static void test_never_when_negative(void **state) {
     (void)state;
     size_t before = cio__stack_trim_count();
+    unsetenv("CIO_STACK_TRIM_AFTER");
     cio_options o = {.stack_trim_after = -1};
     void *ok = NULL;
     assert_int_equal(cio_run_with(&o, many_sleepers, NULL, &ok), 0);
