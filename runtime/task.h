@@ -45,11 +45,11 @@ typedef struct cio__task {
     const void *asan_stack_lo;
     size_t asan_stack_size;
     /* Stack trimming (task_trim.c). */
-    cio__req io_req_copy;                      /* cio__io's request, kept off the stack */
-    struct cio__task *idle_prev, *idle_next;   /* the loop's parked tasks, oldest first */
-    uint32_t idle_epoch;                       /* loop->trim_epoch when it parked */
+    cio__req io_req_copy;                    /* cio__io's request, kept off the stack */
+    struct cio__task *idle_prev, *idle_next; /* the loop's parked tasks, oldest first */
+    uint32_t idle_epoch;                     /* loop->trim_epoch when it parked */
     bool idle_listed;
-    bool trimmed; /* its stack gave its pages back (cio__task_untrim before running) */
+    bool trimmed;   /* its stack gave its pages back (cio__task_untrim before running) */
     uint32_t trims; /* how often: a stream tells an idle connection by it */
 } cio__task;
 

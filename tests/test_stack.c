@@ -323,7 +323,7 @@ static void *io_kinds(void *arg) {
     close(sv2[0]);
     close(sv2[1]);
     return r1 == (void *)1 && (intptr_t)r2 == 5 && memcmp(parent_buf, "world", 5) == 0 ? (void *)1
-                                                                                     : NULL;
+                                                                                       : NULL;
 }
 
 static void test_io_buffers(void **state) {
