@@ -32,7 +32,7 @@ static void *main_task(void *arg) {
         fs[i] = cio_future_new();
         ts[i] = cio_create_task(waiter, fs[i]);
     }
-    cio_sleep(1.0); /* 100 thresholds of 0.01 s: every waiter has been trimmed */
+    cio_sleep(3.0); /* 300 thresholds of 0.01 s: every waiter has been trimmed */
     rn->rss_per_task = (bench_rss_bytes() - before) / n;
     double t0 = bench_now();
     for (long i = 0; i < n; i++)
