@@ -105,12 +105,12 @@ static bool restore_locked(cio__stack *st) {
 }
 
 bool cio__stack_fault(const void *addr) {
-    if (!cio__stack_any_trimmed())
-        return false;
     cio__stack_lock();
+    /* A stack found whole was restored by the loop thread since the fault:
+     * retrying the access is right then too (a slot's usable range is
+     * mapped read-write, only a trim's guard can make it fault). */
     cio__stack *st = cio__stack_find_locked(addr);
-    bool ours = st && atomic_load_explicit(&st->trim, memory_order_relaxed) != CIO__TRIM_NONE &&
-                restore_locked(st);
+    bool ours = st && restore_locked(st);
     cio__stack_unlock();
     return ours;
 }
