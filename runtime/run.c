@@ -1,5 +1,7 @@
 /* asyncio.run: a fresh loop around one main task, with a clean shutdown. */
 #include "debug.h"
+#include "exception.h"
+#include "timearg.h"
 #include "loop.h"
 #include "thread_pool.h"
 
@@ -91,8 +93,8 @@ static void cancel_leftovers(cio_loop *loop) {
     for (size_t i = 0; i < n; i++) {
         int err = cio_future_error(ts[i]);
         if (err && err != -ECANCELED)
-            cio_log(CIO_LOG_ERROR, "unhandled error in task '%s' during shutdown: %s",
-                    cio_task_name(ts[i]), cio_strerror(err));
+            cio__report_exception(loop, CIO_EXC_SHUTDOWN, "unhandled error during cio_run shutdown",
+                                  err, ts[i], NULL, NULL);
         cio_future_unref(ts[i]);
     }
     free(ts);
@@ -109,9 +111,11 @@ static void settle(cio_loop *loop) {
 }
 
 #define SHUTDOWN_TIMEOUT 300.0 /* asyncio's wait for the default executor */
+#define MAX_SHUTDOWN_WAIT 1e9  /* 31 years: a longer bound counts as none */
 
 static double shutdown_limit(const cio_options *opt) {
-    return opt && opt->shutdown_timeout ? opt->shutdown_timeout : SHUTDOWN_TIMEOUT;
+    double t = opt && opt->shutdown_timeout ? opt->shutdown_timeout : SHUTDOWN_TIMEOUT;
+    return cio__time_unlimited(t) || t > MAX_SHUTDOWN_WAIT ? -1 : t;
 }
 
 /* False when jobs still run after the bound: the pool is then left to
@@ -126,7 +130,7 @@ static bool wait_default_executor(cio_executor *ex, const cio_options *opt) {
 }
 
 int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) {
-    if (!main || (opt && isnan(opt->shutdown_timeout)))
+    if (!main || !cio__options_valid(opt))
         return -EINVAL;
     if (cio_get_running_loop())
         return -EBUSY;

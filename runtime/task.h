@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 struct cio__stack;
+struct cio__ctx;
 
 enum { CIO__T_NEW, CIO__T_READY, CIO__T_RUNNING, CIO__T_PARKED, CIO__T_DONE };
 
@@ -40,8 +41,9 @@ typedef struct cio__task {
     uint8_t tstate;
     uint64_t id;
     char *name;
-    struct cio__task *all_prev, *all_next; /* the loop's unfinished tasks */
-    void *fiber;                           /* TSan fiber */
+    struct cio__ctx *ctx;    /* task-local context (context.c), NULL: empty */
+    cio__list_node all_link; /* in the loop's all_tasks, or its free_tasks */
+    void *fiber;             /* TSan fiber */
     const void *asan_stack_lo;
     size_t asan_stack_size;
     /* Stack trimming (task_trim.c). */
@@ -52,6 +54,9 @@ typedef struct cio__task {
     bool trimmed;   /* its stack gave its pages back (cio__task_untrim before running) */
     uint32_t trims; /* how often: a stream tells an idle connection by it */
 } cio__task;
+
+/* The task whose all_link is node. */
+#define CIO__TASK_OF(node) cio__list_entry(node, cio__task, all_link)
 
 /* The task running now, or NULL. */
 cio__task *cio__task_current(void);

@@ -129,9 +129,11 @@ void cio__trim_touch_req(cio_loop *loop, const cio__req *r) {
 /* ---- the sweep ---- */
 
 static void pin_inflight(cio_loop *loop) {
-    for (cio__task *t = loop->all_tasks; t; t = t->all_next)
+    cio__list_each(&loop->all_tasks, it, next) {
+        cio__task *t = CIO__TASK_OF(it);
         if (t->io_pending && t->io_req)
             each_mem(t->io_req, pin, &loop->trim_epoch);
+    }
 }
 
 static void trim_task(cio_loop *loop, cio__task *t) {
