@@ -18,6 +18,8 @@ void (*cio__job_observer)(cio_loop *loop, const cio__job_times *t);
 cio_future *cio__job_future(cio_future *f) {
     if (f)
         f->is_job = true;
+    if (f && f->state == CIO__F_PENDING)
+        f->loop->jobs_inflight++; /* no stack trimming meanwhile (task_trim.c) */
     return f;
 }
 

@@ -162,6 +162,11 @@ typedef struct cio_options {           /* zero means default */
                                           negative or INFINITY: no limit); then a warning
                                           names the jobs still running and cio_run
                                           returns */
+    double stack_trim_after;           /* a task parked this long (between one and two times
+                                          it, in fact) gives its stack pages back, copying
+                                          the bytes in use aside until it runs again
+                                          (default 1 s; negative: never; NaN: EINVAL;
+                                          env CIO_STACK_TRIM_AFTER overrides). See README */
 } cio_options;
 
 /* ===================================================================== */

@@ -2,7 +2,7 @@
 # loop and no io_uring, natively and for aarch64 under qemu-user.
 CC ?= cc
 BUILD ?= build
-SWITCH_SRCS := runtime/switch.c runtime/stack.c runtime/switch_x86_64.S runtime/switch_aarch64.S tests/switch_test.c
+SWITCH_SRCS := runtime/switch.c runtime/stack.c runtime/stack_trim.c runtime/switch_x86_64.S runtime/switch_aarch64.S tests/switch_test.c
 SWITCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime -Iinclude
 
 .PHONY: switch-test switch-test-aarch64

@@ -158,6 +158,8 @@ static void write_str(const char *s) {
 
 static void on_segv(int sig, siginfo_t *si, void *uc) {
     (void)uc;
+    if (cio__stack_fault(si->si_addr))
+        return; /* a trimmed stack (stack_trim.c), whole again: retry the access */
     cio__task *t = cio__task_current();
     if (t && t->stack) {
         char *lo = t->stack->lo;
@@ -226,6 +228,13 @@ void cio__debug_install_overflow_handler(void) {
     struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_ONSTACK};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &prev_segv);
+}
+
+bool cio__debug_segv_hooked(void) {
+    cio__debug_install_overflow_handler();
+    struct sigaction cur;
+    return sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_sigaction == on_segv;
 }
 
 void cio__debug_overflow_reporter(void) {

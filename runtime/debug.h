@@ -30,5 +30,8 @@ size_t cio__task_default_name(const struct cio__task *t, char *buf, size_t cap);
 /* Makes sure this thread reports a task's stack overflow by name (the
  * handler and an alternate signal stack); cheap after the first call. */
 void cio__debug_overflow_reporter(void);
+/* Installs the handler if another replaced it; whether a SIGSEGV now reaches
+ * it (stack trimming depends on that). */
+bool cio__debug_segv_hooked(void);
 
 #endif

@@ -226,6 +226,8 @@ static void schedule_node(cio_future *f, cio__cbnode *n) {
 int cio__future_finish(cio_future *f, int err, void *result) {
     if (f->state != CIO__F_PENDING)
         return -EINVAL;
+    if (f->is_job)
+        f->loop->jobs_inflight--; /* stack trimming waits for none in flight */
     if (err == 0) {
         f->state = CIO__F_RESULT;
         f->result = result;

@@ -54,8 +54,13 @@ int cio__io(cio__req *r) {
         t->must_cancel = false;
         return -ECANCELED;
     }
+    /* The request lives in the task, not on its stack, so that a wait on
+     * heap buffers lets the stack be trimmed (task_trim.c). */
+    t->io_req_copy = *r;
+    r = &t->io_req_copy;
     r->done = io_done;
     r->ctx = t;
+    cio__trim_touch_req(t->fut.loop, r);
     int e = cio__backend_submit(t->fut.loop->backend, r);
     if (e < 0)
         return e;
@@ -68,6 +73,7 @@ int cio__io(cio__req *r) {
         t->park_cancel = io_cancel;
         t->park_ctx = NULL;
         t->tstate = CIO__T_PARKED;
+        cio__task_idle_add(t);
         cio__task_suspend(t);
     }
     t->io_req = NULL;

@@ -133,6 +133,16 @@ static void apply_options(cio_loop *loop, const cio_options *opt) {
     loop->slow_callback = o.slow_callback_duration > 0 ? o.slow_callback_duration : 0.1;
     loop->opts = o;
     loop->stack_size = o.stack_size;
+    /* The environment wins, so that a whole test suite can run trimmed. */
+    double trim = o.stack_trim_after;
+    const char *env = getenv("CIO_STACK_TRIM_AFTER");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        if (!*end && v == v)
+            trim = v;
+    }
+    loop->trim_after = trim == 0 ? 1.0 : trim;
 }
 
 static void log_backend(const cio_loop *loop, cio_backend asked, const char *why) {
@@ -149,7 +159,8 @@ static void log_backend(const cio_loop *loop, cio_backend asked, const char *why
 /* Whether opt's time fields follow the rule (NaN: EINVAL). */
 bool cio__options_valid(const cio_options *opt) {
     return !opt ||
-           !(cio__time_nan(opt->slow_callback_duration) || cio__time_nan(opt->shutdown_timeout));
+           !(cio__time_nan(opt->slow_callback_duration) || cio__time_nan(opt->shutdown_timeout) ||
+             cio__time_nan(opt->stack_trim_after));
 }
 
 cio_loop *cio_loop_new(const cio_options *opt) {
@@ -429,6 +440,9 @@ static void run_flushes(cio_loop *loop) {
 static int run_once(cio_loop *loop) {
     run_flushes(loop);
     double timeout = poll_timeout(loop);
+    bool idle = timeout != 0;
+    if (idle)
+        timeout = cio__trim_timeout(loop, timeout);
     if (timeout != 0) {
         atomic_store(&loop->sleeping, 1);
         if (!cio__mpsc_empty(&loop->inbox))
@@ -441,6 +455,7 @@ static int run_once(cio_loop *loop) {
     drain_inbox(loop);
     expire_timers(loop);
     run_ready(loop);
+    cio__trim_check(loop, idle);
     return 0;
 }
 

@@ -170,6 +170,40 @@ static int probe_guard_install(void) {
     return mode;
 }
 
+/* ---- the registry: every pool with arenas, for the trim fault handler ----
+ * A spinlock, not a mutex: the SIGSEGV handler of any thread takes it. The
+ * loop thread never holds it across code that can fault on a trimmed stack. */
+static atomic_flag reg_lock = ATOMIC_FLAG_INIT;
+static cio__stacks *registry;
+
+void cio__stack_lock(void) {
+    while (atomic_flag_test_and_set_explicit(&reg_lock, memory_order_acquire))
+        ;
+}
+
+void cio__stack_unlock(void) {
+    atomic_flag_clear_explicit(&reg_lock, memory_order_release);
+}
+
+cio__stack *cio__stack_find_locked(const void *addr) {
+    const char *p = addr;
+    for (cio__stacks *s = registry; s; s = s->reg_next)
+        for (cio__arena *a = s->arenas; a; a = a->next) {
+            const char *base = a->base;
+            if (p < base || p >= base + a->len || !a->carved)
+                continue;
+            const cio__stack_class *c = a->slots[0].cls;
+            size_t slot = c->size + cio__stack_guard_size();
+            size_t i = (size_t)(p - base) / slot;
+            if (i >= a->carved)
+                return NULL;
+            cio__stack *st = &a->slots[i];
+            const char *lo = st->lo;
+            return p >= lo && p < lo + st->size ? st : NULL;
+        }
+    return NULL;
+}
+
 static int guard_kind(void) {
     int m = atomic_load_explicit(&guard_mode, memory_order_relaxed);
     if (m == GUARD_UNTRIED) {
@@ -192,6 +226,10 @@ static bool install_guard(void *p) {
         return true;
     atomic_fetch_add(&vma_budget, 1);
     return false;
+}
+
+bool cio__stack_pte_guards(void) {
+    return guard_kind() == GUARD_PTE;
 }
 
 static cio__stack_class *class_for(cio__stacks *s, size_t size) {
@@ -238,8 +276,15 @@ static int new_arena(cio__stacks *s, cio__stack_class *c) {
         munmap(base, len);
         return -ENOMEM;
     }
+    cio__stack_lock();
     *a = (cio__arena){.next = s->arenas, .base = base, .len = len, .slots = slots};
     s->arenas = a;
+    if (!s->registered) {
+        s->reg_next = registry;
+        registry = s;
+        s->registered = true;
+    }
+    cio__stack_unlock();
     c->current = a;
     c->nslots = n;
     c->carved = 0;
@@ -290,15 +335,33 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
 
 void cio__stack_put(cio__stacks *s, cio__stack *st) {
     (void)s;
+    cio__stack_untrim(st); /* the next task starts on whole pages */
     cio__stack_class *c = st->cls;
     st->next = c->free;
     c->free = st;
 }
 
+static void unregister(cio__stacks *s) {
+    cio__stack_lock();
+    for (cio__stacks **p = &registry; *p; p = &(*p)->reg_next)
+        if (*p == s) {
+            *p = s->reg_next;
+            break;
+        }
+    s->registered = false;
+    cio__arena *arenas = s->arenas;
+    s->arenas = NULL; /* the handler stops looking before the unmap */
+    cio__stack_unlock();
+    s->arenas = arenas;
+}
+
 void cio__stacks_destroy(cio__stacks *s) {
+    unregister(s);
     while (s->arenas) {
         cio__arena *a = s->arenas;
         s->arenas = a->next;
+        for (size_t i = 0; i < a->carved; i++)
+            cio__stack_untrim(&a->slots[i]); /* a task never retired: its copy */
 #ifdef CIO_VALGRIND
         for (size_t i = 0; i < a->carved; i++)
             VALGRIND_STACK_DEREGISTER(a->slots[i].valgrind_id);

@@ -200,10 +200,12 @@ static int rbuf_reserve(cio_stream *s, size_t need) {
     return 0;
 }
 
-/* A connection that went quiet gives its large buffer back; with no buffer
- * the wait for data happens without one. */
+/* A connection that went quiet gives its large buffer back, and an idle one
+ * (its reader's stack was trimmed in its last wait: task_trim.c) any empty
+ * buffer; with no buffer the wait for data happens without one. */
 static int await_data(cio_stream *s) {
-    if (s->rbuf && !rbuffered(s) && s->rcap > CIO__RBUF_KEEP && s->last_fill < CIO__RBUF_KEEP) {
+    if (s->rbuf && !rbuffered(s) &&
+        (s->quiet || (s->rcap > CIO__RBUF_KEEP && s->last_fill < CIO__RBUF_KEEP))) {
         free(s->rbuf);
         s->rbuf = NULL;
         s->rcap = s->rpos = s->rend = 0;
@@ -239,7 +241,7 @@ static ssize_t recv_direct(cio_stream *s, void *buf, size_t n) {
 
 /* One recv into the buffer: > 0 bytes, 0 at EOF, an error, or -EAGAIN
  * when a readiness wakeup was spurious. */
-static ssize_t fill_once(cio_stream *s, size_t need) {
+static ssize_t fill_waited(cio_stream *s, size_t need) {
     if (s->transport)
         return fill_transport(s, need);
     int ready = await_data(s);
@@ -268,6 +270,16 @@ static ssize_t fill_once(cio_stream *s, size_t need) {
     s->rend += (size_t)n;
     s->last_fill = (size_t)n;
     s->rgrow = (size_t)n == room;
+    return n;
+}
+
+/* A wait that outlasted the loop's trim threshold marks the connection
+ * idle: its next wait starts without a buffer (a poll, then a plain recv). */
+static ssize_t fill_once(cio_stream *s, size_t need) {
+    cio__task *t = cio__task_current();
+    uint32_t trims = t->trims;
+    ssize_t n = fill_waited(s, need);
+    s->quiet = t->trims != trims;
     return n;
 }
 

@@ -42,6 +42,7 @@ struct cio_stream {
     size_t rcap, rpos, rend, last_fill, limit;
     int rerr;
     bool eof, reading, rgrow;
+    bool quiet; /* the reader's last wait was long enough for its stack to be trimmed */
     /* write side: unsent bytes are wbuf[wpos, wend) */
     char *wbuf, *wbuf_kernel; /* wbuf_kernel: the buffer the send request reads */
     size_t wcap, wpos, wend, high, low;

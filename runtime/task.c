@@ -112,6 +112,7 @@ static void unlink_task(cio_loop *loop, cio__task *t) {
 /* After the last switch out of a finished task: its stack and the loop's
  * reference go back. */
 static void task_retire(cio_loop *loop, cio__task *t) {
+    cio__task_idle_del(t);
     if (t->stack) {
         cio__stack_put(&loop->stacks, t->stack);
         t->stack = NULL;
@@ -155,6 +156,8 @@ void cio__task_step(void *arg) {
             return;
         }
     }
+    if (t->trimmed)
+        cio__task_untrim(t);
     t->tstate = CIO__T_RUNNING;
     loop->current = t;
     switch_to_task(loop, t);
@@ -171,6 +174,7 @@ void cio__task_wake(cio__task *t, int val) {
     t->wake_val = val;
     t->tstate = CIO__T_READY;
     t->park_cancel = NULL;
+    cio__task_idle_del(t);
     cio__loop_ready(t->fut.loop, &t->step);
 }
 
@@ -188,6 +192,7 @@ int cio__task_park(cio__park_cancel_fn on_cancel, void *ctx) {
     t->park_cancel = on_cancel ? on_cancel : cio__task_wake_cancelled;
     t->park_ctx = ctx;
     t->tstate = CIO__T_PARKED;
+    cio__task_idle_add(t);
     switch_to_loop(t, false);
     return t->wake_val;
 }
@@ -211,6 +216,8 @@ static bool task_cancel(cio_future *f, void *ctx) {
     cio__task *t = (cio__task *)f;
     t->cancel_requests++;
     if (t->tstate == CIO__T_PARKED) {
+        if (t->trimmed) /* park_ctx often points into the stack: spare the fault */
+            cio__task_untrim(t);
         t->park_cancel(t, t->park_ctx);
         return true;
     }

@@ -46,6 +46,13 @@ typedef struct cio__task {
     void *fiber;             /* TSan fiber */
     const void *asan_stack_lo;
     size_t asan_stack_size;
+    /* Stack trimming (task_trim.c). */
+    cio__req io_req_copy;                    /* cio__io's request, kept off the stack */
+    struct cio__task *idle_prev, *idle_next; /* the loop's parked tasks, oldest first */
+    uint32_t idle_epoch;                     /* loop->trim_epoch when it parked */
+    bool idle_listed;
+    bool trimmed;   /* its stack gave its pages back (cio__task_untrim before running) */
+    uint32_t trims; /* how often: a stream tells an idle connection by it */
 } cio__task;
 
 /* The task whose all_link is node. */
@@ -71,6 +78,21 @@ void cio__task_step(void *task);
 /* Loop close: completes a never-finished task as cancelled without running it. */
 void cio__task_abandon(cio__task *t);
 void cio__task_free(cio__task *t);
+
+/* Stack trimming (task_trim.c): a task parked through two sweeps of its loop
+ * (trim_after seconds apart) gives its stack pages back. */
+/* t parks: it joins the loop's list of sweep candidates. */
+void cio__task_idle_add(cio__task *t);
+/* t is woken or retired: it leaves that list. */
+void cio__task_idle_del(cio__task *t);
+/* Before t runs again: its stack is whole. */
+void cio__task_untrim(cio__task *t);
+/* Loop, each iteration (blocked: it waited in the kernel): sweeps when due. */
+void cio__trim_check(cio_loop *loop, bool blocked);
+/* Loop, before it blocks: the timeout cut to the next sweep if one is due. */
+double cio__trim_timeout(cio_loop *loop, double timeout);
+/* cio__io: restores the trimmed stacks that hold r's memory. */
+void cio__trim_touch_req(cio_loop *loop, const cio__req *r);
 
 /* I/O in a task: submits r (a request on the caller's stack, its done and
  * ctx set here) and parks until it is done; returns its result.

@@ -71,6 +71,11 @@ class CioBt(gdb.Command):
         t = gdb.parse_and_eval("(cio__task *)(%s)" % arg)
         if int(t["tstate"]) == 2:
             raise gdb.GdbError("that task is running: use bt")
+        if int(t["stack"]) and int(t["stack"]["trim"]) == 1:
+            # An idle task's stack gave its pages back (README: stack
+            # trimming) and is a guard region now: put it back first.
+            gdb.execute("call (void)cio__stack_untrim(((cio__task *)(%s))->stack)" % arg,
+                        to_string=True)
         sp = int(t["sp"])
         gdb.execute("frame 0", to_string=True)
         if "aarch64" in _arch():

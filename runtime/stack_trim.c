@@ -1,0 +1,150 @@
+/* Stack trimming: a parked task's stack gives its pages back. The few hundred
+ * bytes in use, [sp, top), are copied aside and the whole slot becomes a guard
+ * region (MADV_GUARD_INSTALL, which also drops the pages). Nothing can then
+ * read stale zeros or write into memory that a later copy-back overwrites:
+ * any touch faults, and the SIGSEGV handler (debug.c) calls cio__stack_fault,
+ * which removes the guard and copies the bytes back before the access is
+ * re-executed. The loop restores a stack without a fault before it switches
+ * to the task (cio__stack_untrim). Which tasks may be trimmed, and when, is
+ * task_trim.c's business. */
+#include "stack.h"
+
+#include "fault.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
+
+/* Beyond this the copy saves little: such a frame holds a buffer in use. */
+#define TRIM_MAX (16 * 1024)
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+/* A parked stack holds poisoned redzones of live frames: copy past ASan's
+ * checks (byte by byte through volatile, so no memcpy call is made of it). */
+__attribute__((no_sanitize_address)) static void raw_copy(void *dst, const void *src, size_t n) {
+    volatile unsigned char *d = dst;
+    const volatile unsigned char *s = src;
+    for (size_t i = 0; i < n; i++)
+        d[i] = s[i];
+}
+#else
+#define raw_copy memcpy
+#endif
+
+static _Atomic size_t ntrimmed; /* stacks in CIO__TRIM_DONE, process-wide */
+static _Atomic size_t ntrims;   /* trims so far (tests) */
+
+size_t cio__stack_trim_count(void) {
+    return atomic_load_explicit(&ntrims, memory_order_relaxed);
+}
+
+bool cio__stack_any_trimmed(void) {
+    return atomic_load_explicit(&ntrimmed, memory_order_relaxed) != 0;
+}
+
+static char *top_of(const cio__stack *st) {
+    return (char *)st->lo + st->size;
+}
+
+int cio__stack_trim(cio__stack *st, const void *sp) {
+    const char *p = sp, *top = top_of(st);
+    if (p < (const char *)st->lo || p > top)
+        return -EINVAL;
+    if (atomic_load_explicit(&st->trim, memory_order_relaxed) != CIO__TRIM_NONE)
+        return -EBUSY;
+    if (!cio__stack_pte_guards())
+        return -ENOTSUP; /* mprotect instead would cost two VMAs per parked task */
+    size_t used = (size_t)(top - p);
+    if (used > TRIM_MAX)
+        return -E2BIG;
+    void *copy = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(used ? used : 1);
+    if (!copy)
+        return -ENOMEM;
+    cio__stack_lock();
+    raw_copy(copy, p, used);
+    st->trim_copy = copy;
+    st->trim_len = (uint32_t)used;
+    /* Published before the guard exists: a fault always finds the copy. */
+    atomic_store_explicit(&st->trim, CIO__TRIM_DONE, memory_order_relaxed);
+    int r = madvise(st->lo, st->size, MADV_GUARD_INSTALL) == 0 ? 0 : -errno;
+    if (r < 0) {
+        atomic_store_explicit(&st->trim, CIO__TRIM_NONE, memory_order_relaxed);
+        st->trim_copy = NULL;
+    } else {
+        atomic_fetch_add_explicit(&ntrimmed, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ntrims, 1, memory_order_relaxed);
+    }
+    cio__stack_unlock();
+    if (r < 0)
+        free(copy);
+    return r;
+}
+
+/* Under the lock. Async-signal-safe: a syscall and a copy. The copy is freed
+ * later by the loop thread (free is not async-signal-safe). */
+static bool restore_locked(cio__stack *st) {
+    if (atomic_load_explicit(&st->trim, memory_order_relaxed) != CIO__TRIM_DONE)
+        return true; /* restored already (by another thread's fault) */
+    if (madvise(st->lo, st->size, MADV_GUARD_REMOVE) < 0)
+        return false; /* cannot happen on our own mapping; the fault then kills */
+    raw_copy(top_of(st) - st->trim_len, st->trim_copy, st->trim_len);
+    atomic_store_explicit(&st->trim, CIO__TRIM_RESTORED, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&ntrimmed, 1, memory_order_relaxed);
+    return true;
+}
+
+bool cio__stack_fault(const void *addr) {
+    cio__stack_lock();
+    /* A stack found whole was restored by the loop thread since the fault:
+     * retrying the access is right then too (a slot's usable range is
+     * mapped read-write, only a trim's guard can make it fault). */
+    cio__stack *st = cio__stack_find_locked(addr);
+    bool ours = st && restore_locked(st);
+    cio__stack_unlock();
+    return ours;
+}
+
+void cio__stack_untrim(cio__stack *st) {
+    if (atomic_load_explicit(&st->trim, memory_order_relaxed) == CIO__TRIM_NONE)
+        return;
+    cio__stack_lock();
+    bool ok = restore_locked(st);
+    void *copy = st->trim_copy;
+    if (ok) {
+        st->trim_copy = NULL;
+        atomic_store_explicit(&st->trim, CIO__TRIM_NONE, memory_order_relaxed);
+    }
+    cio__stack_unlock();
+    if (!ok)
+        abort(); /* the task's frames are lost: running it would be worse */
+    free(copy);
+}
+
+void cio__stack_touch(const void *addr) {
+    if (!addr || !cio__stack_any_trimmed())
+        return;
+    cio__stack_lock();
+    cio__stack *st = cio__stack_find_locked(addr);
+    bool ok = !st || restore_locked(st);
+    cio__stack_unlock();
+    if (!ok)
+        abort();
+}
+
+cio__stack *cio__stack_holding(const void *addr) {
+    cio__stack_lock();
+    cio__stack *st = cio__stack_find_locked(addr);
+    cio__stack_unlock();
+    return st;
+}

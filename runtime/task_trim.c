@@ -1,0 +1,201 @@
+/* Which parked tasks give their stack pages back, and when (the mechanism is
+ * stack_trim.c's).
+ *
+ * When: every parked task joins a FIFO of the loop (cio__task_park, cio__io)
+ * stamped with the sweep epoch, and leaves it when woken. A sweep runs at most
+ * every trim_after seconds (cio_options.stack_trim_after, env
+ * CIO_STACK_TRIM_AFTER, default 1 s, negative: never), checked when the loop
+ * wakes from the kernel and every 128 busy iterations (one clock read), and
+ * trims the tasks parked since before the previous sweep: parked for between
+ * one and two trim_after. Parking costs a list append, waking an unlink.
+ *
+ * Why this is safe, although memory on a parked stack is not only its task's:
+ *  - Other code writing or reading it in user space (a waker filling a waitq
+ *    waiter, a timer of a timeout scope or poll deadline, a child task handed
+ *    a pointer to its parent's locals, the park's own cancel callback) would
+ *    see zeros, or have its write overwritten by the copy-back. It cannot: the
+ *    trimmed slot is a guard region, the access faults and the SIGSEGV handler
+ *    restores the stack first (cio__stack_fault), on any thread.
+ *  - The kernel does not fault, it fails with EFAULT. So no stack holding
+ *    memory of an in-flight request is trimmed: each sweep first pins every
+ *    stack that holds an address of a pending cio__io request of any task of
+ *    the loop (its own `char buf[4096]` in cio_recv, or a parent's buffer a
+ *    child reads into), and a request submitted later first restores the
+ *    stacks that hold its memory (cio__trim_touch_req). The request itself is
+ *    copied into the task (io_req_copy), so that a wait on heap buffers (a
+ *    stream's) can be trimmed.
+ *  - Another thread could write into the slot between the copy and the guard
+ *    (the write would be lost). Executor jobs are how tasks hand their stack
+ *    to threads (cio_to_thread(fn, &local)): no sweep runs while a job of the
+ *    loop is in flight. Plain threads that share a parked task's stack, and
+ *    raw system calls on another task's parked stack, are not supported while
+ *    trimming is on (they see EFAULT).
+ *  - Without page-table guards (Linux < 6.13), or when our SIGSEGV handler is
+ *    not the one installed, nothing is trimmed. */
+#include "debug.h"
+#include "loop.h"
+#include "stack.h"
+#include "task.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+enum {
+    BUSY_ITERATIONS = 128, /* between clock reads of a busy loop */
+    BATCH = 64,            /* tasks trimmed per iteration: a sweep never stalls the loop */
+};
+
+void cio__task_idle_add(cio__task *t) {
+    cio_loop *loop = t->fut.loop;
+    if (loop->trim_after < 0 || t->idle_listed)
+        return;
+    t->idle_epoch = loop->trim_epoch;
+    t->idle_next = NULL;
+    t->idle_prev = loop->idle_tail;
+    if (loop->idle_tail)
+        loop->idle_tail->idle_next = t;
+    else
+        loop->idle_head = t;
+    loop->idle_tail = t;
+    t->idle_listed = true;
+}
+
+void cio__task_idle_del(cio__task *t) {
+    if (!t->idle_listed)
+        return;
+    cio_loop *loop = t->fut.loop;
+    if (t->idle_prev)
+        t->idle_prev->idle_next = t->idle_next;
+    else
+        loop->idle_head = t->idle_next;
+    if (t->idle_next)
+        t->idle_next->idle_prev = t->idle_prev;
+    else
+        loop->idle_tail = t->idle_prev;
+    t->idle_prev = t->idle_next = NULL;
+    t->idle_listed = false;
+}
+
+void cio__task_untrim(cio__task *t) {
+    if (t->stack)
+        cio__stack_untrim(t->stack);
+    t->trimmed = false;
+}
+
+/* ---- the memory a request names ---- */
+
+typedef void (*mem_fn)(const void *p, void *arg);
+
+static void each_iov(const struct iovec *iov, size_t n, mem_fn fn, void *arg) {
+    for (size_t i = 0; iov && i < n; i++)
+        fn(iov[i].iov_base, arg);
+}
+
+/* Calls fn for every address of r that the kernel reads or writes. The
+ * vectors are read here, so their own memory goes first (a restore). */
+static void each_mem(const cio__req *r, mem_fn fn, void *arg) {
+    fn(r->addr, arg);
+    fn(r->addr2, arg);
+    if (r->op == CIO__OP_READV || r->op == CIO__OP_WRITEV) {
+        each_iov(r->addr, r->len, fn, arg);
+    } else if ((r->op == CIO__OP_RECVMSG || r->op == CIO__OP_SENDMSG) && r->addr) {
+        const struct msghdr *m = r->addr;
+        fn(m->msg_name, arg);
+        fn(m->msg_control, arg);
+        fn(m->msg_iov, arg);
+        each_iov(m->msg_iov, m->msg_iovlen, fn, arg);
+    }
+}
+
+static void pin(const void *p, void *arg) {
+    if (!p)
+        return;
+    cio__stack *st = cio__stack_holding(p);
+    if (st)
+        st->pin_epoch = *(uint32_t *)arg;
+}
+
+static void touch(const void *p, void *arg) {
+    cio__stack_touch(p);
+    if (arg) /* a sweep is under way: its later batches must leave this stack */
+        pin(p, arg);
+}
+
+void cio__trim_touch_req(cio_loop *loop, const cio__req *r) {
+    if (cio__stack_any_trimmed() || loop->trim_pending)
+        each_mem(r, touch, loop->trim_pending ? &loop->trim_epoch : NULL);
+}
+
+/* ---- the sweep ---- */
+
+static void pin_inflight(cio_loop *loop) {
+    cio__list_each(&loop->all_tasks, it, next) {
+        cio__task *t = CIO__TASK_OF(it);
+        if (t->io_pending && t->io_req)
+            each_mem(t->io_req, pin, &loop->trim_epoch);
+    }
+}
+
+static void trim_task(cio_loop *loop, cio__task *t) {
+    cio__stack *st = t->stack;
+    if (!st || t->tstate != CIO__T_PARKED || st->pin_epoch == loop->trim_epoch)
+        return;
+    if (cio__stack_trim(st, t->sp) == 0) {
+        t->trimmed = true;
+        t->trims++;
+    }
+}
+
+/* Up to BATCH tasks of the sweep under way; it ends when none is due. A
+ * thread may write into a parked stack while an executor job runs: no
+ * trimming then (the next sweep tries again). */
+static void trim_batch(cio_loop *loop) {
+    cio__task *t;
+    for (int n = 0; n < BATCH; n++) {
+        t = loop->idle_head;
+        if (!t || (uint32_t)(loop->trim_epoch - t->idle_epoch) < 2 || loop->jobs_inflight) {
+            loop->trim_pending = false;
+            return;
+        }
+        cio__task_idle_del(t);
+        trim_task(loop, t);
+    }
+}
+
+/* Our handler must be the one a fault reaches, else no trimming at all. */
+static void sweep(cio_loop *loop) {
+    if (loop->jobs_inflight || !cio__stack_pte_guards() || !cio__debug_segv_hooked())
+        return;
+    loop->trim_epoch++;
+    loop->trim_pending = true;
+    pin_inflight(loop);
+    trim_batch(loop);
+}
+
+void cio__trim_check(cio_loop *loop, bool blocked) {
+    if (loop->trim_pending) {
+        trim_batch(loop);
+        return;
+    }
+    if (!loop->idle_head)
+        return;
+    if (!blocked && ++loop->trim_ticks < BUSY_ITERATIONS)
+        return;
+    loop->trim_ticks = 0;
+    double now = cio__now();
+    if (now < loop->trim_next)
+        return;
+    loop->trim_next = now + loop->trim_after;
+    sweep(loop);
+}
+
+double cio__trim_timeout(cio_loop *loop, double timeout) {
+    if (loop->trim_pending)
+        return 0;
+    if (!loop->idle_head)
+        return timeout;
+    double d = loop->trim_next - cio__now();
+    if (d < 0)
+        d = 0;
+    return timeout < 0 || d < timeout ? d : timeout;
+}

@@ -1,0 +1,440 @@
+/* Stack trimming: tasks parked in every kind of wait give their stack pages
+ * back (stack_trim_after tiny, so every park longer than two loop iterations
+ * is trimmed) and find every local as they left it, including the locals that
+ * other tasks, timers, the kernel and threads wrote while they were parked. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include "cio_test.h" /* cmocka, each test in its own process */
+
+#include <cio.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Internal (libcio.a): trims done so far in this process. */
+size_t cio__stack_trim_count(void);
+
+#define PATTERN_LEN 300
+
+static void fill(unsigned char *p, unsigned seed) {
+    for (int i = 0; i < PATTERN_LEN; i++)
+        p[i] = (unsigned char)(seed * 31 + (unsigned)i * 7);
+}
+
+static bool intact(const unsigned char *p, unsigned seed) {
+    for (int i = 0; i < PATTERN_LEN; i++)
+        if (p[i] != (unsigned char)(seed * 31 + (unsigned)i * 7))
+            return false;
+    return true;
+}
+
+/* The environment would override the option. */
+static int run_trimmed(cio_fn fn, void *arg, void **result) {
+    unsetenv("CIO_STACK_TRIM_AFTER");
+    cio_options o = {.stack_trim_after = 1e-6};
+    return cio_run_with(&o, fn, arg, result);
+}
+
+/* ---- sleep, and cancellation of a trimmed sleeper ---- */
+
+enum { N = 200 };
+static bool sleepers_done;
+
+/* Sleeps until told, checking its locals after every wake-up. */
+static void *sleeper(void *arg) {
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, (unsigned)(uintptr_t)arg);
+    while (!sleepers_done) {
+        int r = cio_sleep(0.01);
+        if (r < 0)
+            return (void *)(intptr_t)r;
+        if (!intact(pat, (unsigned)(uintptr_t)arg))
+            return NULL;
+    }
+    return (void *)1;
+}
+
+/* Until N trims happened (forever if none can: the test's time limit), or
+ * a fixed while when trimming is off. */
+static void *many_sleepers(void *arg) {
+    bool expect_trims = arg != NULL;
+    cio_future *fs[N];
+    sleepers_done = false;
+    size_t before = cio__stack_trim_count();
+    for (unsigned i = 0; i < N; i++)
+        fs[i] = cio_create_task(sleeper, (void *)(uintptr_t)i);
+    if (expect_trims)
+        while (cio__stack_trim_count() - before < N)
+            cio_sleep(0.005);
+    else
+        cio_sleep(0.1);
+    sleepers_done = true;
+    long ok = 0;
+    for (unsigned i = 0; i < N; i++) {
+        void *r = NULL;
+        if (cio_await(fs[i], &r) == 0 && r == (void *)1)
+            ok++;
+        cio_future_unref(fs[i]);
+    }
+    return (void *)ok;
+}
+
+static void test_sleepers_trimmed_and_intact(void **state) {
+    (void)state;
+    size_t before = cio__stack_trim_count();
+    void *ok = NULL;
+    assert_int_equal(run_trimmed(many_sleepers, (void *)1, &ok), 0);
+    assert_int_equal((long)ok, N);
+    assert_true(cio__stack_trim_count() - before >= N);
+}
+
+static void test_never_when_negative(void **state) {
+    (void)state;
+    size_t before = cio__stack_trim_count();
+    unsetenv("CIO_STACK_TRIM_AFTER");
+    cio_options o = {.stack_trim_after = -1};
+    void *ok = NULL;
+    assert_int_equal(cio_run_with(&o, many_sleepers, NULL, &ok), 0);
+    assert_int_equal((long)ok, N);
+    assert_int_equal(cio__stack_trim_count(), before);
+}
+
+static void *long_sleeper(void *arg) {
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, 9);
+    int r = cio_sleep(100);
+    *(bool *)arg = intact(pat, 9);
+    return (void *)(intptr_t)r;
+}
+
+/* The parent waits on an event nobody sets, so that only the child's trim
+ * counts; a timer checks the count and cancels the child once trimmed. */
+typedef struct canceller {
+    cio_future *child;
+    size_t before;
+} canceller;
+
+static void cancel_when_trimmed(void *arg) {
+    canceller *c = arg;
+    if (cio__stack_trim_count() - c->before >= 2) /* the child's and the parent's */
+        cio_cancel(c->child);
+    else
+        cio_call_later(0.005, cancel_when_trimmed, c);
+}
+
+static void *cancel_trimmed(void *arg) {
+    (void)arg;
+    bool ok = false;
+    canceller *c = malloc(sizeof *c);
+    c->before = cio__stack_trim_count();
+    c->child = cio_create_task(long_sleeper, &ok);
+    cio_call_later(0.005, cancel_when_trimmed, c);
+    void *res = NULL;
+    int r = cio_await(c->child, &res);
+    cio_future_unref(c->child);
+    free(c);
+    return (void *)(intptr_t)(r == 0 && (intptr_t)res == -ECANCELED && ok ? 1 : 0);
+}
+
+static void test_cancel_while_trimmed(void **state) {
+    (void)state;
+    void *ok = NULL;
+    assert_int_equal(run_trimmed(cancel_trimmed, NULL, &ok), 0);
+    assert_ptr_equal(ok, (void *)1);
+}
+
+/* ---- future await; children and timers writing into a parked parent ---- */
+
+static void set_later(void *arg) {
+    cio_future_set_result(arg, (void *)42);
+}
+
+typedef struct slot {
+    int value;
+    unsigned char pad[64];
+} slot;
+
+static void *child_writes(void *arg) {
+    slot *s = arg;
+    cio_sleep(0.03);
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, 3);
+    s->value = 1000 + s->value; /* read and written while the parent is trimmed */
+    memset(s->pad, 0x5a, sizeof s->pad);
+    return intact(pat, 3) ? (void *)1 : NULL;
+}
+
+static void *await_kinds(void *arg) {
+    (void)arg;
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, 5);
+    size_t before = cio__stack_trim_count();
+    /* a plain future, completed by a timer */
+    cio_future *f = cio_future_new();
+    cio_call_later(0.03, set_later, f);
+    void *r = NULL;
+    if (cio_await(f, &r) != 0 || r != (void *)42)
+        return (void *)1;
+    cio_future_unref(f);
+    /* gather: children write into our locals while we are parked */
+    slot slots[3] = {{.value = 1}, {.value = 2}, {.value = 3}};
+    cio_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        fs[i] = cio_create_task(child_writes, &slots[i]);
+    if (cio_gather(fs, 3, 0) != 0)
+        return (void *)2;
+    for (int i = 0; i < 3; i++) {
+        void *cr = NULL;
+        cio_future_result(fs[i], &cr);
+        if (cr != (void *)1 || slots[i].value != 1001 + i || slots[i].pad[63] != 0x5a)
+            return (void *)3;
+        cio_future_unref(fs[i]);
+    }
+    /* wait with a timeout: the children again */
+    for (int i = 0; i < 3; i++)
+        fs[i] = cio_create_task(child_writes, &slots[i]);
+    if (cio_wait(fs, 3, 10.0, CIO_ALL_COMPLETED) != 3)
+        return (void *)4;
+    for (int i = 0; i < 3; i++) {
+        if (slots[i].value != 2001 + i)
+            return (void *)5;
+        cio_future_unref(fs[i]);
+    }
+    if (!intact(pat, 5))
+        return (void *)6;
+    return cio__stack_trim_count() - before >= 3 ? NULL : (void *)7;
+}
+
+static void test_await_gather_wait(void **state) {
+    (void)state;
+    void *r = (void *)-1;
+    assert_int_equal(run_trimmed(await_kinds, NULL, &r), 0);
+    assert_null(r);
+}
+
+/* ---- wait queues: lock, event, queue, semaphore ---- */
+
+typedef struct prims {
+    cio_lock *lock;
+    cio_event *event;
+    cio_queue *queue;
+    cio_semaphore *sem;
+    int order;
+} prims;
+
+static void *prim_waiter(void *arg) {
+    prims *p = arg;
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, 11);
+    if (cio_lock_acquire(p->lock) < 0)
+        return NULL;
+    p->order++;
+    cio_lock_release(p->lock);
+    if (cio_event_wait(p->event) < 0)
+        return NULL;
+    void *item = NULL;
+    if (cio_queue_get(p->queue, &item) < 0 || item != (void *)77)
+        return NULL;
+    if (cio_semaphore_acquire(p->sem) < 0)
+        return NULL;
+    return intact(pat, 11) ? (void *)1 : NULL;
+}
+
+static void *prim_kinds(void *arg) {
+    (void)arg;
+    prims p = {cio_lock_new(), cio_event_new(), cio_queue_new(0), cio_semaphore_new(0), 0};
+    size_t before = cio__stack_trim_count();
+    cio_lock_acquire(p.lock);
+    cio_future *w = cio_create_task(prim_waiter, &p);
+    cio_sleep(0.03); /* the waiter parks on the lock and is trimmed */
+    cio_lock_release(p.lock);
+    cio_sleep(0.03);
+    cio_event_set(p.event);
+    cio_sleep(0.03);
+    cio_queue_put(p.queue, (void *)77);
+    cio_sleep(0.03);
+    cio_semaphore_release(p.sem);
+    void *r = NULL;
+    int e = cio_await(w, &r);
+    cio_future_unref(w);
+    long trims = (long)(cio__stack_trim_count() - before);
+    cio_lock_free(p.lock);
+    cio_event_free(p.event);
+    cio_queue_free(p.queue);
+    cio_semaphore_free(p.sem);
+    return e == 0 && r == (void *)1 && p.order == 1 && trims >= 4 ? (void *)1 : NULL;
+}
+
+static void test_wait_queues(void **state) {
+    (void)state;
+    void *ok = NULL;
+    assert_int_equal(run_trimmed(prim_kinds, NULL, &ok), 0);
+    assert_ptr_equal(ok, (void *)1);
+}
+
+/* ---- I/O: a buffer on the stack (the kernel writes it), streams ---- */
+
+static void *recv_own_buffer(void *arg) {
+    int fd = *(int *)arg;
+    char buf[4096];
+    memset(buf, 0, sizeof buf);
+    ssize_t n = cio_recv(fd, buf, sizeof buf, 0);
+    return n == 5 && memcmp(buf, "hello", 5) == 0 ? (void *)1 : NULL;
+}
+
+typedef struct into {
+    int fd;
+    char *buf;
+} into;
+
+static void *recv_into_parent(void *arg) {
+    into *in = arg;
+    return (void *)(intptr_t)cio_recv(in->fd, in->buf, 64, 0);
+}
+
+static void *io_kinds(void *arg) {
+    (void)arg;
+    int sv[2], sv2[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv2) < 0)
+        return NULL;
+    cio_future *own = cio_create_task(recv_own_buffer, &sv[0]);
+    char parent_buf[64] = {0};
+    into in = {sv2[0], parent_buf};
+    cio_future *child = cio_create_task(recv_into_parent, &in);
+    cio_sleep(0.05); /* many sweeps: neither buffer's stack may go */
+    if (write(sv[1], "hello", 5) != 5 || write(sv2[1], "world", 5) != 5)
+        return NULL;
+    void *r1 = NULL, *r2 = NULL;
+    cio_await(own, &r1);
+    /* The parent parks now, its buffer still in the child's request. */
+    cio_await(child, &r2);
+    cio_future_unref(own);
+    cio_future_unref(child);
+    close(sv[0]);
+    close(sv[1]);
+    close(sv2[0]);
+    close(sv2[1]);
+    return r1 == (void *)1 && (intptr_t)r2 == 5 && memcmp(parent_buf, "world", 5) == 0 ? (void *)1
+                                                                                       : NULL;
+}
+
+static void test_io_buffers(void **state) {
+    (void)state;
+    void *ok = NULL;
+    assert_int_equal(run_trimmed(io_kinds, NULL, &ok), 0);
+    assert_ptr_equal(ok, (void *)1);
+}
+
+static void *stream_reader(void *arg) {
+    cio_stream *s = arg;
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, 21);
+    char got[16] = {0};
+    size_t n = 0;
+    ssize_t r = cio_stream_readexactly(s, got, 10, &n);
+    if (r != 10 || memcmp(got, "0123456789", 10) != 0 || !intact(pat, 21))
+        return NULL;
+    r = cio_stream_readexactly(s, got, 6, &n); /* a second idle wait */
+    return r == 6 && memcmp(got, "abcdef", 6) == 0 && intact(pat, 21) ? (void *)1 : NULL;
+}
+
+static void *stream_kinds(void *arg) {
+    (void)arg;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+        return NULL;
+    cio_stream *s = cio_stream_new(sv[0]);
+    size_t before = cio__stack_trim_count();
+    cio_future *rd = cio_create_task(stream_reader, s);
+    cio_sleep(0.05);
+    size_t mid = cio__stack_trim_count();
+    if (write(sv[1], "01234", 5) != 5)
+        return NULL;
+    cio_sleep(0.05);
+    if (write(sv[1], "56789abc", 8) != 8)
+        return NULL;
+    cio_sleep(0.05);
+    if (write(sv[1], "def", 3) != 3)
+        return NULL;
+    void *r = NULL;
+    cio_await(rd, &r);
+    cio_future_unref(rd);
+    cio_stream_close(s);
+    close(sv[1]);
+    return r == (void *)1 && mid > before && cio__stack_trim_count() > mid ? (void *)1 : NULL;
+}
+
+static void test_stream_reads(void **state) {
+    (void)state;
+    void *ok = NULL;
+    assert_int_equal(run_trimmed(stream_kinds, NULL, &ok), 0);
+    assert_ptr_equal(ok, (void *)1);
+}
+
+/* ---- timeout scopes and executor jobs: others write into a parked stack ---- */
+
+static void *timed_out(void *arg) {
+    (void)arg;
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, 31);
+    cio_timeout to; /* the scope's timer writes it while we are trimmed */
+    int r = cio_timeout_enter(&to, 0.05);
+    if (r == 0)
+        r = cio_timeout_exit(&to, cio_sleep(100));
+    return r == -ETIMEDOUT && cio_timeout_expired(&to) && intact(pat, 31) ? (void *)1 : NULL;
+}
+
+typedef struct job {
+    int in, out;
+} job;
+
+static void *job_fn(void *arg) {
+    job *j = arg;
+    usleep(50000);
+    j->out = j->in * 2; /* a thread writes into the parked task's stack */
+    return NULL;
+}
+
+static void *thread_kinds(void *arg) {
+    (void)arg;
+    size_t before = cio__stack_trim_count();
+    cio_future *t = cio_create_task(timed_out, NULL);
+    void *r = NULL;
+    cio_await(t, &r);
+    cio_future_unref(t);
+    if (r != (void *)1 || cio__stack_trim_count() == before)
+        return NULL;
+    job j = {.in = 21};
+    if (cio_to_thread(job_fn, &j, NULL) != 0 || j.out != 42)
+        return NULL;
+    return (void *)1;
+}
+
+static void test_timeout_and_jobs(void **state) {
+    (void)state;
+    void *ok = NULL;
+    assert_int_equal(run_trimmed(thread_kinds, NULL, &ok), 0);
+    assert_ptr_equal(ok, (void *)1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sleepers_trimmed_and_intact),
+        cmocka_unit_test(test_never_when_negative),
+        cmocka_unit_test(test_cancel_while_trimmed),
+        cmocka_unit_test(test_await_gather_wait),
+        cmocka_unit_test(test_wait_queues),
+        cmocka_unit_test(test_io_buffers),
+        cmocka_unit_test(test_stream_reads),
+        cmocka_unit_test(test_timeout_and_jobs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
