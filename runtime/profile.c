@@ -17,6 +17,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,6 +61,21 @@ static void install_observer(void) {
     cio__job_observer = observe_job;
 }
 
+/* Loops tracing at once (cio_run_threads) write beside each other: the
+ * second open one to "path.1", and so on. */
+static _Atomic int traces_open;
+
+static void open_trace(cio__prof *p, const char *path, const char *backend) {
+    int nth = atomic_fetch_add(&traces_open, 1);
+    char numbered[4096];
+    if (nth > 0 && snprintf(numbered, sizeof numbered, "%s.%d", path, nth) < (int)sizeof numbered)
+        path = numbered;
+    if (!(p->trace = cio__trace_open(path, p, backend))) {
+        atomic_fetch_sub(&traces_open, 1);
+        cio_log(CIO_LOG_WARNING, "cio: CIO_TRACE: cannot write %s: %s", path, strerror(errno));
+    }
+}
+
 void cio__prof_open(cio_loop *loop) {
     bool report = loop->opts.profile || env_on("CIO_PROFILE");
     const char *path = loop->opts.trace_path;
@@ -75,8 +92,8 @@ void cio__prof_open(cio_loop *loop) {
     p->tick0 = p->last = cio__prof_ticks();
     p->ns0 = cio__prof_mono_ns();
     p->ns_per_tick = 1.0;
-    if (path && *path && !(p->trace = cio__trace_open(path, p, loop->backend->ops->name)))
-        cio_log(CIO_LOG_WARNING, "cio: CIO_TRACE: cannot write %s: %s", path, strerror(errno));
+    if (path && *path)
+        open_trace(p, path, loop->backend->ops->name);
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, install_observer);
     loop->prof = p;
@@ -103,8 +120,11 @@ void cio__prof_close(cio_loop *loop) {
     calibrate(p);
     if (p->report)
         cio__prof_report(loop, STDERR_FILENO);
-    if (p->trace && cio__trace_close(p->trace) < 0)
-        cio_log(CIO_LOG_WARNING, "cio: CIO_TRACE: the trace could not be written in full");
+    if (p->trace) {
+        if (cio__trace_close(p->trace) < 0)
+            cio_log(CIO_LOG_WARNING, "cio: CIO_TRACE: the trace could not be written in full");
+        atomic_fetch_sub(&traces_open, 1);
+    }
     loop->prof = NULL;
     free_rows(p);
     free(p);
