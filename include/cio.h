@@ -1561,6 +1561,7 @@ CIO_API void cio_shm_free(void *p);
 typedef struct cio_profile_stats {
     unsigned long tasks, steps; /* tasks counted under the name; their steps */
     double cpu, longest;        /* seconds on the loop in all; the longest step */
+    double blocked;             /* of cpu, seconds in blocking calls (off the CPU) */
     double io;                  /* seconds parked on kernel I/O requests */
     double sleeping;            /* ... in cio_sleep */
     double sync;                /* ... on locks, queues, events, conditions, ... */

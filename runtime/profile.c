@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 uint64_t cio__prof_mono_ns(void) {
@@ -56,6 +57,7 @@ static bool env_on(const char *name) {
 }
 
 static void observe_job(cio_loop *loop, const cio__job_times *j);
+static void thread_usage(uint64_t *cpu_ns, uint64_t *vcsw);
 
 static void install_observer(void) {
     cio__job_observer = observe_job;
@@ -92,6 +94,9 @@ void cio__prof_open(cio_loop *loop) {
     p->tick0 = p->last = cio__prof_ticks();
     p->ns0 = cio__prof_mono_ns();
     p->ns_per_tick = 1.0;
+    calibrate(p); /* once, a millisecond: the long-step threshold needs the rate */
+    p->long_step = (uint64_t)(1e6 / p->ns_per_tick);
+    thread_usage(&p->cpu_mark, &p->vcsw_mark);
     if (path && *path)
         open_trace(p, path, loop->backend->ops->name);
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -130,8 +135,38 @@ void cio__prof_close(cio_loop *loop) {
     free(p);
 }
 
+/* The thread's CPU time and voluntary context switches (a step that made
+ * some slept in a blocking call; preemption is involuntary). */
+static void thread_usage(uint64_t *cpu_ns, uint64_t *vcsw) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) < 0) {
+        *cpu_ns = *vcsw = 0;
+        return;
+    }
+    *cpu_ns = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
+              (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
+    *vcsw = (uint64_t)ru.ru_nvcsw;
+}
+
 void cio__prof_mark(cio_loop *loop) {
-    loop->prof->last = cio__prof_ticks();
+    cio__prof *p = loop->prof;
+    p->last = cio__prof_ticks();
+    thread_usage(&p->cpu_mark, &p->vcsw_mark);
+}
+
+/* A long step: did it block? If the thread slept voluntarily since the last
+ * mark, the step's time off the CPU was a blocking call's. One getrusage
+ * per step of a millisecond or more (and per wake-up from a sleep). */
+static void check_blocking(cio__prof *p, cio__prof_row *r, uint64_t took) {
+    uint64_t cpu, vcsw;
+    thread_usage(&cpu, &vcsw);
+    if (r && vcsw > p->vcsw_mark) {
+        double wall_ns = (double)took * p->ns_per_tick, used = (double)(cpu - p->cpu_mark);
+        if (used < wall_ns)
+            r->blocked += (uint64_t)((wall_ns - used) / p->ns_per_tick);
+    }
+    p->cpu_mark = cpu;
+    p->vcsw_mark = vcsw;
 }
 
 /* ---- rows ---- */
@@ -186,6 +221,14 @@ const char *cio__prof_row_name(cio__prof_row *r) {
     return r->label ? r->label : "?";
 }
 
+void cio__prof_renamed(cio_loop *loop, cio__task *t) {
+    cio__prof_row *old = t->prof_row;
+    if (!loop->prof)
+        return;
+    old->tasks--;
+    t->prof_row = task_row(loop->prof, t);
+}
+
 /* ---- the hooks ---- */
 
 void cio__prof_resume(cio_loop *loop, cio__task *t) {
@@ -217,6 +260,8 @@ void cio__prof_suspend(cio_loop *loop, cio__task *t) {
     if (r) {
         r->steps++;
         r->cpu += took;
+        if (took >= p->long_step)
+            check_blocking(p, r, took);
         if (took > r->longest)
             r->longest = took;
     }
@@ -238,6 +283,7 @@ int cio__prof_poll(cio_loop *loop, double timeout) {
     uint64_t t1 = cio__prof_ticks();
     p->asleep += t1 - t0;
     p->last = t1;
+    thread_usage(&p->cpu_mark, &p->vcsw_mark);
     if (p->trace)
         cio__trace_poll(p->trace, t0, t1);
     return r;
@@ -287,7 +333,7 @@ int cio_profile_task_stats(cio_loop *loop, const char *name, cio_profile_stats *
     if (!p)
         return -ENODATA;
     calibrate(p);
-    uint64_t tasks = 0, steps = 0, cpu = 0, longest = 0, wait[CIO__WAIT_KINDS] = {0};
+    uint64_t tasks = 0, steps = 0, cpu = 0, blocked = 0, longest = 0, wait[CIO__WAIT_KINDS] = {0};
     for (size_t i = 0; i < CIO__PROF_BUCKETS; i++)
         for (cio__prof_row *r = p->rows[i]; r; r = r->next) {
             if (strcmp(cio__prof_row_name(r), name) != 0)
@@ -295,6 +341,7 @@ int cio_profile_task_stats(cio_loop *loop, const char *name, cio_profile_stats *
             tasks += r->tasks;
             steps += r->steps;
             cpu += r->cpu;
+            blocked += r->blocked;
             longest = r->longest > longest ? r->longest : longest;
             for (int k = 0; k < CIO__WAIT_KINDS; k++)
                 wait[k] += r->wait[k];
@@ -305,6 +352,7 @@ int cio_profile_task_stats(cio_loop *loop, const char *name, cio_profile_stats *
                                .steps = steps,
                                .cpu = cio__prof_secs(p, cpu),
                                .longest = cio__prof_secs(p, longest),
+                               .blocked = cio__prof_secs(p, blocked),
                                .io = cio__prof_secs(p, wait[CIO__WAIT_IO]),
                                .sleeping = cio__prof_secs(p, wait[CIO__WAIT_SLEEP]),
                                .sync = cio__prof_secs(p, wait[CIO__WAIT_SYNC]),

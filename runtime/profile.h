@@ -32,6 +32,7 @@ typedef struct cio__prof_row {
     char *name;                          /* the key of a named one's (owned) */
     char *label;                         /* an unnamed row's symbol, looked up once (owned) */
     uint64_t tasks, steps, cpu, longest; /* ticks */
+    uint64_t blocked;                    /* ticks of cpu spent off the CPU in blocking calls */
     uint64_t wait[CIO__WAIT_KINDS];      /* ticks */
 } cio__prof_row;
 
@@ -50,6 +51,9 @@ typedef struct cio__prof {
     uint64_t tick0, ns0;      /* the clock's calibration origin */
     uint64_t asleep;          /* ticks blocked in the backend */
     double ns_per_tick;
+    uint64_t long_step;           /* ticks: a step this long is checked for blocking */
+    uint64_t cpu_mark, vcsw_mark; /* the thread's CPU ns and voluntary switches at the last
+                                     wake-up or long step */
     cio__prof_row *rows[CIO__PROF_BUCKETS];
     cio__prof_exec *execs;
 } cio__prof;
@@ -83,6 +87,8 @@ void cio__prof_mark(cio_loop *loop);
 /* Around a task's step (task.c). */
 void cio__prof_resume(cio_loop *loop, struct cio__task *t);
 void cio__prof_suspend(cio_loop *loop, struct cio__task *t);
+/* A profiled task got a new name: it moves to that row. */
+void cio__prof_renamed(cio_loop *loop, struct cio__task *t);
 /* The backend's run with a timeout, timed as the loop's sleep. */
 int cio__prof_poll(cio_loop *loop, double timeout);
 /* A row's display name: its tasks' name, or their function's symbol

@@ -15,7 +15,7 @@
 typedef struct line {
     char name[CIO__TASK_NAME_MAX];
     uint64_t tasks, steps;
-    double cpu, longest, wait[CIO__WAIT_KINDS]; /* seconds */
+    double cpu, blocked, longest, wait[CIO__WAIT_KINDS]; /* seconds */
 } line;
 
 /* The time a row accounts for itself (awaiting another task is that task's). */
@@ -33,6 +33,7 @@ static void add(line *to, const cio__prof_row *r, cio__prof *p) {
     to->tasks += r->tasks;
     to->steps += r->steps;
     to->cpu += cio__prof_secs(p, r->cpu);
+    to->blocked += cio__prof_secs(p, r->blocked);
     double longest = cio__prof_secs(p, r->longest);
     if (longest > to->longest)
         to->longest = longest;
@@ -81,14 +82,14 @@ static const char *dur(double s, char buf[16]) {
 }
 
 static void print_rows(FILE *f, const line *ls, size_t n) {
-    fprintf(f, "%-28s %7s %9s %9s %9s %9s %9s %9s %9s %9s\n", "task", "tasks", "steps", "on loop",
-            "longest", "I/O", "sleeping", "sync", "executor", "awaiting");
+    fprintf(f, "%-24s %6s %8s %9s %9s %9s %9s %9s %9s %9s %9s\n", "task", "tasks", "steps",
+            "on loop", "blocked", "longest", "I/O", "sleeping", "sync", "executor", "awaiting");
     for (size_t i = 0; i < n; i++) {
         const line *l = &ls[i];
-        char b[7][16];
-        fprintf(f, "%-28.28s %7llu %9llu %s %s %s %s %s %s %s\n", l->name,
+        char b[8][16];
+        fprintf(f, "%-24.24s %6llu %8llu %s %s %s %s %s %s %s %s\n", l->name,
                 (unsigned long long)l->tasks, (unsigned long long)l->steps, dur(l->cpu, b[0]),
-                dur(l->longest, b[1]), dur(l->wait[CIO__WAIT_IO], b[2]),
+                dur(l->blocked, b[7]), dur(l->longest, b[1]), dur(l->wait[CIO__WAIT_IO], b[2]),
                 dur(l->wait[CIO__WAIT_SLEEP], b[3]), dur(l->wait[CIO__WAIT_SYNC], b[4]),
                 dur(l->wait[CIO__WAIT_EXEC], b[5]), dur(l->wait[CIO__WAIT_AWAIT], b[6]));
     }
@@ -97,10 +98,10 @@ static void print_rows(FILE *f, const line *ls, size_t n) {
 static void print_execs(FILE *f, const cio__prof *p) {
     if (!p->execs)
         return;
-    fprintf(f, "%-28s %7s %9s %9s %9s\n", "executor", "jobs", "queued", "running", "longest");
+    fprintf(f, "%-24s %6s %9s %9s %9s\n", "executor", "jobs", "queued", "running", "longest");
     for (const cio__prof_exec *e = p->execs; e; e = e->next) {
         char b[3][16];
-        fprintf(f, "%-28.28s %7llu %s %s %s\n", e->name, (unsigned long long)e->jobs,
+        fprintf(f, "%-24.24s %6llu %s %s %s\n", e->name, (unsigned long long)e->jobs,
                 dur((double)e->queued * 1e-9, b[0]), dur((double)e->running * 1e-9, b[1]),
                 dur((double)e->longest * 1e-9, b[2]));
     }
@@ -112,10 +113,16 @@ static void print_execs(FILE *f, const cio__prof *p) {
 static void advise(FILE *f, const line *l, double busy) {
     double total = own(l), io = l->wait[CIO__WAIT_IO] + l->wait[CIO__WAIT_SLEEP];
     double pct = 100.0 / total;
-    if (l->cpu >= total / 2 && l->longest >= BLOCKING_STEP && l->longest >= 0.8 * l->cpu)
+    if (l->cpu >= total / 2 && l->blocked >= l->cpu / 2)
         fprintf(f,
-                "  `%s` held the loop for %.3g ms in one step: a blocking call or a burst of "
-                "work (CIO_DEBUG=1 names slow steps as they happen)\n",
+                "  `%s` held the loop for %.3g s in blocking calls (steps of up to %.3g ms, "
+                "off the CPU): every other task waited — use cio's own calls, or "
+                "cio_to_thread for a call that must block\n",
+                l->name, l->blocked, l->longest * 1e3);
+    else if (l->cpu >= total / 2 && l->longest >= BLOCKING_STEP && l->longest >= 0.8 * l->cpu)
+        fprintf(f,
+                "  `%s` held the loop for %.3g ms in one step of CPU work: the others waited "
+                "meanwhile (CIO_DEBUG=1 names slow steps as they happen)\n",
                 l->name, l->longest * 1e3);
     else if (l->cpu >= total / 2 && l->longest >= BLOCKING_STEP)
         fprintf(f,
@@ -143,11 +150,15 @@ static void advise(FILE *f, const line *l, double busy) {
                 l->name, l->wait[CIO__WAIT_SYNC] * pct);
 }
 
-/* Heavy: a tenth of the run's wall time on the loop, or a fifth in waits. */
+/* Heavy: a tenth of the run's wall time on the loop (and at least this
+ * much), or a fifth in waits. */
+#define HEAVY_CPU 0.04
+
 static void print_advice(FILE *f, const line *ls, size_t n, double wall, double busy) {
     int shown = 0;
     for (size_t i = 0; i < n && shown < 8; i++) {
-        if (!(ls[i].cpu >= wall / 10 || own(&ls[i]) - ls[i].cpu >= wall / 5))
+        if (!((ls[i].cpu >= wall / 10 && ls[i].cpu >= HEAVY_CPU) ||
+              own(&ls[i]) - ls[i].cpu >= wall / 5))
             continue;
         if (!shown++)
             fprintf(f, "advice:\n");

@@ -444,7 +444,8 @@ void cio_task_set_name(cio_future *task, const char *name) {
         return;
     free(t->name);
     t->name = copy;
-    t->prof_row = NULL; /* its next step counts under the new name */
+    if (t->prof_row)
+        cio__prof_renamed(t->fut.loop, t); /* it counts under its new name from now */
 }
 
 /* Writes v's decimal digits just before end; returns where they start. */

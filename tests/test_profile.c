@@ -150,6 +150,41 @@ static void test_io_sync_executor_waits(void **state) {
     run_profiled(waits_main);
 }
 
+/* ---- a blocking call in a task: on the loop, but off the CPU ---- */
+
+static void *blocking_task(void *arg) {
+    return blocking(arg); /* nanosleep(0.1 s) on the loop: the mistake */
+}
+
+static void *blocked_main(void *arg) {
+    (void)arg;
+    cio_future *fs[] = {spawn("blocker", blocking_task, NULL)};
+    join(fs, 1);
+    cio_profile_stats b = stats_of("blocker");
+    assert_int_equal(b.steps, 1);
+    assert_true(b.cpu >= 0.09);
+    assert_true(b.blocked >= 0.05); /* it slept: the CPU did next to nothing of it */
+    assert_true(b.blocked <= b.cpu);
+    char path[] = "/tmp/cio-profile-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(cio_profile_print(cio_get_running_loop(), fd), 0);
+    char buf[8192];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    assert_true(n > 0);
+    buf[n] = 0;
+    assert_non_null(strstr(buf, "`blocker` held the loop for"));
+    assert_non_null(strstr(buf, "in blocking calls"));
+    return NULL;
+}
+
+static void test_blocking_call(void **state) {
+    (void)state;
+    run_profiled(blocked_main);
+}
+
 /* ---- rows: same names summed, unnamed tasks under their function ---- */
 
 void *profile_unnamed_job(void *arg); /* not static: its symbol names the row */
@@ -314,7 +349,7 @@ int main(void) {
         cmocka_unit_test(test_sleep_and_spin),    cmocka_unit_test(test_io_sync_executor_waits),
         cmocka_unit_test(test_rows_by_name),      cmocka_unit_test(test_executor_observer),
         cmocka_unit_test(test_table_and_advice),  cmocka_unit_test(test_env_prints_at_end),
-        cmocka_unit_test(test_off_and_bad_input),
+        cmocka_unit_test(test_off_and_bad_input), cmocka_unit_test(test_blocking_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
