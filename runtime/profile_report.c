@@ -110,30 +110,40 @@ static void print_execs(FILE *f, const cio__prof *p) {
 /* A step this long keeps every other task (and every I/O completion) waiting. */
 #define BLOCKING_STEP 0.010
 
+/* "2.1 s", "180 ms", "0.4 ms": a duration in a sentence. */
+static const char *said(double s, char buf[24]) {
+    if (s >= 1)
+        snprintf(buf, 24, "%.3g s", s);
+    else
+        snprintf(buf, 24, "%.3g ms", s * 1e3);
+    return buf;
+}
+
 static void advise(FILE *f, const line *l, double busy) {
     double total = own(l), io = l->wait[CIO__WAIT_IO] + l->wait[CIO__WAIT_SLEEP];
     double pct = 100.0 / total;
+    char a[24], b[24];
     if (l->cpu >= total / 2 && l->blocked >= l->cpu / 2)
         fprintf(f,
-                "  `%s` held the loop for %.3g s in blocking calls (steps of up to %.3g ms, "
-                "off the CPU): every other task waited — use cio's own calls, or "
-                "cio_to_thread for a call that must block\n",
-                l->name, l->blocked, l->longest * 1e3);
+                "  `%s` held the loop for %s in blocking calls (steps of up to %s, off the "
+                "CPU): every other task waited — use cio's own calls, or cio_to_thread for a "
+                "call that must block\n",
+                l->name, said(l->blocked, a), said(l->longest, b));
     else if (l->cpu >= total / 2 && l->longest >= BLOCKING_STEP && l->longest >= 0.8 * l->cpu)
         fprintf(f,
-                "  `%s` held the loop for %.3g ms in one step of CPU work: the others waited "
+                "  `%s` held the loop for %s in one step of CPU work: the others waited "
                 "meanwhile (CIO_DEBUG=1 names slow steps as they happen)\n",
-                l->name, l->longest * 1e3);
+                l->name, said(l->longest, a));
     else if (l->cpu >= total / 2 && l->longest >= BLOCKING_STEP)
         fprintf(f,
-                "  `%s` spent %.3g s on the loop in steps of up to %.3g ms: CPU-bound work "
-                "blocks the loop — run it in a process pool (cio_process_pool_new)\n",
-                l->name, l->cpu, l->longest * 1e3);
+                "  `%s` spent %s on the loop in steps of up to %s: CPU-bound work blocks the "
+                "loop — run it in a process pool (cio_process_pool_new)\n",
+                l->name, said(l->cpu, a), said(l->longest, b));
     else if (l->cpu >= total / 2)
         fprintf(f,
-                "  `%s` spent %.3g s on the loop in short steps (at most %.3g ms): it yields "
-                "often, so it shares the loop (which was %.0f%% busy)\n",
-                l->name, l->cpu, l->longest * 1e3, busy * 100);
+                "  `%s` spent %s on the loop in short steps (at most %s): it yields often, so "
+                "it shares the loop (which was %.0f%% busy)\n",
+                l->name, said(l->cpu, a), said(l->longest, b), busy * 100);
     else if (io >= total / 2)
         fprintf(f,
                 "  `%s` spent %.0f%% waiting on I/O or timers: I/O-bound, tasks are the right "
