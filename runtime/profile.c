@@ -57,7 +57,7 @@ static bool env_on(const char *name) {
 }
 
 static void observe_job(cio_loop *loop, const cio__job_times *j);
-static void thread_usage(uint64_t *cpu_ns, uint64_t *vcsw);
+#define thread_usage cio__prof_thread_usage
 
 static void install_observer(void) {
     cio__job_observer = observe_job;
@@ -97,6 +97,7 @@ void cio__prof_open(cio_loop *loop) {
     calibrate(p); /* once, a millisecond: the long-step threshold needs the rate */
     p->long_step = (uint64_t)(1e6 / p->ns_per_tick);
     thread_usage(&p->cpu_mark, &p->vcsw_mark);
+    p->thread_cpu0 = p->cpu_mark;
     if (path && *path)
         open_trace(p, path, loop->backend->ops->name);
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -137,7 +138,7 @@ void cio__prof_close(cio_loop *loop) {
 
 /* The thread's CPU time and voluntary context switches (a step that made
  * some slept in a blocking call; preemption is involuntary). */
-static void thread_usage(uint64_t *cpu_ns, uint64_t *vcsw) {
+void cio__prof_thread_usage(uint64_t *cpu_ns, uint64_t *vcsw) {
     struct rusage ru;
     if (getrusage(RUSAGE_THREAD, &ru) < 0) {
         *cpu_ns = *vcsw = 0;
@@ -160,10 +161,13 @@ void cio__prof_mark(cio_loop *loop) {
 static void check_blocking(cio__prof *p, cio__prof_row *r, uint64_t took) {
     uint64_t cpu, vcsw;
     thread_usage(&cpu, &vcsw);
-    if (r && vcsw > p->vcsw_mark) {
-        double wall_ns = (double)took * p->ns_per_tick, used = (double)(cpu - p->cpu_mark);
-        if (used < wall_ns)
-            r->blocked += (uint64_t)((wall_ns - used) / p->ns_per_tick);
+    double wall_ns = (double)took * p->ns_per_tick, used = (double)(cpu - p->cpu_mark);
+    if (r && used < wall_ns) {
+        uint64_t off = (uint64_t)((wall_ns - used) / p->ns_per_tick);
+        if (vcsw > p->vcsw_mark)
+            r->blocked += off;
+        else
+            r->preempted += off;
     }
     p->cpu_mark = cpu;
     p->vcsw_mark = vcsw;

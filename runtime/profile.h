@@ -33,6 +33,7 @@ typedef struct cio__prof_row {
     char *label;                         /* an unnamed row's symbol, looked up once (owned) */
     uint64_t tasks, steps, cpu, longest; /* ticks */
     uint64_t blocked;                    /* ticks of cpu spent off the CPU in blocking calls */
+    uint64_t preempted;                  /* ... and off it without asking (a loaded machine) */
     uint64_t wait[CIO__WAIT_KINDS];      /* ticks */
 } cio__prof_row;
 
@@ -50,6 +51,7 @@ typedef struct cio__prof {
     uint64_t last;            /* ticks: the end of the last step, or the last wake-up */
     uint64_t tick0, ns0;      /* the clock's calibration origin */
     uint64_t asleep;          /* ticks blocked in the backend */
+    uint64_t thread_cpu0;     /* the loop thread's CPU ns when profiling began */
     double ns_per_tick;
     uint64_t long_step;           /* ticks: a step this long is checked for blocking */
     uint64_t cpu_mark, vcsw_mark; /* the thread's CPU ns and voluntary switches at the last
@@ -94,6 +96,8 @@ int cio__prof_poll(cio_loop *loop, double timeout);
 /* A row's display name: its tasks' name, or their function's symbol
  * (looked up on first use, then kept). */
 const char *cio__prof_row_name(cio__prof_row *r);
+/* The calling thread's CPU time (ns) and voluntary context switches. */
+void cio__prof_thread_usage(uint64_t *cpu_ns, uint64_t *vcsw);
 /* The table (profile_report.c). */
 int cio__prof_report(cio_loop *loop, int fd);
 

@@ -15,7 +15,7 @@
 typedef struct line {
     char name[CIO__TASK_NAME_MAX];
     uint64_t tasks, steps;
-    double cpu, blocked, longest, wait[CIO__WAIT_KINDS]; /* seconds */
+    double cpu, blocked, preempted, longest, wait[CIO__WAIT_KINDS]; /* seconds */
 } line;
 
 /* The time a row accounts for itself (awaiting another task is that task's). */
@@ -34,6 +34,7 @@ static void add(line *to, const cio__prof_row *r, cio__prof *p) {
     to->steps += r->steps;
     to->cpu += cio__prof_secs(p, r->cpu);
     to->blocked += cio__prof_secs(p, r->blocked);
+    to->preempted += cio__prof_secs(p, r->preempted);
     double longest = cio__prof_secs(p, r->longest);
     if (longest > to->longest)
         to->longest = longest;
@@ -107,6 +108,11 @@ static void print_execs(FILE *f, const cio__prof *p) {
     }
 }
 
+/* Heavy: a tenth of the loop thread's CPU time in CPU work, or a tenth of
+ * the run's wall time in blocking calls (at least this much either way), or
+ * a fifth of it in waits. */
+#define HEAVY_CPU 0.04
+
 /* A step this long keeps every other task (and every I/O completion) waiting. */
 #define BLOCKING_STEP 0.010
 
@@ -119,27 +125,33 @@ static const char *said(double s, char buf[24]) {
     return buf;
 }
 
-static void advise(FILE *f, const line *l, double busy) {
+/* wall: the run's seconds; cpu: the loop thread's CPU seconds in them (on
+ * a loaded machine far fewer: CPU work is weighed against it). */
+static void advise(FILE *f, const line *l, double wall, double cpu, double busy) {
     double total = own(l), io = l->wait[CIO__WAIT_IO] + l->wait[CIO__WAIT_SLEEP];
     double pct = 100.0 / total;
     char a[24], b[24];
-    if (l->cpu >= total / 2 && l->blocked >= l->cpu / 2)
+    /* Time on the loop is what hurts the other tasks: it is named first. */
+    double work = l->cpu - l->blocked - l->preempted; /* on the CPU */
+    bool blocking = l->blocked >= wall / 10 && l->blocked >= HEAVY_CPU;
+    bool on_loop = work >= cpu / 10 && work >= HEAVY_CPU;
+    if (blocking && l->blocked >= work)
         fprintf(f,
                 "  `%s` held the loop for %s in blocking calls (steps of up to %s, off the "
                 "CPU): every other task waited — use cio's own calls, or cio_to_thread for a "
                 "call that must block\n",
                 l->name, said(l->blocked, a), said(l->longest, b));
-    else if (l->cpu >= total / 2 && l->longest >= BLOCKING_STEP && l->longest >= 0.8 * l->cpu)
+    else if (on_loop && l->longest >= BLOCKING_STEP && l->longest >= 0.8 * l->cpu)
         fprintf(f,
                 "  `%s` held the loop for %s in one step of CPU work: the others waited "
                 "meanwhile (CIO_DEBUG=1 names slow steps as they happen)\n",
                 l->name, said(l->longest, a));
-    else if (l->cpu >= total / 2 && l->longest >= BLOCKING_STEP)
+    else if (on_loop && l->longest >= BLOCKING_STEP)
         fprintf(f,
                 "  `%s` spent %s on the loop in steps of up to %s: CPU-bound work blocks the "
                 "loop — run it in a process pool (cio_process_pool_new)\n",
                 l->name, said(l->cpu, a), said(l->longest, b));
-    else if (l->cpu >= total / 2)
+    else if (on_loop && l->cpu >= total / 2)
         fprintf(f,
                 "  `%s` spent %s on the loop in short steps (at most %s): it yields often, so "
                 "it shares the loop (which was %.0f%% busy)\n",
@@ -160,19 +172,17 @@ static void advise(FILE *f, const line *l, double busy) {
                 l->name, l->wait[CIO__WAIT_SYNC] * pct);
 }
 
-/* Heavy: a tenth of the run's wall time on the loop (and at least this
- * much), or a fifth in waits. */
-#define HEAVY_CPU 0.04
-
-static void print_advice(FILE *f, const line *ls, size_t n, double wall, double busy) {
+static void print_advice(FILE *f, const line *ls, size_t n, double wall, double cpu, double busy) {
     int shown = 0;
     for (size_t i = 0; i < n && shown < 8; i++) {
-        if (!((ls[i].cpu >= wall / 10 && ls[i].cpu >= HEAVY_CPU) ||
+        double work = ls[i].cpu - ls[i].blocked - ls[i].preempted;
+        if (!((work >= cpu / 10 && work >= HEAVY_CPU) ||
+              (ls[i].blocked >= wall / 10 && ls[i].blocked >= HEAVY_CPU) ||
               own(&ls[i]) - ls[i].cpu >= wall / 5))
             continue;
         if (!shown++)
             fprintf(f, "advice:\n");
-        advise(f, &ls[i], busy);
+        advise(f, &ls[i], wall, cpu, busy);
     }
 }
 
@@ -199,13 +209,16 @@ int cio__prof_report(cio_loop *loop, int fd) {
         free(ls);
         return -ENOMEM;
     }
+    uint64_t cpu_ns, vcsw;
+    cio__prof_thread_usage(&cpu_ns, &vcsw);
     double wall = (double)(cio__prof_mono_ns() - p->ns0) * 1e-9;
+    double cpu = cpu_ns > p->thread_cpu0 ? (double)(cpu_ns - p->thread_cpu0) * 1e-9 : wall;
     double asleep = cio__prof_secs(p, p->asleep), busy = wall > 0 ? 1 - asleep / wall : 0;
     fprintf(f,
-            "cio profile (%s): %.3f s, loop busy %.3f s (%.0f%%), asleep %.3f s; steps timed "
-            "with %s\n",
+            "cio profile (%s): %.3f s, loop busy %.3f s (%.0f%%), asleep %.3f s, its thread's "
+            "CPU %.3f s; steps timed with %s\n",
             loop->backend ? loop->backend->ops->name : "closed", wall, wall - asleep, busy * 100,
-            asleep,
+            asleep, cpu,
 #if defined(__x86_64__)
             "rdtsc"
 #else
@@ -214,7 +227,7 @@ int cio__prof_report(cio_loop *loop, int fd) {
     );
     print_rows(f, ls, n);
     print_execs(f, p);
-    print_advice(f, ls, n, wall, busy);
+    print_advice(f, ls, n, wall, cpu, busy);
     int r = fclose(f) == 0 ? write_all(fd, text, size) : -ENOMEM;
     free(text);
     free(ls);
