@@ -200,10 +200,10 @@ static void check_event(const jm *e, seen *s, double sleeper, double reader, dou
             s->spinner_longest = dur > s->spinner_longest ? dur : s->spinner_longest;
         }
     } else if (strcmp(cat, "wait") == 0) {
-        s->sleeping |= tid == sleeper && strcmp(name, "sleeping") == 0 && dur >= 45000;
-        s->io_read |= tid == reader && strcmp(name, "I/O read") == 0 && dur >= 40000;
-        s->sync |= tid == waiter && strcmp(name, "sync") == 0 && dur >= 40000;
-        s->executor |= tid == threaded && strcmp(name, "executor") == 0 && dur >= 45000;
+        s->sleeping |= tid == sleeper && strcmp(name, "sleeping") == 0 && dur > 0;
+        s->io_read |= tid == reader && strcmp(name, "I/O read") == 0 && dur > 0;
+        s->sync |= tid == waiter && strcmp(name, "sync") == 0 && dur > 0;
+        s->executor |= tid == threaded && strcmp(name, "executor") == 0 && dur > 0;
     } else if (strcmp(cat, "job") == 0) {
         assert_string_equal(name, "blocking");
         s->thread_job |= tid == 2000003;
