@@ -30,14 +30,28 @@ uint64_t cio__prof_mono_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A simultaneous reading of both clocks: the tightest of a few ticks-ns-ticks
+ * brackets (a bracket that the thread was preempted inside is wide, and
+ * would skew the rate on a loaded machine). */
+static void clock_pair(uint64_t *ticks, uint64_t *ns) {
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 8; i++) {
+        uint64_t a = cio__prof_ticks(), n = cio__prof_mono_ns(), b = cio__prof_ticks();
+        if (b - a < best) {
+            best = b - a;
+            *ticks = a + (b - a) / 2;
+            *ns = n;
+        }
+    }
+}
+
 /* The TSC's rate, measured over everything since the loop opened (at least
  * a millisecond: a shorter run waits for it once). */
 static void calibrate(cio__prof *p) {
     uint64_t t, n;
-    do {
-        t = cio__prof_ticks();
-        n = cio__prof_mono_ns();
-    } while (n - p->ns0 < 1000000 || t == p->tick0);
+    do
+        clock_pair(&t, &n);
+    while (n - p->ns0 < 1000000 || t == p->tick0);
     p->ns_per_tick = (double)(n - p->ns0) / (double)(t - p->tick0);
 }
 
@@ -91,8 +105,8 @@ void cio__prof_open(cio_loop *loop) {
         return;
     }
     p->report = report;
-    p->tick0 = p->last = cio__prof_ticks();
-    p->ns0 = cio__prof_mono_ns();
+    clock_pair(&p->tick0, &p->ns0);
+    p->last = p->tick0;
     p->ns_per_tick = 1.0;
     calibrate(p); /* once, a millisecond: the long-step threshold needs the rate */
     p->long_step = (uint64_t)(1e6 / p->ns_per_tick);
