@@ -48,7 +48,7 @@ static void clock_pair(uint64_t *ticks, uint64_t *ns) {
 /* The TSC's rate, measured over everything since the loop opened (at least
  * a millisecond: a shorter run waits for it once). */
 static void calibrate(cio__prof *p) {
-    uint64_t t, n;
+    uint64_t t = 0, n = 0;
     do
         clock_pair(&t, &n);
     while (n - p->ns0 < 1000000 || t == p->tick0);
