@@ -220,8 +220,12 @@ static cio__prof_row *task_row(cio__prof *p, cio__task *t) {
         cio_fn fn;
         const void *p;
     } fn = {.fn = t->fn};
-    cio__prof_row *r = find_row(p, fn.p, t->name);
+    /* Spawned tasks come in runs of one function: the last row is likely. */
+    cio__prof_row *r = !t->name && p->last_row && p->last_row->fn == fn.p && !p->last_row->name
+                           ? p->last_row
+                           : find_row(p, fn.p, t->name);
     if (r) {
+        p->last_row = r;
         r->tasks++;
         if (p->trace)
             cio__trace_task(p->trace, r, t->id);

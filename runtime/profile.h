@@ -58,6 +58,7 @@ typedef struct cio__prof {
                                      wake-up or long step */
     cio__prof_row *rows[CIO__PROF_BUCKETS];
     cio__prof_exec *execs;
+    cio__prof_row *last_row; /* the row found last */
 } cio__prof;
 
 /* The profiler's clock: the TSC on x86-64 (about 12 ns a read here, a
