@@ -176,22 +176,39 @@ static void test_gather_caller_cancelled(void **state) {
 
 /* ---- wait ---- */
 
+/* The futures complete only when this test says (no race between timers):
+ * each step of cio_wait sees exactly the completions made before it. */
+static cio_future *wait_fs[3];
+static void complete_0(void *a) {
+    cio_future_set_result(wait_fs[0], a);
+}
+static void fail_1(void *a) {
+    cio_future_set_error(wait_fs[1], I(a));
+}
+static void complete_2(void *a) {
+    cio_future_set_result(wait_fs[2], a);
+}
+
 static void *wait_main(void *arg) {
     (void)arg;
-    job js[3] = {
-        {.delay = 0.01, .value = 1}, {.delay = 0.03, .err = -EIO}, {.delay = 0.3, .value = 3}};
-    cio_future *fs[3];
+    cio_future **fs = wait_fs;
     for (int i = 0; i < 3; i++)
-        fs[i] = cio_create_task(run_job, &js[i]);
+        assert_non_null(fs[i] = cio_future_new());
+    cio_call_soon(complete_0, P(1));
     assert_int_equal(cio_wait(fs, 3, -1, CIO_FIRST_COMPLETED), 1);
     assert_true(cio_future_done(fs[0]));
+    cio_call_soon(fail_1, P(-EIO));
     assert_int_equal(cio_wait(fs, 3, -1, CIO_FIRST_EXCEPTION), 2);
     assert_true(cio_future_done(fs[1]));
     assert_int_equal(cio_wait(fs, 3, 0.01, CIO_ALL_COMPLETED), 2); /* timeout: nothing cancelled */
     assert_false(cio_future_done(fs[2]));
     assert_int_equal(cio_wait(fs, 3, 0, CIO_ALL_COMPLETED), 2);
+    cio_call_later(0.01, complete_2, P(3));
     assert_int_equal(cio_wait(fs, 3, -1, CIO_ALL_COMPLETED), 3);
     assert_int_equal(cio_future_result(fs[1], NULL), -EIO);
+    void *r;
+    assert_int_equal(cio_future_result(fs[2], &r), 0);
+    assert_int_equal(I(r), 3);
     assert_int_equal(cio_wait(fs, 0, -1, CIO_ALL_COMPLETED), -EINVAL);
     assert_int_equal(cio_wait(fs, 3, -1, 7), -EINVAL);
     unref_all(fs, 3);

@@ -207,9 +207,12 @@ static void test_messages_between_loops(void **state) {
 
 static _Atomic(cio_future *) foreign_task;
 
+/* Sleeps until the other loop's abort ends the process: no margin of time
+ * for a slow (sanitized) run to miss; a missing abort is the test's timeout. */
 static void *sleeper(void *arg) {
     (void)arg;
-    cio_sleep(5);
+    for (;;)
+        cio_sleep(1);
     return NULL;
 }
 
@@ -240,7 +243,7 @@ static void *cross_stream_main(void *arg) {
         cio_stream *s = cio_stream_new(sv[0]);
         cio_stream_write(s, "mine", 4); /* binds it to this loop */
         atomic_store(&foreign_stream, s);
-        cio_sleep(5);
+        sleeper(NULL);
     } else {
         while (!atomic_load(&foreign_stream))
             cio_sleep(0.001);
