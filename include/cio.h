@@ -1559,9 +1559,11 @@ CIO_API void cio_shm_free(void *p);
    track per task, executor jobs on a track per worker. Off, each costs one
    branch per task switch. The calls below are for the loop's thread. */
 typedef struct cio_profile_stats {
-    unsigned long tasks, steps; /* tasks counted under the name; their steps */
-    double cpu, longest;        /* seconds on the loop in all; the longest step */
-    double blocked;             /* of cpu, seconds in blocking calls (off the CPU) */
+    unsigned long tasks; /* tasks counted under the name */
+    unsigned long steps; /* their steps (runs between two suspensions) */
+    double cpu;          /* seconds on the loop in all (wall time of the steps) */
+    double longest;      /* the longest step, seconds */
+    double blocked;      /* of cpu, seconds in blocking calls (off the CPU) */
     double io;                  /* seconds parked on kernel I/O requests */
     double sleeping;            /* ... in cio_sleep */
     double sync;                /* ... on locks, queues, events, conditions, ... */
@@ -1569,9 +1571,12 @@ typedef struct cio_profile_stats {
     double awaiting;            /* ... awaiting other tasks and futures */
 } cio_profile_stats;
 
+/* One executor's jobs, as its pool reported them (cio_profile_executor_stats). */
 typedef struct cio_profile_exec_stats {
-    unsigned long jobs;               /* jobs completed */
-    double queued, running, longest; /* seconds in its queue, running in all; longest run */
+    unsigned long jobs; /* jobs completed */
+    double queued;      /* seconds its jobs waited in its queue, in all */
+    double running;     /* seconds they ran, in all */
+    double longest;     /* the longest run, seconds */
 } cio_profile_exec_stats;
 
 /* Whether the loop profiles (or traces). */
