@@ -113,6 +113,10 @@ static void print_execs(FILE *f, const cio__prof *p) {
  * a fifth of it in waits. */
 #define HEAVY_CPU 0.04
 
+/* CPU-bound steps are this long on average (a long step among a million
+ * short ones is a preemption or a one-off, not the task's nature). */
+#define TYPICAL_STEP 0.001
+
 /* A step this long keeps every other task (and every I/O completion) waiting. */
 #define BLOCKING_STEP 0.010
 
@@ -146,7 +150,7 @@ static void advise(FILE *f, const line *l, double wall, double cpu, double busy)
                 "  `%s` held the loop for %s in one step of CPU work: the others waited "
                 "meanwhile (CIO_DEBUG=1 names slow steps as they happen)\n",
                 l->name, said(l->longest, a));
-    else if (on_loop && l->longest >= BLOCKING_STEP)
+    else if (on_loop && l->longest >= BLOCKING_STEP && work / (double)l->steps >= TYPICAL_STEP)
         fprintf(f,
                 "  `%s` spent %s on the loop in steps of up to %s: CPU-bound work blocks the "
                 "loop — run it in a process pool (cio_process_pool_new)\n",
