@@ -453,7 +453,7 @@ cio_executor *cio_process_pool_new_with(const cio_process_pool_options *opt) {
     p->base.ops = &process_pool_ops;
     p->flush.fn = on_flush;
     cio_loop *loop = cio__loop_running();
-    p->debug = (loop && cio_loop_get_debug(loop)) || cio__env_debug();
+    p->debug = (loop && cio_loop_debug(loop)) || cio__env_debug();
     if (opt)
         p->cfg = (fs_config){opt->initializer, opt->initarg, opt->max_tasks_per_child};
     pthread_mutex_init(&p->mu, NULL);

@@ -6,16 +6,7 @@
  * loop (a blocking library call, a CPU-heavy computation) goes to a thread pool
  * or a fork-based process pool and comes back as a future.
  *
- * Conventions, for every function below unless it says otherwise:
- *   - 0 or a non-negative value on success, a negative errno on failure
- *     (-ECANCELED, -ETIMEDOUT, -EINVAL, ...); codes beyond errno's range are
- *     the CIO_E* constants; cio_strerror() names every code.
- *   - Not thread-safe: call it on the thread that runs the loop. Functions that
- *     may be called from any thread say "Thread-safe".
- *   - "In a task" means: only from inside a task's body; elsewhere the call
- *     returns -EPERM (a message in debug mode).
- *   - Every function that returns a cio_future * hands the caller one
- *     reference, released with cio_future_unref().
+ * Every declaration follows the rules of the Conventions section below.
  */
 #ifndef CIO_H
 #define CIO_H
@@ -30,8 +21,80 @@
 extern "C" {
 #endif
 
+/* ===================================================================== */
+/* Conventions                                                           */
+/* ===================================================================== */
+
+/* Every function below follows these rules unless its comment says otherwise.
+
+   Results
+   - Success: 0 or a non-negative value. Failure: a negative errno (-EINVAL,
+     -ECANCELED, -ETIMEDOUT, ...) or a CIO_E* code (cio_strerror names each).
+     A call that returns a pointer returns NULL and sets errno (positive)
+     instead; one that returns a cio_handle returns .p == NULL and sets errno.
+   - A yes/no result is bool (true: yes, done, removed), never an int 1/0.
+   - A count is size_t (ssize_t when it may also be an error) wherever the
+     count it is bounded by is a size_t argument.
+   - A returned cio_future * carries one reference for the caller
+     (cio_future_unref).
+
+   Threads and tasks
+   - Not thread-safe: call it on the thread that runs the loop, unless it
+     says "Thread-safe".
+   - "In a task": only from a task's body; elsewhere it returns -EPERM (debug
+     mode also logs why).
+
+   Names
+   - Actions are cio_<object>_<verb>; getters are cio_<object>_<property>
+     with no get_ (cio_loop_time, cio_loop_debug, cio_queue_size);
+     cio_get_running_loop keeps asyncio's name.
+   - The calls that put work on the running loop from outside a task have
+     an explicit-loop twin named cio_loop_ + the name without cio_, the
+     other arguments in the same order after the loop: call_soon,
+     call_later, call_at, create_task(_with), future_new, add_reader,
+     add_writer, remove_reader, remove_writer, add_signal_handler,
+     remove_signal_handler. A twin also works before the loop runs, on the
+     thread that will run it. Calls made in a task use that task's loop,
+     and objects bound to a loop (servers, acceptors, intervals, watchers,
+     iterators) are made on the running loop, from its tasks or callbacks.
+   - X_with(opt, ...) is X with an options struct first (opt NULL: X's
+     defaults) and X's other arguments after it, unless opt holds them (a
+     pool's max_workers). Every _with has its plain X. In an options
+     struct, zero means default.
+   - Release: X_free(x) returns void, releases x's memory and first ends
+     whatever x still does; NULL is a no-op. X_close(x) ends x's use (stops
+     accepting or sending; may flush, and wait when in a task) and returns
+     int: 0 or a negative errno (-EINVAL for NULL). A type with both is
+     closed with X_close and released with X_free; a type with no X_free
+     (cio_loop, cio_stream, cio_dgram) is released by its X_close.
+   - A renamed function keeps its old name for one release as a deprecated
+     alias (the compiler names the new one).
+
+   Time: seconds, as double
+   - NaN is -EINVAL (errno EINVAL) for every argument and options field
+     that takes seconds.
+   - Absolute times ("when", "deadline") are on the loop's monotonic clock,
+     cio_loop_time().
+   - A delay (cio_sleep, cio_call_later): <= 0 means as soon as possible:
+     cio_sleep yields once, a callback runs after those already scheduled;
+     likewise an absolute time already past (cio_call_at). INFINITY: never
+     (the sleep lasts until cancelled, the callback until cancelled).
+   - A timeout bounds a wait (cio_wait, cio_wait_for, cio_as_completed_new,
+     cio_poll, cio_future_wait, cio_timeout_enter and the deadlines of
+     cio_timeout_enter_at / cio_timeout_reschedule,
+     cio_options.shutdown_timeout): negative or INFINITY means no limit; 0
+     means do not wait: what is done now counts and the rest times out at
+     once (what each call does on timeout: cio_wait_for cancels f). In an
+     options struct 0 keeps meaning "the default".
+   - A period (cio_interval_new) is positive and finite, else -EINVAL.
+   - A timestamp (cio_utime) is seconds since the epoch; negative means now;
+     INFINITY is -EINVAL. */
+
 /* Marks the functions the shared library exports. */
 #define CIO_API __attribute__((visibility("default")))
+/* Marks a name kept for one release after a rename; the message names the
+   new one. */
+#define CIO_DEPRECATED(msg) __attribute__((deprecated(msg)))
 
 /* The API version this header declares: major (incompatible changes)... */
 #define CIO_VERSION_MAJOR 0
@@ -91,13 +154,14 @@ typedef struct cio_options {           /* zero means default */
     size_t stack_size;                 /* default 256 KiB of address space per task;
                                           only touched pages cost memory */
     int debug;                         /* also on when env CIO_DEBUG=1 */
-    double slow_callback_duration;     /* default 0.1 s (debug mode) */
+    double slow_callback_duration;     /* default 0.1 s (debug mode); NaN: EINVAL */
     unsigned default_executor_workers; /* default min(32, ncpu + 4) */
     cio_backend backend;               /* default AUTO (see cio_backend) */
     double shutdown_timeout;           /* cio_run: seconds to wait for the default executor's
                                           jobs after main ended (default 300, asyncio's;
-                                          negative: no limit); then a warning names the
-                                          jobs still running and cio_run returns */
+                                          negative or INFINITY: no limit); then a warning
+                                          names the jobs still running and cio_run
+                                          returns */
     bool profile;           /* the profile table at loop close (also env CIO_PROFILE=1) */
     const char *trace_path; /* a Chrome trace written there (also env CIO_TRACE=file) */
 } cio_options;
@@ -116,10 +180,12 @@ typedef struct cio_options {           /* zero means default */
    starting (CIO_EUNAVAIL when the backend asked for cannot start, -EBUSY
    when a loop already runs here). */
 CIO_API int cio_run(cio_fn main, void *arg, void **result);
-/* cio_run with options (NULL: defaults). -EINVAL for a NaN shutdown_timeout. */
+/* cio_run with options (NULL: defaults). -EINVAL for a NaN shutdown_timeout
+   or slow_callback_duration. */
 CIO_API int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result);
 
-/* A new loop (opt may be NULL). NULL with errno set on failure; when the
+/* A new loop (opt may be NULL). NULL with errno set on failure (EINVAL for a
+   NaN time in opt); when the
    backend asked for cannot start (io_uring blocked: EPERM, missing: ENOSYS)
    errno is the kernel's and debug mode says why. */
 CIO_API cio_loop *cio_loop_new(const cio_options *opt);
@@ -145,8 +211,10 @@ CIO_API int cio_loop_close(cio_loop *loop);
 CIO_API cio_loop *cio_get_running_loop(void);
 /* Monotonic time of the loop's clock, in seconds. */
 CIO_API double cio_loop_time(cio_loop *loop);
-/* Whether debug mode is on for this loop. */
-CIO_API bool cio_loop_get_debug(const cio_loop *loop);
+/* Whether debug mode is on for this loop (false for NULL). */
+CIO_API bool cio_loop_debug(const cio_loop *loop);
+/* Deprecated name of cio_loop_debug (getters have no get_). */
+CIO_API bool cio_loop_get_debug(const cio_loop *loop) CIO_DEPRECATED("use cio_loop_debug");
 /* The loop a future belongs to. */
 CIO_API cio_loop *cio_future_loop(const cio_future *f);
 
@@ -154,12 +222,14 @@ CIO_API cio_loop *cio_future_loop(const cio_future *f);
 /* Callbacks                                                             */
 /* ===================================================================== */
 
-/* On the running loop. A handle whose p is NULL means failure (no running loop
-   or out of memory). Callbacks run in FIFO order, each exactly once. */
+/* On the running loop. A handle whose p is NULL means failure, errno: EPERM
+   (no running loop), EINVAL (cb NULL, a NaN time), ESHUTDOWN (loop
+   closed), ENOMEM. Callbacks run in FIFO order, each exactly once. */
 CIO_API cio_handle cio_call_soon(cio_cb cb, void *arg);
-/* cb runs after delay seconds (negative: as soon as possible, after call_soon's). */
+/* cb runs after delay seconds (<= 0: as soon as possible, after call_soon's;
+   INFINITY: never, until cancelled). */
 CIO_API cio_handle cio_call_later(double delay, cio_cb cb, void *arg);
-/* cb runs at loop time `when`. */
+/* cb runs at loop time `when` (already past: as soon as possible). */
 CIO_API cio_handle cio_call_at(double when, cio_cb cb, void *arg);
 /* The same on an explicit loop (its thread). */
 CIO_API cio_handle cio_loop_call_soon(cio_loop *loop, cio_cb cb, void *arg);
@@ -218,8 +288,8 @@ CIO_API void cio_future_unref(cio_future *f);
    the caller; CIO_ELOOP at once when f belongs to another loop (it could
    never wake this task; debug mode names both loops). */
 CIO_API int cio_await(cio_future *f, void **result);
-/* In a task: suspends for `seconds` (<= 0: like cio_yield). 0, -ECANCELED,
-   or -EINVAL for NaN. */
+/* In a task: suspends for `seconds` (<= 0: like cio_yield; INFINITY: until
+   cancelled). 0, -ECANCELED, or -EINVAL for NaN. */
 CIO_API int cio_sleep(double seconds);
 /* In a task: lets every other ready callback and task run once. 0 or -ECANCELED. */
 CIO_API int cio_yield(void);
@@ -323,18 +393,20 @@ CIO_API int cio_gather(cio_future **fs, size_t n, int flags);
    NULL with errno (EINVAL, -CIO_ELOOP for a future of another loop, ENOMEM,
    EPERM without a running loop). */
 CIO_API cio_future *cio_gather_future(cio_future **fs, size_t n, int flags);
-/* In a task: waits until return_when is met or timeout (< 0: none) passes.
+/* In a task: waits until return_when is met or timeout passes (negative or
+   INFINITY: none; 0: counts what is done now, without suspending).
    Never cancels anything. Returns how many of fs are done, -ECANCELED,
-   -EINVAL (n == 0, bad return_when, a NULL entry), CIO_ELOOP (a future of
-   another loop), -EPERM, -ENOMEM.
+   -EINVAL (n == 0, bad return_when, a NULL entry, NaN), CIO_ELOOP (a future
+   of another loop), -EPERM, -ENOMEM.
    CIO_FIRST_EXCEPTION counts errors, not cancellations (asyncio). */
-CIO_API int cio_wait(cio_future **fs, size_t n, double timeout, int return_when);
-/* In a task: awaits f for at most timeout seconds (< 0: no limit); on timeout
+CIO_API ssize_t cio_wait(cio_future **fs, size_t n, double timeout, int return_when);
+/* In a task: awaits f for at most timeout seconds (negative or INFINITY: no
+   limit; 0: f times out at once unless it is done); on timeout
    cancels f, waits until it has finished, and returns -ETIMEDOUT. If f still
    ends with a result (it completed in the same iteration, or ignored the
    cancellation) that result is returned with 0. Cancelling the caller cancels
    f, waits for it, and returns -ECANCELED. -EDEADLK if f is the caller;
-   CIO_ELOOP if f belongs to another loop. */
+   CIO_ELOOP if f belongs to another loop; -EINVAL for NaN. */
 CIO_API int cio_wait_for(cio_future *f, double timeout, void **result);
 /* A future that mirrors f but whose cancellation does not cancel f, so the
    outer await may be cancelled or time out while f runs on (await f later).
@@ -344,7 +416,8 @@ CIO_API cio_future *cio_shield(cio_future *f);
 /* asyncio.as_completed: an iterator over fs in completion order. The
    iterator holds a reference to each future until it is freed. */
 typedef struct cio_as_completed cio_as_completed;
-/* timeout (< 0: none) bounds the whole iteration. NULL with errno (EINVAL,
+/* timeout (negative or INFINITY: none; 0: only what is done already) bounds
+   the whole iteration. NULL with errno (EINVAL: NaN, fs NULL,
    -CIO_ELOOP for a future of another loop, ENOMEM, EPERM without a running
    loop). */
 CIO_API cio_as_completed *cio_as_completed_new(cio_future **fs, size_t n, double timeout);
@@ -375,14 +448,16 @@ typedef struct cio_timeout {
     int cancelling;
     int state;
 } cio_timeout;
-/* In a task: enters a scope that expires after delay seconds (< 0: never,
-   until rescheduled). 0, -EPERM outside a task, -EINVAL (scope NULL, NaN),
-   -ENOMEM. */
+/* In a task: enters a scope that expires after delay seconds (negative or
+   INFINITY: never, until rescheduled; 0: at the first suspension). 0, -EPERM
+   outside a task, -EINVAL (scope NULL, NaN), -ENOMEM. */
 CIO_API int cio_timeout_enter(cio_timeout *scope, double delay);
-/* The same with an absolute deadline in cio_loop_time() seconds (< 0: never). */
+/* The same with an absolute deadline in cio_loop_time() seconds (negative or
+   INFINITY: never). */
 CIO_API int cio_timeout_enter_at(cio_timeout *scope, double when);
-/* Moves the deadline (absolute loop time; < 0: never; in the past: expires at
-   once). -EINVAL once the scope expired or was exited. */
+/* Moves the deadline (absolute loop time; negative or INFINITY: never; in the
+   past: expires at once). -EINVAL once the scope expired or was exited, or
+   for NaN. */
 CIO_API int cio_timeout_reschedule(cio_timeout *scope, double when);
 /* The deadline (absolute), or -1 for none. */
 CIO_API double cio_timeout_when(const cio_timeout *scope);
@@ -510,9 +585,9 @@ CIO_API int cio_condition_wait(cio_condition *c);
 /* Waits until pred(arg) is true (checked first, and after each wake-up). */
 CIO_API int cio_condition_wait_for(cio_condition *c, bool (*pred)(void *arg), void *arg);
 /* With the lock held: wakes up to n waiters; returns how many. -EPERM. */
-CIO_API int cio_condition_notify(cio_condition *c, size_t n);
+CIO_API ssize_t cio_condition_notify(cio_condition *c, size_t n);
 /* With the lock held: wakes every waiter; returns how many. -EPERM. */
-CIO_API int cio_condition_notify_all(cio_condition *c);
+CIO_API ssize_t cio_condition_notify_all(cio_condition *c);
 /* Releases it (and its own lock); waiters get CIO_ESHUTDOWN. NULL is a no-op. */
 CIO_API void cio_condition_free(cio_condition *c);
 
@@ -673,21 +748,31 @@ CIO_API ssize_t cio_sendmsg(int fd, const struct msghdr *msg, int flags);
 CIO_API int cio_shutdown(int fd, int how);
 /* Waits until fd is ready for events (POLLIN, POLLOUT...) so that other
    libraries' sockets can be driven from a task. Returns the ready events
-   (POLLHUP/POLLERR included), or 0 when timeout seconds (< 0: none) passed
-   first; timeout 0 checks without suspending. -EINVAL for fd < 0 or no
-   events, -EBADF, -ECANCELED. */
+   (POLLHUP/POLLERR included), or 0 when timeout seconds (negative or
+   INFINITY: none) passed first; timeout 0 checks without suspending.
+   -EINVAL for fd < 0, no events or NaN, -EBADF, -ECANCELED. */
 CIO_API int cio_poll(int fd, int events, double timeout);
 /* asyncio's add_reader / add_writer: cb(arg) runs from the loop once per
    iteration while fd is readable / writable (level-triggered, like an
    epoll-based loop), until removed. Adding again replaces the callback.
-   -EPERM without a running loop. Remove before closing fd. */
+   -EPERM without a running loop, -EINVAL (fd < 0, cb NULL). Remove before
+   closing fd. */
 CIO_API int cio_add_reader(int fd, cio_cb cb, void *arg);
+/* cio_add_reader on an explicit loop (-EPERM for NULL). */
+CIO_API int cio_loop_add_reader(cio_loop *loop, int fd, cio_cb cb, void *arg);
 /* Like cio_add_reader, while fd is writable. */
 CIO_API int cio_add_writer(int fd, cio_cb cb, void *arg);
-/* 1 if a callback was removed, 0 if there was none. */
-CIO_API int cio_remove_reader(int fd);
-/* 1 if a writer callback was removed, 0 if there was none. */
-CIO_API int cio_remove_writer(int fd);
+/* cio_add_writer on an explicit loop (-EPERM for NULL). */
+CIO_API int cio_loop_add_writer(cio_loop *loop, int fd, cio_cb cb, void *arg);
+/* True if a reader callback was removed, false if there was none (or no
+   running loop). */
+CIO_API bool cio_remove_reader(int fd);
+/* cio_remove_reader on an explicit loop (false for NULL). */
+CIO_API bool cio_loop_remove_reader(cio_loop *loop, int fd);
+/* True if a writer callback was removed, false if there was none. */
+CIO_API bool cio_remove_writer(int fd);
+/* cio_remove_writer on an explicit loop (false for NULL). */
+CIO_API bool cio_loop_remove_writer(cio_loop *loop, int fd);
 /* asyncio's add_signal_handler: cb(arg) runs as a loop callback each time
    sig arrives (the signal is blocked in the loop's thread and read from a
    signalfd). Replaces an earlier handler. -EINVAL for signals that cannot
@@ -699,8 +784,14 @@ CIO_API int cio_remove_writer(int fd);
    cancel its main task on Ctrl-C: the handler decides. One loop per signal:
    the last loop to add a handler for it gets the forwarded ones. */
 CIO_API int cio_add_signal_handler(int sig, cio_cb cb, void *arg);
-/* 1 if a handler was removed, 0 if there was none. */
-CIO_API int cio_remove_signal_handler(int sig);
+/* cio_add_signal_handler on an explicit loop, called on its thread (the
+   signal is blocked in the calling thread). -EPERM for NULL. */
+CIO_API int cio_loop_add_signal_handler(cio_loop *loop, int sig, cio_cb cb, void *arg);
+/* True if a handler was removed; false if there was none (also for a
+   signal number out of range, or without a running loop). */
+CIO_API bool cio_remove_signal_handler(int sig);
+/* cio_remove_signal_handler on an explicit loop (false for NULL). */
+CIO_API bool cio_loop_remove_signal_handler(cio_loop *loop, int sig);
 /* getaddrinfo in the loop's default executor (as asyncio does). 0 and *res
    (freeaddrinfo it), CIO_EGAI + EAI_x (e.g. CIO_EGAI + EAI_NONAME), or a
    negative errno (EAI_SYSTEM's errno, -ENOMEM, -ECANCELED: a cancelled call
@@ -828,8 +919,8 @@ CIO_API unsigned cio_server_port(const cio_server *srv);
 /* Connections whose handler is still running. */
 CIO_API size_t cio_server_connections(const cio_server *srv);
 /* Stops accepting and closes the listening socket; running connections go
-   on. Idempotent. */
-CIO_API void cio_server_close(cio_server *srv);
+   on. Idempotent. 0, or -EINVAL for NULL. */
+CIO_API int cio_server_close(cio_server *srv);
 /* Cancels the handler task of every running connection (asyncio's
    close_clients); they end at their next suspension point. */
 CIO_API void cio_server_close_clients(cio_server *srv);
@@ -877,8 +968,9 @@ CIO_API int cio_chan_recv(cio_chan *ch, void **item);
 /* Without waiting: -EAGAIN when empty, else as cio_chan_recv. */
 CIO_API int cio_chan_try_recv(cio_chan *ch, void **item);
 /* Later sends fail with CIO_ESHUTDOWN, waiting senders are woken with it;
-   the receiver drains what is queued, then gets CIO_ESHUTDOWN. Idempotent. */
-CIO_API void cio_chan_close(cio_chan *ch);
+   the receiver drains what is queued, then gets CIO_ESHUTDOWN. Idempotent.
+   0, or -EINVAL for NULL. */
+CIO_API int cio_chan_close(cio_chan *ch);
 /* Whether cio_chan_close was called (thread-safe). */
 CIO_API bool cio_chan_closed(const cio_chan *ch);
 /* Items queued (a snapshot while senders run). */
@@ -913,8 +1005,9 @@ CIO_API cio_bcast_rx *cio_bcast_subscribe(cio_bcast *b);
 CIO_API int cio_bcast_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
 /* Without waiting: -EAGAIN when there is nothing new. */
 CIO_API int cio_bcast_try_recv(cio_bcast_rx *rx, void **item, uint64_t *lagged);
-/* Sends fail from now on; receivers drain, then get CIO_ESHUTDOWN. */
-CIO_API void cio_bcast_close(cio_bcast *b);
+/* Sends fail from now on; receivers drain, then get CIO_ESHUTDOWN. 0, or
+   -EINVAL for NULL. */
+CIO_API int cio_bcast_close(cio_bcast *b);
 /* Releases a receiver (the items it has not read are no longer held for it). */
 CIO_API void cio_bcast_rx_free(cio_bcast_rx *rx);
 /* Closes b; its memory goes with the last receiver (receivers may be freed
@@ -939,8 +1032,8 @@ CIO_API void *cio_latest_get(cio_latest *w, uint64_t *version);
    closed with nothing newer, -ECANCELED, -EINVAL. */
 CIO_API int cio_latest_changed(cio_latest *w, uint64_t *seen, void **value);
 /* Sets fail from now on; waiters get CIO_ESHUTDOWN once they have seen the
-   last value. */
-CIO_API void cio_latest_close(cio_latest *w);
+   last value. 0, or -EINVAL for NULL. */
+CIO_API int cio_latest_close(cio_latest *w);
 /* Call once nobody is inside a call on w. */
 CIO_API void cio_latest_free(cio_latest *w);
 
@@ -1165,7 +1258,7 @@ CIO_API int cio_lchown(const char *path, uid_t uid, gid_t gid);
 /* fchown(2) on the default executor: 0 or a negative errno. */
 CIO_API int cio_fchown(int fd, uid_t uid, gid_t gid);
 /* Access and modification times in seconds since the epoch (nanosecond
-   resolution; negative: now). -EINVAL for NaN. */
+   resolution; negative: now). -EINVAL for NaN or INFINITY. */
 CIO_API int cio_utime(const char *path, double atime, double mtime);
 /* link(2) on the default executor: 0 or a negative errno (-EEXIST, -EXDEV...). */
 CIO_API int cio_link(const char *oldpath, const char *newpath);
@@ -1243,8 +1336,8 @@ CIO_API ssize_t cio_sendfile(int out_fd, int in_fd, off_t offset, size_t count);
    NULL and errno: ESHUTDOWN once the loop is closed, EINVAL, ENOMEM.
    Thread-safe. */
 CIO_API cio_future *cio_run_coroutine_threadsafe(cio_loop *loop, cio_fn fn, void *arg);
-/* From a thread that runs no loop: blocks until f is done (timeout < 0: no
-   limit; 0: a check). 0 and *result (may be NULL), f's error (-ECANCELED
+/* From a thread that runs no loop: blocks until f is done (timeout negative
+   or INFINITY: no limit; 0: a check). 0 and *result (may be NULL), f's error (-ECANCELED
    included; marked retrieved), -ETIMEDOUT (f goes on), -EINVAL (NULL,
    NaN), -EDEADLK on a thread that runs a loop (it would stall that loop).
    The loop pays one atomic exchange per completed future and a futex wake

@@ -24,10 +24,14 @@
  *   - Rank 0's loop never waits on MPI: a progress thread of rank 0 makes
  *     every MPI call (MPI_THREAD_SERIALIZED) and posts finished jobs to the
  *     loop in batches through cio_call_soon_threadsafe.
- *   - Each worker rank holds a few jobs at once (2 plus about 2 ms worth of
- *     the function's jobs, at most 64; measured per job function) so that no
- *     rank waits for a round trip;
- *     the others wait in rank 0's queue, FIFO, for the first rank with room.
+ *   - Each worker rank holds a few jobs at once (2 plus the measured round
+ *     trip's worth of the function's jobs, at most 64 and near the end of a
+ *     batch at most its share of what is left; run times measured per job
+ *     function) so that no rank waits for a round trip; the others wait in
+ *     rank 0's queue, FIFO, for the first rank with room.
+ *   - Waiting ranks sleep on a doorbell (a futex in shared memory of rank
+ *     0's host) that the sender rings, instead of spinning in MPI; ranks on
+ *     other hosts wake by timeout (20 us doubling to 1 ms).
  *   - Cancelling a queued job removes it (it never runs); a job already on a
  *     rank cannot be stopped: its future ends cancelled and the result is
  *     dropped.

@@ -22,7 +22,7 @@ MPI_REALNAME := libcio-mpi.so.$(VERSION)
 MPI_SHARED := $(BUILD)/$(MPI_REALNAME)
 MPI_TEST := $(BUILD)/tests/mpi/test_mpi
 MPI_TEST_RUN := $(BUILD)/tests/mpi/run_test_mpi
-MPI_BENCH := $(BUILD)/bench/mpi/w17_mpi
+MPI_BENCH := $(BUILD)/bench/w17_mpi
 MPI_APP_OBJS := $(BUILD)/obj/tests/mpi/test_mpi.o $(BUILD)/obj/bench/mpi/w17_mpi.o
 MPI_DIRS := $(filter-out $(BUILD_DIRS),$(sort $(patsubst %/,%,$(dir $(MPI_OBJS) $(MPI_APP_OBJS) $(MPI_TEST) $(MPI_BENCH)))))
 
@@ -55,7 +55,9 @@ $(MPI_TEST): $(BUILD)/obj/tests/mpi/test_mpi.o $(MPI_STATIC) $(STATIC) | $$(@D)
 
 # The runner starts the ranks: mpirun --oversubscribe -np 3 (and the checks
 # that need their own runs: a crashing job, a mismatched binary).
-$(MPI_TEST_RUN): tests/mpi/run_test_mpi.sh tests/mpi/lsan.supp tests/mpi/tsan.supp $(MPI_TEST) | $$(@D)
+# It also runs image_pipeline --executor mpi against its process-pool mode.
+$(MPI_TEST_RUN): tests/mpi/run_test_mpi.sh tests/mpi/lsan.supp tests/mpi/tsan.supp $(MPI_TEST) \
+    $(BUILD)/examples/image_pipeline | $$(@D)
 	cp tests/mpi/lsan.supp tests/mpi/tsan.supp $(@D)/
 	cp $< $@
 	chmod +x $@
@@ -66,6 +68,10 @@ $(MPI_BENCH): $(BUILD)/obj/bench/mpi/w17_mpi.o $(MPI_STATIC) $(STATIC) | $$(@D)
 # prime_count --mode mpi (EXAMPLE_LIBS_<name> is expanded when linking).
 EXAMPLE_LIBS_prime_count := $(MPI_STATIC) $(STATIC) $(MPI_PKG_LIBS) -ldl
 $(BUILD)/examples/prime_count: $(MPI_STATIC)
+# image_pipeline --executor mpi likewise (its references are all weak: -u
+# pulls the module in).
+EXAMPLE_LIBS_image_pipeline += -Wl,-u,cio_mpi_main $(MPI_STATIC) $(STATIC) $(MPI_PKG_LIBS) -ldl
+$(BUILD)/examples/image_pipeline: $(MPI_STATIC)
 
 .PHONY: install-mpi uninstall-mpi
 install-mpi: $(MPI_STATIC) $(BUILD)/libcio-mpi.so

@@ -20,6 +20,7 @@
 #define CIO_BACKEND_H
 
 #include "cio.h"
+#include "list.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,7 +75,7 @@ struct cio__req {
     uint32_t len;
     int32_t arg;
     /* The backend's: links and per-request state while it owns the request. */
-    cio__req *bnext, *bprev;
+    cio__list_node blink;
     int bres;
     uint32_t bstate;
 };

@@ -16,6 +16,7 @@
 #include "backend_epoll.h"
 
 #include "fault.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,8 +39,8 @@ typedef struct ep {
     int epfd;
     cio__ep_fd *fds;
     size_t nfds;
-    cio__req *sub_head, *sub_tail;   /* submitted, not tried yet */
-    cio__req *done_head, *done_tail; /* ended outside run(): done() runs in run() */
+    cio__list sub;  /* submitted, not tried yet */
+    cio__list done; /* ended outside run(): done() runs in run() */
     unsigned inflight;
     bool pool_on;
     cio__ep_pool pool;
@@ -49,43 +50,14 @@ static const cio__backend_ops ep_ops;
 
 /* ---- bookkeeping ---- */
 
-static void list_append(cio__req **head, cio__req **tail, cio__req *r) {
-    r->bnext = NULL;
-    r->bprev = *tail;
-    if (*tail)
-        (*tail)->bnext = r;
-    else
-        *head = r;
-    *tail = r;
-}
-
-static void list_remove(cio__req **head, cio__req **tail, cio__req *r) {
-    if (r->bprev)
-        r->bprev->bnext = r->bnext;
-    else
-        *head = r->bnext;
-    if (r->bnext)
-        r->bnext->bprev = r->bprev;
-    else if (tail)
-        *tail = r->bprev;
-    r->bnext = r->bprev = NULL;
-}
-
 static cio__ep_fd *state(ep *e, int fd) {
     if (fd < 0)
         return NULL;
-    if ((size_t)fd >= e->nfds) {
-        size_t n = e->nfds ? e->nfds : 64;
-        while (n <= (size_t)fd)
-            n *= 2;
-        cio__ep_fd *nf = realloc(e->fds, n * sizeof *nf);
-        if (!nf)
-            return NULL;
-        for (size_t i = e->nfds; i < n; i++)
-            nf[i] = (cio__ep_fd){.nonblock = EP_UNKNOWN, .ready = EP_IN | EP_OUT};
-        e->fds = nf;
-        e->nfds = n;
-    }
+    size_t cap = e->nfds;
+    if (cio__vec_reserve(e->fds, &cap, (size_t)fd + 1, 64) < 0)
+        return NULL;
+    for (; e->nfds < cap; e->nfds++)
+        e->fds[e->nfds] = (cio__ep_fd){.nonblock = EP_UNKNOWN, .ready = EP_IN | EP_OUT};
     return &e->fds[fd];
 }
 
@@ -105,7 +77,7 @@ static void finish(ep *e, cio__req *r, int res) {
 static void finish_later(ep *e, cio__req *r, int res) {
     r->bres = res;
     r->bstate = EP_DONE;
-    list_append(&e->done_head, &e->done_tail, r);
+    cio__list_push_back(&e->done, &r->blink);
 }
 
 /* Registers fd (edge-triggered, in and out) or re-checks a registration cio
@@ -130,11 +102,7 @@ static int watch(ep *e, cio__ep_fd *f, int fd) {
 static void park(cio__ep_fd *f, cio__req *r, int dir) {
     EP_SET_STATE(r, EP_PARKED);
     r->bres = dir;
-    r->bprev = NULL;
-    r->bnext = f->waiters;
-    if (f->waiters)
-        f->waiters->bprev = r;
-    f->waiters = r;
+    cio__list_push_back(&f->waiters, &r->blink);
 }
 
 static void to_pool(ep *e, cio__req *r) {
@@ -228,7 +196,7 @@ static void attempt(ep *e, cio__req *r) {
         return;
     }
     EP_SET_STATE(r, EP_SUBMITTED); /* the rest of the queue next time round */
-    list_append(&e->sub_head, &e->sub_tail, r);
+    cio__list_push_back(&e->sub, &r->blink);
 }
 
 /* ---- the table ---- */
@@ -238,21 +206,14 @@ static int ep_submit(cio__backend *b, cio__req *r) {
     if (CIO__FAULT(CIO__FAULT_SQE))
         return -EBUSY;
     r->bstate = EP_SUBMITTED | (r->flags & CIO__REQ_POLL_FIRST ? EP_FIRST_WAIT : 0);
-    list_append(&e->sub_head, &e->sub_tail, r);
+    cio__list_push_back(&e->sub, &r->blink);
     if (counted(r))
         e->inflight++;
     return 0;
 }
 
 static void unpark(ep *e, cio__req *r) {
-    cio__ep_fd *f = &e->fds[r->fd];
-    if (r->bprev)
-        r->bprev->bnext = r->bnext;
-    else
-        f->waiters = r->bnext;
-    if (r->bnext)
-        r->bnext->bprev = r->bprev;
-    r->bnext = r->bprev = NULL;
+    cio__list_remove(&e->fds[r->fd].waiters, &r->blink);
 }
 
 static int ep_cancel(cio__backend *b, cio__req *r) {
@@ -262,7 +223,7 @@ static int ep_cancel(cio__backend *b, cio__req *r) {
         r->bstate |= EP_DROP;
         break;
     case EP_SUBMITTED:
-        list_remove(&e->sub_head, &e->sub_tail, r);
+        cio__list_remove(&e->sub, &r->blink);
         finish_later(e, r, -ECANCELED);
         break;
     case EP_PARKED:
@@ -279,16 +240,17 @@ static int ep_cancel(cio__backend *b, cio__req *r) {
 
 static void ep_cancel_all(cio__backend *b) {
     ep *e = (ep *)b;
-    while (e->sub_head)
-        ep_cancel(b, e->sub_head);
+    while (e->sub.head)
+        ep_cancel(b, CIO__EP_REQ(e->sub.head));
     for (size_t fd = 0; fd < e->nfds; fd++)
-        while (e->fds[fd].waiters)
-            ep_cancel(b, e->fds[fd].waiters);
-    if (e->pool_on)
-        for (cio__req *r = cio__ep_pool_cancel_all(&e->pool), *next; r; r = next) {
-            next = r->bnext;
-            finish_later(e, r, -ECANCELED);
-        }
+        while (e->fds[fd].waiters.head)
+            ep_cancel(b, CIO__EP_REQ(e->fds[fd].waiters.head));
+    if (!e->pool_on)
+        return;
+    cio__list queued = {0};
+    cio__ep_pool_cancel_all(&e->pool, &queued);
+    for (cio__list_node *x; (x = cio__list_pop_front(&queued));)
+        finish_later(e, CIO__EP_REQ(x), -ECANCELED);
 }
 
 static void ep_fd_closing(cio__backend *b, int fd) {
@@ -296,15 +258,12 @@ static void ep_fd_closing(cio__backend *b, int fd) {
     if (fd < 0 || (size_t)fd >= e->nfds)
         return;
     cio__ep_fd *f = &e->fds[fd];
-    while (f->waiters) {
-        cio__req *r = f->waiters;
-        unpark(e, r);
-        finish_later(e, r, -EBADF);
-    }
-    for (cio__req *r = e->sub_head, *next; r; r = next) {
-        next = r->bnext;
+    for (cio__list_node *x; (x = cio__list_pop_front(&f->waiters));)
+        finish_later(e, CIO__EP_REQ(x), -EBADF);
+    cio__list_each(&e->sub, it, next) {
+        cio__req *r = CIO__EP_REQ(it);
         if (r->fd == fd && r->op != CIO__OP_NOP && r->op <= CIO__OP_POLL) {
-            list_remove(&e->sub_head, &e->sub_tail, r);
+            cio__list_remove(&e->sub, it);
             finish_later(e, r, -EBADF);
         }
     }
@@ -333,14 +292,11 @@ static unsigned ep_inflight(const cio__backend *b) {
 /* ---- running ---- */
 
 static int start_submitted(ep *e) {
-    cio__req *head = e->sub_head;
+    cio__list batch = e->sub; /* what done() submits waits for the next run */
     int n = 0;
-    e->sub_head = e->sub_tail = NULL; /* what done() submits waits for the next run */
-    while (head) {
-        cio__req *r = head;
-        head = r->bnext;
-        r->bnext = r->bprev = NULL;
-        attempt(e, r);
+    e->sub = (cio__list){0};
+    for (cio__list_node *x; (x = cio__list_pop_front(&batch));) {
+        attempt(e, CIO__EP_REQ(x));
         n++;
     }
     return n;
@@ -362,40 +318,31 @@ static void ready_fd(ep *e, uint64_t key, uint32_t events) {
     f->ready |= dir;
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         f->hup = true;
-    cio__req *woken = NULL;
-    for (cio__req *r = f->waiters, *next; r; r = next) {
-        next = r->bnext;
+    cio__list_each(&f->waiters, it, next) { /* oldest first: the order they parked in */
+        cio__req *r = CIO__EP_REQ(it);
         if (!(r->bres & dir))
             continue;
         unpark(e, r);
-        r->bnext = woken;
-        woken = r;
-    }
-    while (woken) { /* reversed twice: the order they parked in */
-        cio__req *r = woken;
-        woken = r->bnext;
         EP_SET_STATE(r, EP_SUBMITTED);
         if (r->op == CIO__OP_POLL) {
             r->bres = (int)events;
             r->bstate |= EP_HAVE_EVENTS;
         }
-        list_append(&e->sub_head, &e->sub_tail, r);
+        cio__list_push_back(&e->sub, &r->blink);
     }
 }
 
 static void pool_done(ep *e) {
-    for (cio__req *r = cio__ep_pool_take_done(&e->pool), *next; r; r = next) {
-        next = r->bnext;
-        finish(e, r, r->bres);
-    }
+    cio__list done = {0};
+    cio__ep_pool_take_done(&e->pool, &done);
+    for (cio__list_node *x; (x = cio__list_pop_front(&done));)
+        finish(e, CIO__EP_REQ(x), CIO__EP_REQ(x)->bres);
 }
 
 static int run_done(ep *e) {
     int n = 0;
-    while (e->done_head) {
-        cio__req *r = e->done_head;
-        list_remove(&e->done_head, &e->done_tail, r);
-        finish(e, r, r->bres);
+    for (cio__list_node *x; (x = cio__list_pop_front(&e->done));) {
+        finish(e, CIO__EP_REQ(x), CIO__EP_REQ(x)->bres);
         n++;
     }
     return n;
@@ -415,7 +362,7 @@ static int wait_events(ep *e, struct epoll_event *evs, int max, double timeout) 
 static int ep_run(cio__backend *b, double timeout) {
     ep *e = (ep *)b;
     int handled = run_done(e) + start_submitted(e);
-    if (handled || e->done_head || e->sub_head)
+    if (handled || e->done.head || e->sub.head)
         timeout = 0;
     if (timeout == 0 && !e->inflight)
         return handled; /* busy, and nothing waits in the kernel: no syscall */

@@ -30,7 +30,7 @@ typedef struct cio__ep_fd {
     int8_t nonblock;   /* O_NONBLOCK, or EP_UNKNOWN */
     uint8_t ready;     /* EP_IN/EP_OUT: not known to be empty (cleared on EAGAIN) */
     bool hup;          /* the peer hung up: EOF follows the data, with no edge of its own */
-    cio__req *waiters; /* parked requests, linked by bnext/bprev */
+    cio__list waiters; /* parked requests (blink), oldest first */
 } cio__ep_fd;
 
 /* Tries r's operation as the non-blocking syscall (backend_epoll_try.c). f is
@@ -43,8 +43,8 @@ long cio__ep_try(cio__ep_fd *f, cio__req *r, int *dir, bool *pool);
 typedef struct cio__ep_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    cio__req *queue_head, *queue_tail; /* waiting for a thread */
-    cio__req *done_head, *done_tail;   /* finished, for the loop */
+    cio__list queue; /* waiting for a thread (cio__req.blink) */
+    cio__list done;  /* finished, for the loop */
     pthread_t threads[4];
     unsigned nthreads, idle;
     bool stop;
@@ -61,10 +61,12 @@ void cio__ep_pool_destroy(cio__ep_pool *p);
 int cio__ep_pool_submit(cio__ep_pool *p, cio__req *r);
 /* Takes r back if no thread has started it (true), else false. */
 bool cio__ep_pool_cancel(cio__ep_pool *p, cio__req *r);
-/* Takes every request no thread has started, as a list linked by bnext. */
-cio__req *cio__ep_pool_cancel_all(cio__ep_pool *p);
-/* The finished requests, as a list linked by bnext (the eventfd is read). */
-cio__req *cio__ep_pool_take_done(cio__ep_pool *p);
+/* Moves every request no thread has started to the end of *out. */
+void cio__ep_pool_cancel_all(cio__ep_pool *p, cio__list *out);
+/* Moves the finished requests to the end of *out (the eventfd is read). */
+void cio__ep_pool_take_done(cio__ep_pool *p, cio__list *out);
+/* The request linked by node. */
+#define CIO__EP_REQ(node) cio__list_entry(node, cio__req, blink)
 /* Runs r's operation as a blocking syscall (any thread). */
 int cio__ep_blocking(cio__req *r);
 

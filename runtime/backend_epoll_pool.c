@@ -66,35 +66,23 @@ int cio__ep_blocking(cio__req *r) {
     return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
-static void append(cio__req **head, cio__req **tail, cio__req *r) {
-    r->bnext = NULL;
-    if (*tail)
-        (*tail)->bnext = r;
-    else
-        *head = r;
-    *tail = r;
-}
-
 static void *worker(void *arg) {
     cio__ep_pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->queue_head && !p->stop) {
+        while (cio__list_empty(&p->queue) && !p->stop) {
             p->idle++;
             pthread_cond_wait(&p->cv, &p->mu);
             p->idle--;
         }
-        if (!p->queue_head)
+        if (cio__list_empty(&p->queue))
             break;
-        cio__req *r = p->queue_head;
-        p->queue_head = r->bnext;
-        if (!p->queue_head)
-            p->queue_tail = NULL;
+        cio__req *r = CIO__EP_REQ(cio__list_pop_front(&p->queue));
         pthread_mutex_unlock(&p->mu);
         r->bres = cio__ep_blocking(r);
         pthread_mutex_lock(&p->mu);
-        bool was_empty = !p->done_head;
-        append(&p->done_head, &p->done_tail, r);
+        bool was_empty = cio__list_empty(&p->done);
+        cio__list_push_back(&p->done, &r->blink);
         if (was_empty) {
             uint64_t one = 1;
             if (write(p->efd, &one, sizeof one) < 0) {
@@ -140,7 +128,7 @@ int cio__ep_pool_submit(cio__ep_pool *p, cio__req *r) {
         pthread_mutex_unlock(&p->mu);
         return e; /* no thread at all: the request cannot run */
     }
-    append(&p->queue_head, &p->queue_tail, r);
+    cio__list_push_back(&p->queue, &r->blink);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
@@ -149,42 +137,37 @@ int cio__ep_pool_submit(cio__ep_pool *p, cio__req *r) {
 bool cio__ep_pool_cancel(cio__ep_pool *p, cio__req *r) {
     pthread_mutex_lock(&p->mu);
     bool found = false;
-    for (cio__req **q = &p->queue_head, *prev = NULL; *q; prev = *q, q = &(*q)->bnext)
-        if (*q == r) {
-            *q = r->bnext;
-            if (p->queue_tail == r)
-                p->queue_tail = prev;
+    cio__list_each(&p->queue, it, next) {
+        if (it == &r->blink) {
+            cio__list_remove(&p->queue, it);
             found = true;
             break;
         }
+    }
     pthread_mutex_unlock(&p->mu);
     return found;
 }
 
-cio__req *cio__ep_pool_cancel_all(cio__ep_pool *p) {
+void cio__ep_pool_cancel_all(cio__ep_pool *p, cio__list *out) {
     pthread_mutex_lock(&p->mu);
-    cio__req *list = p->queue_head;
-    p->queue_head = p->queue_tail = NULL;
+    cio__list_splice(out, &p->queue);
     pthread_mutex_unlock(&p->mu);
-    return list;
 }
 
-cio__req *cio__ep_pool_take_done(cio__ep_pool *p) {
+void cio__ep_pool_take_done(cio__ep_pool *p, cio__list *out) {
     uint64_t n;
     if (read(p->efd, &n, sizeof n) < 0) {
         /* EAGAIN: a batch already taken with an earlier wakeup */
     }
     pthread_mutex_lock(&p->mu);
-    cio__req *list = p->done_head;
-    p->done_head = p->done_tail = NULL;
+    cio__list_splice(out, &p->done);
     pthread_mutex_unlock(&p->mu);
-    return list;
 }
 
 void cio__ep_pool_destroy(cio__ep_pool *p) {
     pthread_mutex_lock(&p->mu);
     p->stop = true;
-    p->queue_head = p->queue_tail = NULL; /* never started: nobody waits for them now */
+    p->queue = (cio__list){0}; /* never started: nobody waits for them now */
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; i < p->nthreads; i++)

@@ -130,13 +130,14 @@ void cio_bcast_rx_free(cio_bcast_rx *rx) {
         destroy(b);
 }
 
-void cio_bcast_close(cio_bcast *b) {
+int cio_bcast_close(cio_bcast *b) {
     if (!b)
-        return;
+        return -EINVAL;
     pthread_mutex_lock(&b->mu);
     b->closed = true;
     cio__xwake_all(&b->q);
     pthread_mutex_unlock(&b->mu);
+    return 0;
 }
 
 void cio_bcast_free(cio_bcast *b) {

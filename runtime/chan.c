@@ -269,13 +269,16 @@ int cio_chan_recv(cio_chan *ch, void **item) {
 
 /* ---- the rest ---- */
 
-void cio_chan_close(cio_chan *ch) {
-    if (!ch || atomic_exchange(&ch->closed, 1))
-        return;
+int cio_chan_close(cio_chan *ch) {
+    if (!ch)
+        return -EINVAL;
+    if (atomic_exchange(&ch->closed, 1))
+        return 0;
     pthread_mutex_lock(&ch->mu);
     cio__xwake_all(&ch->rxq);
     cio__xwake_all(&ch->txq);
     pthread_mutex_unlock(&ch->mu);
+    return 0;
 }
 
 bool cio_chan_closed(const cio_chan *ch) {

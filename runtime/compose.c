@@ -1,6 +1,7 @@
 /* Composition: gather, shield, wait_for. (wait and as_completed share the
  * completion-order machinery in compose_wait.c.) */
 #include "future.h"
+#include "timearg.h"
 #include "loop.h"
 #include "task.h"
 
@@ -233,7 +234,7 @@ int cio_wait_for(cio_future *f, double timeout, void **result) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (!f || timeout != timeout)
+    if (!f || cio__time_nan(timeout))
         return -EINVAL;
     cio__task *t = cio__task_current();
     if (f == &t->fut)
@@ -244,7 +245,7 @@ int cio_wait_for(cio_future *f, double timeout, void **result) {
         return cio_future_result(f, result);
     wait_for w = {.f = f};
     cio_handle h = {0};
-    if (timeout >= 0) {
+    if (!cio__time_unlimited(timeout)) {
         cio_loop *loop = t->fut.loop;
         h = cio_loop_call_at(loop, cio_loop_time(loop) + timeout, wait_for_fire, &w);
         if (!h.p)

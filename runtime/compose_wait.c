@@ -2,6 +2,7 @@
  * the order they finish. The iterator outlives its user when done callbacks
  * are still scheduled: it is freed by whichever of the two ends last. */
 #include "future.h"
+#include "timearg.h"
 #include "loop.h"
 #include "task.h"
 
@@ -73,7 +74,7 @@ static int watch(cio_as_completed *it) {
 
 cio_as_completed *cio_as_completed_new(cio_future **fs, size_t n, double timeout) {
     cio_loop *loop = cio__loop_running();
-    if (!loop || !fs || timeout != timeout) {
+    if (!loop || !fs || cio__time_nan(timeout)) {
         errno = loop ? EINVAL : EPERM;
         return NULL;
     }
@@ -86,7 +87,7 @@ cio_as_completed *cio_as_completed_new(cio_future **fs, size_t n, double timeout
     if (!it)
         return NULL;
     *it = (cio_as_completed){.loop = loop, .n = n, .ready = it->fs + n};
-    it->deadline = timeout < 0 ? -1 : cio_loop_time(loop) + timeout;
+    it->deadline = cio__time_unlimited(timeout) ? -1 : cio_loop_time(loop) + timeout;
     memcpy(it->fs, fs, n * sizeof *fs);
     int r = watch(it);
     if (r < 0) {
@@ -147,7 +148,7 @@ static bool is_error(const cio_future *f) {
 }
 
 /* Whether return_when is met by what is done now. */
-static bool satisfied(cio_future **fs, size_t n, int return_when, int *ndone) {
+static bool satisfied(cio_future **fs, size_t n, int return_when, size_t *ndone) {
     bool failed = false;
     *ndone = 0;
     for (size_t i = 0; i < n; i++) {
@@ -156,28 +157,28 @@ static bool satisfied(cio_future **fs, size_t n, int return_when, int *ndone) {
         (*ndone)++;
         failed |= is_error(fs[i]);
     }
-    if ((size_t)*ndone == n)
+    if (*ndone == n)
         return true;
     if (return_when == CIO_FIRST_COMPLETED)
         return *ndone > 0;
     return return_when == CIO_FIRST_EXCEPTION && failed;
 }
 
-static int count_done(cio_future **fs, size_t n) {
-    int done = 0;
+static size_t count_done(cio_future **fs, size_t n) {
+    size_t done = 0;
     for (size_t i = 0; i < n; i++)
         done += cio_future_done(fs[i]);
     return done;
 }
 
-int cio_wait(cio_future **fs, size_t n, double timeout, int return_when) {
+ssize_t cio_wait(cio_future **fs, size_t n, double timeout, int return_when) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (!fs || n == 0 || timeout != timeout || return_when < CIO_FIRST_COMPLETED ||
+    if (!fs || n == 0 || cio__time_nan(timeout) || return_when < CIO_FIRST_COMPLETED ||
         return_when > CIO_ALL_COMPLETED)
         return -EINVAL;
-    int ndone;
+    size_t ndone;
     cio_loop *loop = cio__loop_running();
     for (size_t i = 0; i < n; i++) {
         if (!fs[i])
@@ -186,7 +187,7 @@ int cio_wait(cio_future **fs, size_t n, double timeout, int return_when) {
             return CIO_ELOOP; /* another loop's could never wake us */
     }
     if (satisfied(fs, n, return_when, &ndone) || timeout == 0)
-        return ndone;
+        return (ssize_t)ndone;
     cio_as_completed *it = cio_as_completed_new(fs, n, timeout);
     if (!it)
         return -errno;
@@ -199,5 +200,5 @@ int cio_wait(cio_future **fs, size_t n, double timeout, int return_when) {
     cio_as_completed_free(it);
     if (r == -ECANCELED || r == -ENOMEM || r == -EPERM)
         return r;
-    return count_done(fs, n);
+    return (ssize_t)count_done(fs, n);
 }

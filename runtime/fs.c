@@ -3,6 +3,7 @@
  * (see io.c); an open or a read that completed anyway is delivered. */
 #include "loop.h"
 #include "task.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -261,14 +262,8 @@ static ssize_t read_parallel(int fd, char *buf, size_t size) {
  * does not tell (procfs, pipes) or that grew since. */
 static ssize_t read_rest(int fd, char **buf, size_t *cap, size_t have, bool seekable) {
     for (;;) {
-        if (have + 1 >= *cap) {
-            size_t ncap = *cap * 2;
-            char *nb = ncap > *cap ? realloc(*buf, ncap) : NULL;
-            if (!nb)
-                return -ENOMEM;
-            *buf = nb;
-            *cap = ncap;
-        }
+        if (cio__vec_reserve(*buf, cap, have + 2, 4096) < 0)
+            return -ENOMEM;
         ssize_t n = cio_read(fd, *buf + have, *cap - 1 - have, seekable ? (off_t)have : -1);
         if (n <= 0)
             return n < 0 ? n : (ssize_t)have;

@@ -2,6 +2,7 @@
  * executor (fsjob.h): each suspends only its caller. They take the
  * arguments of their syscall, so a job is a small struct of them. */
 #include "fsjob.h"
+#include "timearg.h"
 
 #include "cio.h"
 
@@ -111,6 +112,11 @@ int cio_fchown(int fd, uid_t uid, gid_t gid) {
     return (int)cio__fsjob_run(__func__, do_chown, &(args){.fd = fd, .u1 = uid, .u2 = gid});
 }
 
+/* Not NaN, and a time_t can hold it (infinity cannot be a timestamp). */
+static bool utime_valid(double t) {
+    return !cio__time_nan(t) && t < 9.2e18;
+}
+
 static struct timespec to_timespec(double t) {
     if (t < 0)
         return (struct timespec){.tv_nsec = UTIME_NOW};
@@ -126,7 +132,7 @@ static long do_utime(cio__fsjob *j, void *v) {
 }
 
 int cio_utime(const char *path, double atime, double mtime) {
-    if (!path || atime != atime || mtime != mtime) /* NaN */
+    if (!path || !utime_valid(atime) || !utime_valid(mtime))
         return -EINVAL;
     struct timespec ts[2] = {to_timespec(atime), to_timespec(mtime)};
     return (int)cio__fsjob_run(__func__, do_utime, &(args){.p1 = path, .out = ts});

@@ -3,6 +3,7 @@
 #include "handle.h"
 
 #include "fault.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,14 +11,8 @@
 #define CIO__HANDLES_PER_BLOCK 1024
 
 static int handles_grow(cio__handles *hs) {
-    if (hs->nblocks == hs->cap_blocks) {
-        size_t cap = hs->cap_blocks ? hs->cap_blocks * 2 : 16;
-        void **b = realloc(hs->blocks, cap * sizeof *b);
-        if (!b)
-            return -ENOMEM;
-        hs->blocks = b;
-        hs->cap_blocks = cap;
-    }
+    if (cio__vec_reserve(hs->blocks, &hs->cap_blocks, hs->nblocks + 1, 16) < 0)
+        return -ENOMEM;
     cio__handle *blk = calloc(CIO__HANDLES_PER_BLOCK, sizeof *blk);
     if (!blk)
         return -ENOMEM;
@@ -102,14 +97,8 @@ static void sift_down(cio__timers *t, uint32_t i) {
 int cio__timers_push(cio__timers *t, cio__handle *h) {
     if (CIO__FAULT(CIO__FAULT_ALLOC))
         return -ENOMEM;
-    if (t->n == t->cap) {
-        uint32_t cap = t->cap ? t->cap * 2 : 64;
-        cio__handle **nh = realloc(t->heap, cap * sizeof *nh);
-        if (!nh)
-            return -ENOMEM;
-        t->heap = nh;
-        t->cap = cap;
-    }
+    if (t->n == UINT32_MAX || cio__vec_reserve(t->heap, &t->cap, (size_t)t->n + 1, 64) < 0)
+        return -ENOMEM;
     t->heap[t->n] = h;
     h->heap_idx = t->n;
     sift_up(t, t->n++);
@@ -134,7 +123,9 @@ void cio__timers_destroy(cio__timers *t) {
 }
 
 cio_handle cio_loop_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg) {
-    if (!loop)
+    if (!loop) {
+        errno = EPERM;
         return (cio_handle){0};
+    }
     return cio_loop_call_at(loop, cio_loop_time(loop) + delay, cb, arg);
 }

@@ -44,7 +44,8 @@ typedef struct cio__flush {
 /* Binary min-heap of timer handles keyed by `when`, indexed for O(log n) removal. */
 typedef struct cio__timers {
     cio__handle **heap;
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
 } cio__timers;
 
 int cio__timers_push(cio__timers *t, cio__handle *h);

@@ -72,13 +72,14 @@ int cio_latest_changed(cio_latest *w, uint64_t *seen, void **value) {
     return r;
 }
 
-void cio_latest_close(cio_latest *w) {
+int cio_latest_close(cio_latest *w) {
     if (!w)
-        return;
+        return -EINVAL;
     pthread_mutex_lock(&w->mu);
     w->closed = true;
     cio__xwake_all(&w->q);
     pthread_mutex_unlock(&w->mu);
+    return 0;
 }
 
 void cio_latest_free(cio_latest *w) {

@@ -14,6 +14,7 @@
 #include "fault.h"
 #include "future.h"
 #include "profile.h"
+#include "timearg.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,11 +48,8 @@ static void loop_destroy(cio_loop *loop) {
         loop->free_nodes = n->next;
         free(n);
     }
-    while (loop->free_tasks) {
-        cio__task *t = loop->free_tasks;
-        loop->free_tasks = t->all_next;
-        free(t);
-    }
+    for (cio__list_node *x; (x = cio__list_pop_front(&loop->free_tasks));)
+        free(CIO__TASK_OF(x));
     free(loop);
 }
 
@@ -149,7 +147,17 @@ static void log_backend(const cio_loop *loop, cio_backend asked, const char *why
         cio_log(CIO_LOG_INFO, "cio: backend %s", loop->backend->ops->name);
 }
 
+/* Whether opt's time fields follow the rule (NaN: EINVAL). */
+bool cio__options_valid(const cio_options *opt) {
+    return !opt ||
+           !(cio__time_nan(opt->slow_callback_duration) || cio__time_nan(opt->shutdown_timeout));
+}
+
 cio_loop *cio_loop_new(const cio_options *opt) {
+    if (!cio__options_valid(opt)) {
+        errno = EINVAL;
+        return NULL;
+    }
     unsigned entries = opt && opt->ring_entries ? opt->ring_entries : 256;
     cio_backend asked = opt ? opt->backend : CIO_BACKEND_AUTO;
     cio_loop *loop = calloc(1, sizeof *loop);
@@ -197,8 +205,12 @@ const char *cio_loop_backend_name(const cio_loop *loop) {
     return loop && loop->backend ? loop->backend->ops->name : NULL;
 }
 
-bool cio_loop_get_debug(const cio_loop *loop) {
+bool cio_loop_debug(const cio_loop *loop) {
     return loop && loop->debug;
+}
+
+bool cio_loop_get_debug(const cio_loop *loop) {
+    return cio_loop_debug(loop);
 }
 
 double cio_loop_time(cio_loop *loop) {
@@ -244,14 +256,18 @@ static cio_handle handle_of(cio__handle *h) {
 
 /* A record for cb(arg) on an open loop, checked like every public entry. */
 static cio__handle *new_handle(cio_loop *loop, cio_cb cb, void *arg, const char *fn) {
-    if (!loop || !cb || atomic_load(&loop->closed))
+    if (!loop || !cb || atomic_load(&loop->closed)) {
+        errno = !cb ? EINVAL : !loop ? EPERM : ESHUTDOWN;
         return NULL;
+    }
     cio__loop_check_thread(loop, fn);
     cio__handle *h = cio__handle_alloc(&loop->handles);
-    if (h) {
-        h->cb = cb;
-        h->arg = arg;
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
     }
+    h->cb = cb;
+    h->arg = arg;
     return h;
 }
 
@@ -268,7 +284,11 @@ cio_handle cio_call_soon(cio_cb cb, void *arg) {
 }
 
 cio_handle cio_loop_call_at(cio_loop *loop, double when, cio_cb cb, void *arg) {
-    cio__handle *h = when == when ? new_handle(loop, cb, arg, __func__) : NULL; /* not NaN */
+    if (cio__time_nan(when)) {
+        errno = EINVAL;
+        return (cio_handle){0};
+    }
+    cio__handle *h = new_handle(loop, cb, arg, __func__);
     if (!h)
         return (cio_handle){0};
     h->when = when;
@@ -285,9 +305,7 @@ cio_handle cio_call_at(double when, cio_cb cb, void *arg) {
 }
 
 cio_handle cio_call_later(double delay, cio_cb cb, void *arg) {
-    if (!tls_running)
-        return (cio_handle){0};
-    return cio_loop_call_at(tls_running, cio__now() + delay, cb, arg);
+    return cio_loop_call_later(tls_running, delay, cb, arg);
 }
 
 bool cio_handle_cancel(cio_handle handle) {
@@ -309,6 +327,10 @@ bool cio_handle_cancel(cio_handle handle) {
 
 /* ---- one iteration ---- */
 
+/* The longest the backend is asked to sleep: farther timers are looked at
+ * again after it (the seconds stay far inside time_t). */
+#define MAX_WAIT 86400.0
+
 static double poll_timeout(cio_loop *loop) {
     if (loop->nready || loop->stopping || loop->flushes)
         return 0;
@@ -316,6 +338,8 @@ static double poll_timeout(cio_loop *loop) {
     double t = top ? top->when - cio__now() : -1;
     if (top && t < 0)
         t = 0;
+    if (t > MAX_WAIT) /* infinity: a timer that never fires */
+        t = t == INFINITY ? -1 : MAX_WAIT;
     /* Without its wakeup armed (no SQE could be had) the loop must not sleep
      * long: other threads' posts would wait for it. */
     if (!loop->wake_armed && arm_wakeup(loop) < 0 && (t < 0 || t > 1e-3))
@@ -528,8 +552,8 @@ int cio_loop_close(cio_loop *loop) {
     drain_inbox(loop);
     cancel_inflight(loop);
     drop_ready(loop);
-    while (loop->all_tasks)
-        cio__task_abandon(loop->all_tasks);
+    while (loop->all_tasks.head)
+        cio__task_abandon(CIO__TASK_OF(loop->all_tasks.head));
     drop_ready(loop);
     while (loop->timers.n) {
         cio__handle *h = cio__timers_top(&loop->timers);

@@ -36,12 +36,11 @@ struct cio_loop {
     const void *sched_stack_lo;
     size_t sched_stack_size;
     cio__task *current;
-    cio__task *all_tasks; /* unfinished tasks, a doubly linked list */
-    size_t ntasks;
+    cio__list all_tasks; /* unfinished tasks (cio__task.all_link), oldest first */
     uint64_t next_task_id;
     cio__cbnode *free_nodes;
     cio__flush *flushes;
-    void *free_tasks; /* recycled task structs (by stack_size: default only) */
+    cio__list free_tasks; /* recycled task structs (cio__task.all_link) */
 
     /* Cross-thread entry: call_soon_threadsafe, executor completions. */
     cio__mpsc inbox;
@@ -66,6 +65,8 @@ struct cio_loop {
 
 /* The loop running on this thread (NULL if none). */
 cio_loop *cio__loop_running(void);
+/* Whether opt's time fields follow cio.h's time rule (no NaN); NULL is valid. */
+bool cio__options_valid(const cio_options *opt);
 /* Any thread: queue n; n->fn runs on the loop thread. -ESHUTDOWN once closed. */
 int cio__loop_post(cio_loop *loop, cio__mpsc_node *n);
 /* Any thread: keep the loop's memory alive (executors with jobs in flight). */

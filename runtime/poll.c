@@ -8,6 +8,7 @@
  * CQE per iteration, never a flood. (A multishot poll reports wake-ups, not
  * states: an fd left undrained would go quiet and the callback never come.) */
 #include "loop.h"
+#include "timearg.h"
 #include "task.h"
 
 #include <errno.h>
@@ -46,13 +47,13 @@ int cio_poll(int fd, int events, double timeout) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (fd < 0 || events == 0)
+    if (fd < 0 || events == 0 || cio__time_nan(timeout))
         return -EINVAL;
     if (timeout == 0)
         return poll_now(fd, events);
     cio__task *t = cio__task_current();
     poll_wait pw = {.task = t};
-    if (timeout > 0) {
+    if (!cio__time_unlimited(timeout)) {
         pw.timer = cio_call_later(timeout, poll_expire, &pw);
         if (!pw.timer.p)
             return -ENOMEM;
@@ -150,12 +151,12 @@ static watcher *find(cio_loop *loop, int fd, unsigned events) {
     return NULL;
 }
 
-static int add(int fd, unsigned events, cio_cb cb, void *arg) {
-    cio_loop *loop = cio__loop_running();
+static int add(cio_loop *loop, int fd, unsigned events, cio_cb cb, void *arg) {
     if (!loop)
         return -EPERM;
     if (fd < 0 || !cb)
         return -EINVAL;
+    cio__loop_check_thread(loop, events == POLLIN ? "cio_add_reader" : "cio_add_writer");
     watcher *w = find(loop, fd, events);
     if (w) { /* asyncio replaces the callback */
         w->cb = cb;
@@ -178,35 +179,48 @@ static int add(int fd, unsigned events, cio_cb cb, void *arg) {
     return 0;
 }
 
-static int del(int fd, unsigned events) {
-    cio_loop *loop = cio__loop_running();
-    if (!loop)
-        return -EPERM;
-    watcher *w = find(loop, fd, events);
+static bool del(cio_loop *loop, int fd, unsigned events) {
+    watcher *w = loop ? find(loop, fd, events) : NULL;
     if (!w)
-        return 0;
+        return false;
     unlink_watcher(loop, w);
     w->removed = true;
     /* Freed when its request comes back, or by the fire() already scheduled. */
     if (w->in_kernel)
         cio__backend_cancel(loop->backend, &w->req);
-    return 1;
+    return true;
+}
+
+int cio_loop_add_reader(cio_loop *loop, int fd, cio_cb cb, void *arg) {
+    return add(loop, fd, POLLIN, cb, arg);
 }
 
 int cio_add_reader(int fd, cio_cb cb, void *arg) {
-    return add(fd, POLLIN, cb, arg);
+    return add(cio__loop_running(), fd, POLLIN, cb, arg);
 }
 
-int cio_remove_reader(int fd) {
-    return del(fd, POLLIN);
+bool cio_loop_remove_reader(cio_loop *loop, int fd) {
+    return del(loop, fd, POLLIN);
+}
+
+bool cio_remove_reader(int fd) {
+    return del(cio__loop_running(), fd, POLLIN);
+}
+
+int cio_loop_add_writer(cio_loop *loop, int fd, cio_cb cb, void *arg) {
+    return add(loop, fd, POLLOUT, cb, arg);
 }
 
 int cio_add_writer(int fd, cio_cb cb, void *arg) {
-    return add(fd, POLLOUT, cb, arg);
+    return add(cio__loop_running(), fd, POLLOUT, cb, arg);
 }
 
-int cio_remove_writer(int fd) {
-    return del(fd, POLLOUT);
+bool cio_loop_remove_writer(cio_loop *loop, int fd) {
+    return del(loop, fd, POLLOUT);
+}
+
+bool cio_remove_writer(int fd) {
+    return del(cio__loop_running(), fd, POLLOUT);
 }
 
 /* Loop close: requests are gone with the backend; free what is left. */

@@ -170,7 +170,7 @@ int cio_queue_put(cio_queue *q, void *item) {
 
 /* A slot was freed: it belongs to the oldest putter. */
 static void admit_putter(cio_queue *q) {
-    if (!q->putters.head || is_full(q))
+    if (!cio__waitq_len(&q->putters) || is_full(q))
         return;
     cio__waiter *w = cio__waitq_pop(&q->putters);
     /* The slot just freed means store cannot need memory. */

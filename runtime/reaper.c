@@ -3,6 +3,7 @@
  * process-wide rather than per loop, so a loop that closes leaves no zombie
  * behind, and it exits (closing its eventfd) once nothing is left to reap. */
 #include "subprocess.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -108,14 +109,8 @@ static int start_locked(void) {
 }
 
 static int add_locked(int pidfd) {
-    if (npidfds == cap) {
-        size_t ncap = cap ? cap * 2 : 16;
-        int *grown = realloc(pidfds, ncap * sizeof *grown);
-        if (!grown)
-            return -ENOMEM;
-        pidfds = grown;
-        cap = ncap;
-    }
+    if (cio__vec_reserve(pidfds, &cap, npidfds + 1, 16) < 0)
+        return -ENOMEM;
     int r = wake_fd < 0 ? start_locked() : 0;
     if (r < 0)
         return r;

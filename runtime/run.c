@@ -1,5 +1,6 @@
 /* asyncio.run: a fresh loop around one main task, with a clean shutdown. */
 #include "debug.h"
+#include "timearg.h"
 #include "loop.h"
 #include "thread_pool.h"
 
@@ -109,9 +110,11 @@ static void settle(cio_loop *loop) {
 }
 
 #define SHUTDOWN_TIMEOUT 300.0 /* asyncio's wait for the default executor */
+#define MAX_SHUTDOWN_WAIT 1e9  /* 31 years: a longer bound counts as none */
 
 static double shutdown_limit(const cio_options *opt) {
-    return opt && opt->shutdown_timeout ? opt->shutdown_timeout : SHUTDOWN_TIMEOUT;
+    double t = opt && opt->shutdown_timeout ? opt->shutdown_timeout : SHUTDOWN_TIMEOUT;
+    return cio__time_unlimited(t) || t > MAX_SHUTDOWN_WAIT ? -1 : t;
 }
 
 /* False when jobs still run after the bound: the pool is then left to
@@ -126,7 +129,7 @@ static bool wait_default_executor(cio_executor *ex, const cio_options *opt) {
 }
 
 int cio_run_with(const cio_options *opt, cio_fn main, void *arg, void **result) {
-    if (!main || (opt && isnan(opt->shutdown_timeout)))
+    if (!main || !cio__options_valid(opt))
         return -EINVAL;
     if (cio_get_running_loop())
         return -EBUSY;

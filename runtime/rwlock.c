@@ -37,7 +37,7 @@ static bool admit_writer(cio_rwlock *l) {
 /* The last queued writer gave up: the readers it held back may go in. */
 static void writer_cancelled(cio__waitq *q) {
     cio_rwlock *l = (cio_rwlock *)((char *)q - offsetof(cio_rwlock, writers));
-    if (!l->writer && l->writers.n == 0)
+    if (!l->writer && cio__waitq_len(&l->writers) == 0)
         admit_readers(l);
 }
 
@@ -51,7 +51,7 @@ cio_rwlock *cio_rwlock_new(void) {
 int cio_rwlock_read_acquire(cio_rwlock *l) {
     if (!l)
         return -EINVAL;
-    if (!l->writer && l->writers.n == 0) {
+    if (!l->writer && cio__waitq_len(&l->writers) == 0) {
         l->nreaders++;
         return 0;
     }
@@ -75,7 +75,7 @@ int cio_rwlock_read_release(cio_rwlock *l) {
 int cio_rwlock_write_acquire(cio_rwlock *l) {
     if (!l)
         return -EINVAL;
-    if (!l->writer && l->nreaders == 0 && l->writers.n == 0) {
+    if (!l->writer && l->nreaders == 0 && cio__waitq_len(&l->writers) == 0) {
         l->writer = true;
         return 0;
     }
@@ -92,7 +92,7 @@ int cio_rwlock_write_release(cio_rwlock *l) {
     if (!l->writer)
         return -EPERM;
     l->writer = false;
-    if (l->readers.n)
+    if (cio__waitq_len(&l->readers))
         admit_readers(l);
     else
         admit_writer(l);

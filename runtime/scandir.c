@@ -3,6 +3,7 @@
  * the type from d_type, and statx only for the entries whose file system
  * does not say (DT_UNKNOWN). Names live in one growing arena. */
 #include "fsjob.h"
+#include "vec.h"
 
 #include "cio.h"
 
@@ -46,24 +47,9 @@ static unsigned char type_of_mode(mode_t m) {
 
 static int add(listing *l, int dfd, const struct linux_dirent64 *d) {
     size_t len = strlen(d->d_name);
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        cio_dirent *e = realloc(l->ents, cap * sizeof *e);
-        if (!e)
-            return -ENOMEM;
-        l->ents = e;
-        l->cap = cap;
-    }
-    if (l->nlen + len + 1 > l->ncap) {
-        size_t cap = l->ncap ? l->ncap * 2 : 16384;
-        while (cap < l->nlen + len + 1)
-            cap *= 2;
-        char *a = realloc(l->names, cap);
-        if (!a)
-            return -ENOMEM;
-        l->names = a;
-        l->ncap = cap;
-    }
+    if (cio__vec_reserve(l->ents, &l->cap, l->n + 1, 256) < 0 ||
+        cio__vec_reserve(l->names, &l->ncap, l->nlen + len + 1, 16384) < 0)
+        return -ENOMEM;
     unsigned char type = d->d_type;
     if (type == DT_UNKNOWN) {
         struct statx st;

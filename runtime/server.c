@@ -5,6 +5,7 @@
  * ever ran never executes its body, so a done callback does the cleanup in
  * that case; the body removes the callback when it gets to run. */
 #include "acceptor.h"
+#include "list.h"
 #include "stream.h"
 
 #include "debug.h"
@@ -19,7 +20,7 @@ typedef struct conn {
     struct cio_server *srv;
     cio_stream *s;
     cio_future *task;
-    struct conn *prev, *next;
+    cio__list_node link; /* in srv->conns */
 } conn;
 
 struct cio_server {
@@ -30,11 +31,10 @@ struct cio_server {
     cio_stream_handler handler;
     void *arg;
     cio_future *acceptor; /* NULL once it has ended */
-    conn *conns;
-    size_t nconns;
+    cio__list conns;      /* handlers still running */
     bool closing, freed;
-    cio__waitq closing_waiters; /* serve_forever */
-    cio__waitq closed_waiters;  /* wait_closed */
+    cio__waitq closing_waiters;  /* serve_forever */
+    cio__waitq closed_waiters;   /* wait_closed */
     void (*arg_free)(void *arg); /* a module's wrapper of handler and arg */
 };
 
@@ -42,7 +42,7 @@ enum { BACKLOG = 4096 };
 static const double BACKOFF_MIN = 0.01, BACKOFF_MAX = 1.0;
 
 static bool fully_closed(const cio_server *srv) {
-    return srv->closing && !srv->acceptor && !srv->nconns;
+    return srv->closing && !srv->acceptor && cio__list_empty(&srv->conns);
 }
 
 /* Waiters are woken only once the state they wait for is final, so they never
@@ -64,14 +64,7 @@ static void check_closed(cio_server *srv) {
 /* ---- connections ---- */
 
 static void conn_unlink(conn *c) {
-    cio_server *srv = c->srv;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    srv->nconns--;
+    cio__list_remove(&c->srv->conns, &c->link);
 }
 
 static void conn_done(cio_future *f, void *arg);
@@ -118,11 +111,8 @@ static void conn_start(cio_server *srv, int fd) {
         cio_log(CIO_LOG_WARNING, "server: dropped a connection: out of memory");
         return;
     }
-    *c = (conn){.srv = srv, .s = s, .task = t, .next = srv->conns};
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->nconns++;
+    *c = (conn){.srv = srv, .s = s, .task = t};
+    cio__list_push_back(&srv->conns, &c->link);
 }
 
 /* ---- accepting ---- */
@@ -219,6 +209,19 @@ static int listen_on(struct addrinfo *ai, const cio_server_options *o, unsigned 
     return fd;
 }
 
+/* Starts the accepting task. 0 or -ENOMEM (nothing started then). */
+static int start_accepting(cio_server *srv) {
+    srv->acceptor = cio_loop_create_task(srv->loop, accept_main, srv);
+    if (!srv->acceptor)
+        return -ENOMEM;
+    if (cio_future_add_done_callback(srv->acceptor, accept_done, srv) < 0) {
+        cio_cancel(srv->acceptor); /* never started: it does not touch srv */
+        cio_future_unref(srv->acceptor);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static int server_listen(cio_server *srv, const cio_server_options *o, const char *host,
                          unsigned port) {
     struct addrinfo *res = NULL;
@@ -246,13 +249,7 @@ cio_server *cio_start_server_with(const cio_server_options *opt, const char *hos
         r = srv->lfd = server_listen(srv, o, host, port);
     }
     if (r >= 0) {
-        srv->acceptor = cio_loop_create_task(loop, accept_main, srv);
-        r = srv->acceptor ? 0 : -ENOMEM;
-        if (srv->acceptor && cio_future_add_done_callback(srv->acceptor, accept_done, srv) < 0) {
-            cio_cancel(srv->acceptor); /* never started: it does not touch srv */
-            cio_future_unref(srv->acceptor);
-            r = -ENOMEM;
-        }
+        r = start_accepting(srv);
         if (r < 0)
             close(srv->lfd); /* nothing waited on it yet */
     }
@@ -280,25 +277,26 @@ unsigned cio_server_port(const cio_server *srv) {
 size_t cio_server_connections(const cio_server *srv) {
     if (!srv)
         return 0;
-    return srv->nconns;
+    return srv->conns.n;
 }
 
-void cio_server_close(cio_server *srv) {
+int cio_server_close(cio_server *srv) {
     if (!srv)
-        return;
+        return -EINVAL;
     if (srv->closing)
-        return;
+        return 0;
     srv->closing = true;
     if (srv->acceptor)
         cio_cancel(srv->acceptor);
     cio__waitq_wake_all(&srv->closing_waiters, 0);
+    return 0;
 }
 
 void cio_server_close_clients(cio_server *srv) {
     if (!srv)
         return;
-    for (conn *c = srv->conns; c; c = c->next)
-        cio_cancel(c->task);
+    cio__list_each(&srv->conns, it, next)
+        cio_cancel(cio__list_entry(it, conn, link)->task);
 }
 
 int cio_server_wait_closed(cio_server *srv) {
@@ -342,13 +340,7 @@ cio_server *cio__server_adopt(int lfd, cio_stream_handler handler, void *arg) {
         r = -ENOMEM;
     if (!r) {
         *srv = (cio_server){.loop = loop, .lfd = lfd, .handler = handler, .arg = arg};
-        srv->acceptor = cio_loop_create_task(loop, accept_main, srv);
-        r = srv->acceptor ? 0 : -ENOMEM;
-        if (srv->acceptor && cio_future_add_done_callback(srv->acceptor, accept_done, srv) < 0) {
-            cio_cancel(srv->acceptor); /* never started: it does not touch srv */
-            cio_future_unref(srv->acceptor);
-            r = -ENOMEM;
-        }
+        r = start_accepting(srv);
     }
     if (r < 0) {
         close(lfd);

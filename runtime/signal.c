@@ -108,10 +108,10 @@ static sig_state *state_of(cio_loop *loop) {
     return s;
 }
 
-int cio_add_signal_handler(int sig, cio_cb cb, void *arg) {
-    cio_loop *loop = cio__loop_running();
+int cio_loop_add_signal_handler(cio_loop *loop, int sig, cio_cb cb, void *arg) {
     if (!loop)
         return -EPERM;
+    cio__loop_check_thread(loop, __func__);
     if (sig <= 0 || sig >= _NSIG || !cb || sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
         sig == SIGBUS || sig == SIGFPE || sig == SIGILL)
         return -EINVAL;
@@ -147,13 +147,14 @@ int cio_add_signal_handler(int sig, cio_cb cb, void *arg) {
     return 0;
 }
 
-int cio_remove_signal_handler(int sig) {
-    cio_loop *loop = cio__loop_running();
+int cio_add_signal_handler(int sig, cio_cb cb, void *arg) {
+    return cio_loop_add_signal_handler(cio__loop_running(), sig, cb, arg);
+}
+
+bool cio_loop_remove_signal_handler(cio_loop *loop, int sig) {
     sig_state *s = loop ? cio__loop_slot(loop, CIO__SLOT_SIGNALS) : NULL;
-    if (sig <= 0 || sig >= _NSIG)
-        return -EINVAL;
-    if (!s || !sigismember(&s->mask, sig))
-        return 0; /* asyncio: False, nothing to remove */
+    if (sig <= 0 || sig >= _NSIG || !s || !sigismember(&s->mask, sig))
+        return false; /* asyncio: False, nothing to remove */
     sigdelset(&s->mask, sig);
     s->cb[sig] = NULL;
     give_action(s, sig);
@@ -166,7 +167,11 @@ int cio_remove_signal_handler(int sig) {
         pthread_sigmask(SIG_UNBLOCK, &one, NULL);
     }
     arm(s);
-    return 1;
+    return true;
+}
+
+bool cio_remove_signal_handler(int sig) {
+    return cio_loop_remove_signal_handler(cio__loop_running(), sig);
 }
 
 /* Loop close (the backend is gone already: no request is in flight). */

@@ -4,6 +4,7 @@
 #include "subprocess.h"
 
 #include "task.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -44,15 +45,7 @@ static void *write_input(void *arg) {
 }
 
 static int grow(sink *k) {
-    if (k->cap - k->len > 1)
-        return 0;
-    size_t ncap = k->cap ? k->cap * 2 : CHUNK;
-    char *b = realloc(k->buf, ncap);
-    if (!b)
-        return -ENOMEM;
-    k->buf = b;
-    k->cap = ncap;
-    return 0;
+    return cio__vec_reserve(k->buf, &k->cap, k->len + 2, CHUNK);
 }
 
 /* Reads to EOF, keeping one byte for the NUL. */

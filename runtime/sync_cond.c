@@ -90,21 +90,21 @@ int cio_condition_wait_for(cio_condition *c, bool (*pred)(void *arg), void *arg)
     return 0;
 }
 
-int cio_condition_notify(cio_condition *c, size_t n) {
+ssize_t cio_condition_notify(cio_condition *c, size_t n) {
     if (!c)
         return -EINVAL;
     if (!cio_lock_locked(c->lock))
         return -EPERM;
-    int woken = 0;
+    size_t woken = 0;
     cio__waiter *w;
-    while ((size_t)woken < n && (w = cio__waitq_pop(&c->q))) {
+    while (woken < n && (w = cio__waitq_pop(&c->q))) {
         cio__waitq_wake(w, 0);
         woken++;
     }
-    return woken;
+    return (ssize_t)woken;
 }
 
-int cio_condition_notify_all(cio_condition *c) {
+ssize_t cio_condition_notify_all(cio_condition *c) {
     return cio_condition_notify(c, (size_t)-1);
 }
 
@@ -185,7 +185,7 @@ unsigned cio_barrier_parties(const cio_barrier *b) {
 }
 
 unsigned cio_barrier_n_waiting(const cio_barrier *b) {
-    return b ? (unsigned)b->q.n : 0;
+    return b ? (unsigned)cio__waitq_len(&b->q) : 0;
 }
 
 bool cio_barrier_broken(const cio_barrier *b) {

@@ -2,6 +2,7 @@
  * parks (await, sleep, I/O, a sync primitive) and is resumed by its step
  * handle; every switch goes through the loop's own stack. */
 #include "task.h"
+#include "timearg.h"
 
 #include "debug.h"
 #include "fault.h"
@@ -104,14 +105,7 @@ static void task_entry(void *val) {
 }
 
 static void unlink_task(cio_loop *loop, cio__task *t) {
-    if (t->all_prev)
-        t->all_prev->all_next = t->all_next;
-    else
-        loop->all_tasks = t->all_next;
-    if (t->all_next)
-        t->all_next->all_prev = t->all_prev;
-    t->all_prev = t->all_next = NULL;
-    loop->ntasks--;
+    cio__list_remove(&loop->all_tasks, &t->all_link);
 }
 
 /* After the last switch out of a finished task: its stack and the loop's
@@ -262,8 +256,8 @@ int cio_sleep(double seconds) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (seconds != seconds)
-        return -EINVAL; /* NaN, as wait, wait_for and timeouts say */
+    if (cio__time_nan(seconds))
+        return -EINVAL;
     if (!(seconds > 0))
         return cio_yield();
     cio__task *t = cio__task_current();
@@ -356,19 +350,14 @@ static cio__task *task_alloc(cio_loop *loop) {
         errno = ENOMEM;
         return NULL;
     }
-    cio__task *t = loop->free_tasks;
-    if (t) {
-        loop->free_tasks = t->all_next;
-        return t;
-    }
-    return malloc(sizeof *t);
+    cio__list_node *x = cio__list_pop_front(&loop->free_tasks);
+    return x ? CIO__TASK_OF(x) : malloc(sizeof(cio__task));
 }
 
 void cio__task_free(cio__task *t) {
     cio_loop *loop = t->fut.loop;
     free(t->name);
-    t->all_next = loop->free_tasks;
-    loop->free_tasks = t;
+    cio__list_push_front(&loop->free_tasks, &t->all_link);
 }
 
 cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *opt, cio_fn fn,
@@ -392,11 +381,7 @@ cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *op
     t->id = ++loop->next_task_id;
     if (opt && opt->name)
         cio_task_set_name(&t->fut, opt->name);
-    t->all_next = loop->all_tasks;
-    if (loop->all_tasks)
-        loop->all_tasks->all_prev = t;
-    loop->all_tasks = t;
-    loop->ntasks++;
+    cio__list_push_back(&loop->all_tasks, &t->all_link);
     t->tstate = CIO__T_NEW;
     cio__loop_ready(loop, &t->step);
     return &t->fut;
@@ -516,8 +501,10 @@ int cio_task_uncancel(cio_future *task) {
 
 size_t cio_all_tasks(cio_loop *loop, cio_future **out, size_t cap) {
     size_t n = 0;
-    for (cio__task *t = loop->all_tasks; t; t = t->all_next, n++)
+    cio__list_each(&loop->all_tasks, it, next) {
         if (n < cap)
-            out[n] = &t->fut;
+            out[n] = &CIO__TASK_OF(it)->fut;
+        n++;
+    }
     return n;
 }

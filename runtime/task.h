@@ -45,11 +45,14 @@ typedef struct cio__task {
     void *prof_row;       /* the profiler's row for it (profile.c) */
     uint64_t id;
     char *name;
-    struct cio__task *all_prev, *all_next; /* the loop's unfinished tasks */
-    void *fiber;                           /* TSan fiber */
+    cio__list_node all_link; /* in the loop's all_tasks, or its free_tasks */
+    void *fiber;             /* TSan fiber */
     const void *asan_stack_lo;
     size_t asan_stack_size;
 } cio__task;
+
+/* The task whose all_link is node. */
+#define CIO__TASK_OF(node) cio__list_entry(node, cio__task, all_link)
 
 /* The task running now, or NULL. */
 cio__task *cio__task_current(void);

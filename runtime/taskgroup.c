@@ -2,8 +2,10 @@
  * failure aborts the group (cancels the members) and cancels the parent so
  * that its body stops at its next suspension point; wait() later takes that
  * request back with uncancel(), so only cancellations from outside escape. */
+#include "list.h"
 #include "loop.h"
 #include "task.h"
+#include "vec.h"
 
 #include "cio.h"
 
@@ -12,15 +14,14 @@
 
 /* One per member; its done callback's argument. Recycled through the group. */
 typedef struct member {
-    struct member *prev, *next;
+    cio__list_node link; /* in members, or in free_members */
     struct cio_task_group *g;
     cio_future *task;
 } member;
 
 struct cio_task_group {
     cio_future *parent;
-    member *members, *free_members;
-    size_t nmembers;
+    cio__list members, free_members;
     cio__task *waiter; /* the parent, parked in wait() */
     int first_error;   /* kept apart: the list may fail to grow */
     int *errors;
@@ -43,10 +44,8 @@ cio_task_group *cio_task_group_new(void) {
 }
 
 static void group_destroy(cio_task_group *g) {
-    for (member *m = g->free_members, *next; m; m = next) {
-        next = m->next;
-        free(m);
-    }
+    for (cio__list_node *x; (x = cio__list_pop_front(&g->free_members));)
+        free(cio__list_entry(x, member, link));
     free(g->errors);
     free(g);
 }
@@ -54,33 +53,19 @@ static void group_destroy(cio_task_group *g) {
 static void record_error(cio_task_group *g, int err) {
     if (!g->first_error)
         g->first_error = err;
-    if (g->nerrors == g->cap_errors) {
-        size_t cap = g->cap_errors ? g->cap_errors * 2 : 4;
-        int *e = realloc(g->errors, cap * sizeof *e);
-        if (!e)
-            return;
-        g->errors = e;
-        g->cap_errors = cap;
-    }
-    g->errors[g->nerrors++] = err;
+    if (cio__vec_reserve(g->errors, &g->cap_errors, g->nerrors + 1, 4) == 0)
+        g->errors[g->nerrors++] = err;
 }
 
 static void abort_members(cio_task_group *g) {
     g->aborting = true;
-    for (member *m = g->members; m; m = m->next)
-        cio_cancel(m->task);
+    cio__list_each(&g->members, it, next)
+        cio_cancel(cio__list_entry(it, member, link)->task);
 }
 
 static void unlink_member(cio_task_group *g, member *m) {
-    if (m->prev)
-        m->prev->next = m->next;
-    else
-        g->members = m->next;
-    if (m->next)
-        m->next->prev = m->prev;
-    g->nmembers--;
-    m->next = g->free_members;
-    g->free_members = m;
+    cio__list_remove(&g->members, &m->link);
+    cio__list_push_front(&g->free_members, &m->link);
 }
 
 /* A member failed: stop the others, and interrupt the body if it is still
@@ -104,7 +89,7 @@ static void member_done(cio_future *task, void *arg) {
     cio_future_unref(task);
     if (err && err != -ECANCELED)
         on_failure(g, err);
-    if (g->nmembers > 0)
+    if (g->members.n > 0)
         return;
     if (g->freed)
         group_destroy(g);
@@ -113,18 +98,14 @@ static void member_done(cio_future *task, void *arg) {
 }
 
 static member *member_get(cio_task_group *g) {
-    member *m = g->free_members;
-    if (m) {
-        g->free_members = m->next;
-        return m;
-    }
-    return malloc(sizeof *m);
+    cio__list_node *x = cio__list_pop_front(&g->free_members);
+    return x ? cio__list_entry(x, member, link) : malloc(sizeof(member));
 }
 
 int cio_task_group_spawn(cio_task_group *g, cio_fn fn, void *arg, cio_future **task) {
     if (!g || !fn || g->freed)
         return -EINVAL;
-    if (g->aborting || g->finished || (g->exiting && g->nmembers == 0))
+    if (g->aborting || g->finished || (g->exiting && g->members.n == 0))
         return CIO_ESHUTDOWN;
     member *m = member_get(g);
     if (!m)
@@ -134,15 +115,11 @@ int cio_task_group_spawn(cio_task_group *g, cio_fn fn, void *arg, cio_future **t
     if (r < 0) {
         cio_cancel(t); /* a member we cannot watch must not run */
         cio_future_unref(t);
-        m->next = g->free_members;
-        g->free_members = m;
+        cio__list_push_front(&g->free_members, &m->link);
         return r;
     }
-    *m = (member){.g = g, .task = t, .next = g->members};
-    if (g->members)
-        g->members->prev = m;
-    g->members = m;
-    g->nmembers++;
+    *m = (member){.g = g, .task = t};
+    cio__list_push_back(&g->members, &m->link);
     if (task) {
         cio_future_ref(t);
         *task = t;
@@ -154,7 +131,7 @@ int cio_task_group_spawn(cio_task_group *g, cio_fn fn, void *arg, cio_future **t
  * outside aborts the group and is reported, after the members are gone. */
 static bool wait_members(cio_task_group *g, cio__task *t) {
     bool outside_cancel = false;
-    while (g->nmembers > 0) {
+    while (g->members.n > 0) {
         g->waiter = t;
         int r = cio__task_park(NULL, NULL);
         g->waiter = NULL;
@@ -201,10 +178,10 @@ void cio_task_group_free(cio_task_group *g) {
     if (!g)
         return;
     g->freed = true;
-    if (g->nmembers == 0) {
+    if (g->members.n == 0) {
         group_destroy(g);
         return;
     }
-    for (member *m = g->members; m; m = m->next)
-        cio_cancel(m->task);
+    cio__list_each(&g->members, it, next)
+        cio_cancel(cio__list_entry(it, member, link)->task);
 }

@@ -3,6 +3,7 @@
  * futex on the future's sync word, touched by the loop only through the one
  * atomic exchange that every completion does), cancel_threadsafe. */
 #include "future.h"
+#include "timearg.h"
 #include "loop.h"
 #include "owner.h"
 
@@ -100,6 +101,8 @@ static int futex_wait(_Atomic uint32_t *word, uint32_t expected, const struct ti
     return 0;
 }
 
+#define MAX_SLEEP 86400.0
+
 static double mono_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -118,6 +121,8 @@ static int wait_done(cio_future *f, double deadline) {
             double left = deadline - mono_now();
             if (left <= 0)
                 return -ETIMEDOUT;
+            if (left > MAX_SLEEP)
+                left = MAX_SLEEP; /* the loop sleeps again: time_t stays in range */
             rel.tv_sec = (time_t)left;
             rel.tv_nsec = (long)((left - (double)rel.tv_sec) * 1e9);
             relp = &rel;
@@ -131,11 +136,11 @@ static int wait_done(cio_future *f, double deadline) {
 }
 
 int cio_future_wait(cio_future *f, double timeout, void **result) {
-    if (!f || isnan(timeout))
+    if (!f || cio__time_nan(timeout))
         return -EINVAL;
     if (cio__loop_running())
         return -EDEADLK; /* blocking would stall the loop this thread runs */
-    double deadline = timeout < 0 ? -1 : mono_now() + timeout;
+    double deadline = cio__time_unlimited(timeout) ? -1 : mono_now() + timeout;
     int r = wait_done(f, deadline);
     if (r < 0)
         return r;

@@ -3,6 +3,7 @@
  * else's by the task's count of cancellation requests, as asyncio 3.11+
  * does, which is what makes nested scopes and TaskGroups compose. */
 #include "loop.h"
+#include "timearg.h"
 #include "task.h"
 
 #include "cio.h"
@@ -23,8 +24,8 @@ static void timeout_fire(void *arg) {
 static int arm(cio_timeout *s, double when) {
     cio_handle_cancel(s->timer);
     s->timer = (cio_handle){0};
-    s->when = when < 0 ? -1 : when;
-    if (when < 0)
+    s->when = cio__time_unlimited(when) ? -1 : when;
+    if (s->when < 0)
         return 0;
     s->timer = cio_loop_call_at(cio_future_loop(s->task), when, timeout_fire, s);
     return s->timer.p ? 0 : -ENOMEM;
@@ -34,7 +35,7 @@ int cio_timeout_enter_at(cio_timeout *scope, double when) {
     int r = cio__task_require(__func__);
     if (r < 0)
         return r;
-    if (!scope || when != when)
+    if (!scope || cio__time_nan(when))
         return -EINVAL;
     cio_future *task = cio_current_task();
     *scope = (cio_timeout){.task = task, .state = T_ENTERED};
@@ -47,13 +48,13 @@ int cio_timeout_enter_at(cio_timeout *scope, double when) {
 
 int cio_timeout_enter(cio_timeout *scope, double delay) {
     cio_loop *loop = cio_get_running_loop();
-    if (!loop || !(delay >= 0)) /* NaN is the caller's problem to hear about */
-        return cio_timeout_enter_at(scope, delay != delay ? delay : -1);
+    if (!loop || cio__time_nan(delay) || cio__time_unlimited(delay))
+        return cio_timeout_enter_at(scope, delay); /* NaN gets its -EINVAL there */
     return cio_timeout_enter_at(scope, cio_loop_time(loop) + delay);
 }
 
 int cio_timeout_reschedule(cio_timeout *scope, double when) {
-    if (!scope || scope->state != T_ENTERED || when != when)
+    if (!scope || scope->state != T_ENTERED || cio__time_nan(when))
         return -EINVAL;
     return arm(scope, when);
 }

@@ -7,29 +7,12 @@
 
 static void push(cio__waitq *q, cio__waiter *w) {
     w->q = q;
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    q->n++;
+    cio__list_push_back(&q->waiters, &w->link);
 }
 
 static void unlink_waiter(cio__waiter *w) {
-    cio__waitq *q = w->q;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    q->n--;
+    cio__list_remove(&w->q->waiters, &w->link);
     w->q = NULL;
-    w->prev = w->next = NULL;
 }
 
 /* The parked waiter was cancelled: it gives up its place. */
@@ -63,9 +46,11 @@ int cio__waitq_wait(cio__waitq *q, cio__waiter *w) {
 }
 
 cio__waiter *cio__waitq_pop(cio__waitq *q) {
-    cio__waiter *w = q->head;
-    if (w)
-        unlink_waiter(w);
+    cio__list_node *x = q->waiters.head;
+    if (!x)
+        return NULL;
+    cio__waiter *w = cio__list_entry(x, cio__waiter, link);
+    unlink_waiter(w);
     return w;
 }
 

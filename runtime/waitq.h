@@ -4,6 +4,7 @@
 #ifndef CIO_WAITQ_H
 #define CIO_WAITQ_H
 
+#include "list.h"
 #include "task.h"
 
 #include <stddef.h>
@@ -11,7 +12,7 @@
 struct cio__waitq;
 
 typedef struct cio__waiter {
-    struct cio__waiter *prev, *next;
+    cio__list_node link;
     struct cio__waitq *q; /* NULL once unlinked (woken or cancelled) */
     cio__task *task;
     void *item; /* queue: the item handed over in either direction */
@@ -19,8 +20,7 @@ typedef struct cio__waiter {
 } cio__waiter;
 
 typedef struct cio__waitq {
-    cio__waiter *head, *tail;
-    size_t n;
+    cio__list waiters;
     /* Runs after a waiter of this queue was cancelled and unlinked (the
      * barrier breaks its round). NULL: nothing. */
     void (*on_cancel)(struct cio__waitq *q);
@@ -37,6 +37,10 @@ cio__waiter *cio__waitq_pop(cio__waitq *q);
 void cio__waitq_wake(cio__waiter *w, int val);
 /* Wakes every waiter with val, oldest first; returns how many. */
 size_t cio__waitq_wake_all(cio__waitq *q, int val);
+/* How many waiters are queued. */
+static inline size_t cio__waitq_len(const cio__waitq *q) {
+    return q->waiters.n;
+}
 /* -EPERM (debug message) outside a task. */
 int cio__waitq_require(const char *fn);
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 typedef struct cio__xwaiter {
-    struct cio__xwaiter *prev, *next;
+    cio__list_node link;
     cio__xwaitq *q; /* NULL once unlinked; under mu */
     pthread_mutex_t *mu;
     bool woken; /* under q->mu */
@@ -35,29 +35,12 @@ void cio__xwaitq_init(cio__xwaitq *q, pthread_mutex_t *mu) {
 
 static void push(cio__xwaitq *q, cio__xwaiter *w) {
     w->q = q;
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    q->n++;
+    cio__list_push_back(&q->waiters, &w->link);
 }
 
 static void unlink_waiter(cio__xwaiter *w) {
-    cio__xwaitq *q = w->q;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    q->n--;
+    cio__list_remove(&w->q->waiters, &w->link);
     w->q = NULL;
-    w->prev = w->next = NULL;
 }
 
 static void xw_unref(cio__xwaiter *w) {
@@ -156,9 +139,9 @@ static void wake(cio__xwaiter *w) {
 }
 
 bool cio__xwake_one(cio__xwaitq *q) {
-    cio__xwaiter *w = q->head;
-    if (!w)
+    if (!q->waiters.head)
         return false;
+    cio__xwaiter *w = cio__list_entry(q->waiters.head, cio__xwaiter, link);
     unlink_waiter(w);
     wake(w);
     return true;

@@ -6,18 +6,16 @@
 #ifndef CIO_XWAIT_H
 #define CIO_XWAIT_H
 
+#include "list.h"
 #include "mpsc.h"
 #include "task.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 
-struct cio__xwaiter;
-
 typedef struct cio__xwaitq {
-    struct cio__xwaiter *head, *tail;
+    cio__list waiters;
     pthread_mutex_t *mu;
-    size_t n;
 } cio__xwaitq;
 
 void cio__xwaitq_init(cio__xwaitq *q, pthread_mutex_t *mu);

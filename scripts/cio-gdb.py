@@ -21,10 +21,12 @@ def _tasks():
     loop = gdb.parse_and_eval("tls_running")
     if int(loop) == 0:
         raise gdb.GdbError("no cio loop runs on this thread")
-    t = loop["all_tasks"]
-    while int(t) != 0:
-        yield t
-        t = t["all_next"]
+    task_ptr = gdb.lookup_type("cio__task").pointer()
+    offset = int(gdb.parse_and_eval("(unsigned long)&((cio__task *)0)->all_link"))
+    node = loop["all_tasks"]["head"]
+    while int(node) != 0:
+        yield gdb.Value(int(node) - offset).cast(task_ptr)
+        node = node["next"]
 
 
 def _name(t):

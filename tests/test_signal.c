@@ -42,15 +42,17 @@ static void *signals(void *arg) {
     kill(getpid(), SIGUSR1);
     cio_sleep(0.02);
     assert_int_equal(hits[1], 2);
-    assert_int_equal(cio_remove_signal_handler(SIGUSR1), 1);
-    assert_int_equal(cio_remove_signal_handler(SIGUSR1), 0);
+    assert_true(cio_remove_signal_handler(SIGUSR1));
+    assert_false(cio_remove_signal_handler(SIGUSR1));
     /* Ctrl-C with our own handler: the main task is not cancelled */
     assert_int_equal(cio_add_signal_handler(SIGINT, on_sig, (void *)2), 0);
     kill(getpid(), SIGINT);
     assert_int_equal(cio_sleep(0.02), 0);
     assert_int_equal(hits[2], 1);
-    assert_int_equal(cio_remove_signal_handler(SIGINT), 1);
+    assert_true(cio_remove_signal_handler(SIGINT));
     /* bad input */
+    assert_false(cio_remove_signal_handler(0));
+    assert_false(cio_remove_signal_handler(_NSIG));
     assert_int_equal(cio_add_signal_handler(SIGKILL, on_sig, NULL), -EINVAL);
     assert_int_equal(cio_add_signal_handler(SIGSEGV, on_sig, NULL), -EINVAL);
     assert_int_equal(cio_add_signal_handler(0, on_sig, NULL), -EINVAL);
@@ -95,8 +97,8 @@ static void *forwarded(void *arg) {
     for (int k = 0; k < 100 && hits[2] == before; k++)
         assert_int_equal(cio_sleep(0.001), 0); /* the main task is not cancelled */
     assert_int_equal(hits[2], before + 1);
-    assert_int_equal(cio_remove_signal_handler(SIGUSR2), 1);
-    assert_int_equal(cio_remove_signal_handler(SIGINT), 1);
+    assert_true(cio_remove_signal_handler(SIGUSR2));
+    assert_true(cio_remove_signal_handler(SIGINT));
     /* cio_run's own Ctrl-C handling is back */
     struct sigaction cur;
     sigaction(SIGINT, NULL, &cur);

@@ -316,7 +316,7 @@ static void *many_sleepers(void *arg) {
 
 /* TSan models each task as a fiber and dies past 8,128 of them at once. */
 #if defined(__SANITIZE_THREAD__)
-#define SLEEPERS 5000
+#define SLEEPERS 2000
 #else
 #define SLEEPERS 100000
 #endif

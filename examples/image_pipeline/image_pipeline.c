@@ -10,7 +10,13 @@
  *   4. the same work done fully sequentially, for comparison;
  *   5. a contact sheet of all thumbnails, for a person to look at.
  *
+ * With --executor mpi, steps 1 and 3 run on the worker ranks of an MPI run
+ * instead (cio-mpi): bytes jobs carry each image to a rank and its results
+ * back (remote.c), since ranks share no memory with the loop:
+ *   mpirun -np 3 image_pipeline --executor mpi ...   (rank 0 runs the loop)
+ *
  *   image_pipeline [-n IMAGES] [-W WIDTH] [-H HEIGHT] [-w WORKERS] [-d DIR] [--check]
+ *                  [--executor process|mpi]
  *   image_pipeline --watch FOLDER [--count N] [-d DIR]   (watch.c: images as they land) */
 #include "../common/http.h"
 #include "imaging.h"
@@ -18,6 +24,7 @@
 
 #include <cio.h>
 #include <cio_curl.h>
+#include <cio_mpi.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,17 +37,24 @@
 
 #define MAX_IMAGES 256
 
+/* Present only when the build links cio-mpi (mk/mpi.mk). */
+#pragma weak cio_mpi_main
+#pragma weak cio_mpi_executor
+#pragma weak cio_mpi_size
+
 typedef struct config {
     int n, w, h;
     unsigned workers;
     const char *dir;
     int check;
+    int mpi; /* --executor mpi */
 } config;
 
 static config cfg = {.n = 32, .w = 1600, .h = 1200, .workers = 2, .dir = "image_pipeline_out"};
 
 typedef struct pipeline {
     cio_executor *pool; /* NULL: process in the loop thread (the sequential run) */
+    int remote;         /* pool is MPI ranks: bytes jobs, no shared memory */
     cio_semaphore *downloads;
     unsigned port;
     img_job *jobs[MAX_IMAGES]; /* in shm */
@@ -90,7 +104,30 @@ static void *generate_job(void *arg) {
     return (void *)(intptr_t)(g->png ? 0 : -ENOMEM);
 }
 
-static int ensure_pictures(cio_executor *pool, const char *served) {
+/* The picture's bytes from a bytes job (MPI ranks) into g, as generate_job
+ * leaves them. */
+static int generated_bytes(cio_future *f, gen_job *g) {
+    const void *out;
+    size_t len;
+    int e = cio_future_bytes(f, &out, &len);
+    if (e == 0 && !(g->png = cio_shm_alloc(len)))
+        e = -ENOMEM;
+    if (e == 0) {
+        memcpy(g->png, out, len);
+        g->len = len;
+    }
+    return e;
+}
+
+static cio_future *start_generate(cio_executor *pool, int remote, gen_job *g) {
+    if (!remote)
+        return cio_run_in_executor(pool, generate_job, g);
+    int32_t in[3] = {g->i, cfg.w, cfg.h};
+    return cio_run_in_executor_bytes(pool, imaging_generate_bytes, in, sizeof in,
+                                     imaging_generate_cap(cfg.w, cfg.h));
+}
+
+static int ensure_pictures(cio_executor *pool, int remote, const char *served) {
     cio_future *fs[MAX_IMAGES] = {0};
     gen_job *gs[MAX_IMAGES] = {0};
     int made = 0, r = 0;
@@ -103,13 +140,15 @@ static int ensure_pictures(cio_executor *pool, const char *served) {
         if (!gs[i])
             return -ENOMEM;
         *gs[i] = (gen_job){.i = i};
-        fs[i] = cio_run_in_executor(pool, generate_job, gs[i]);
+        fs[i] = start_generate(pool, remote, gs[i]);
     }
     for (int i = 0; i < cfg.n; i++) {
         if (!gs[i])
             continue;
         void *v = NULL;
-        int e = fs[i] ? cio_await(fs[i], &v) : -errno;
+        int e = fs[i] ? cio_await(fs[i], remote ? NULL : &v) : -errno;
+        if (e == 0 && remote)
+            e = generated_bytes(fs[i], gs[i]);
         if (e == 0 && (intptr_t)v == 0) {
             char path[2048];
             snprintf(path, sizeof path, "%s/img%03d.%s", served, i, ext(i));
@@ -162,6 +201,23 @@ static int save_results(const item *it, const img_job *j) {
     return r < 0 ? r : write_file(path, j->thumb_png, j->thumb_len);
 }
 
+/* Step 3 on MPI ranks: the downloaded bytes go to a rank, the results come
+ * back packed and land in j's shm outputs as with the process pool. */
+static int process_remote(pipeline *p, img_job *j, const http_mem_sink *m) {
+    cio_future *f = cio_run_in_executor_bytes(p->pool, imaging_process_bytes, m->buf, m->len,
+                                              imaging_result_cap(m->buf, m->len));
+    int r = f ? cio_await(f, NULL) : -errno;
+    const void *out = NULL;
+    size_t len = 0;
+    if (r == 0)
+        r = cio_future_bytes(f, &out, &len);
+    if (r == 0)
+        r = imaging_unpack(j, out, len);
+    j->err = r;
+    cio_future_unref(f);
+    return r;
+}
+
 static void *run_item(void *arg) {
     item *it = arg;
     pipeline *p = it->p;
@@ -179,10 +235,12 @@ static void *run_item(void *arg) {
         snprintf(path, sizeof path, "%s/downloaded/img%03d.%s", cfg.dir, it->i, ext(it->i));
         r = write_file(path, m.buf, m.len);
     }
-    unsigned char *src = r == 0 ? cio_shm_alloc(m.len) : NULL;
-    if (r == 0 && !src)
+    unsigned char *src = r == 0 && !p->remote ? cio_shm_alloc(m.len) : NULL;
+    if (r == 0 && p->remote) {
+        r = process_remote(p, j, &m);
+    } else if (r == 0 && !src) {
         r = -ENOMEM;
-    if (r == 0) {
+    } else if (r == 0) {
         memcpy(src, m.buf, m.len);
         *j = (img_job){.src = src, .src_len = m.len};
         void *v = NULL;
@@ -262,18 +320,32 @@ static void *main_task(void *arg) {
     (void)arg;
     char served[1024];
     snprintf(served, sizeof served, "%s/served", cfg.dir);
-    cio_executor *pool = cio_process_pool_new(cfg.workers);
-    if (!pool)
-        return cio_fail(-errno);
-    int r = ensure_pictures(pool, served);
+    cio_executor *pool = cfg.mpi ? cio_mpi_executor() : cio_process_pool_new(cfg.workers);
+    if (!pool) {
+        int e = -errno;
+        if (cfg.mpi && e == -ENXIO)
+            fprintf(stderr, "image_pipeline: no worker ranks (start it with: mpirun -np 3 "
+                            "image_pipeline --executor mpi ...)\n");
+        return cio_fail(e);
+    }
+    if (cfg.mpi)
+        printf("image pipeline: %d pictures of %dx%d, %d MPI worker ranks, output in %s\n", cfg.n,
+               cfg.w, cfg.h, cio_mpi_size() - 1, cfg.dir);
+    else
+        printf("image pipeline: %d pictures of %dx%d, %u worker processes, output in %s\n", cfg.n,
+               cfg.w, cfg.h, cfg.workers, cfg.dir);
+    int r = ensure_pictures(pool, cfg.mpi, served);
     http_server *srv = r == 0 ? http_serve_dir("127.0.0.1", 0, served, 0) : NULL;
     if (!srv) {
         r = r ? r : -errno;
         goto out;
     }
     pipeline seq = {.port = http_server_port(srv), .label = "sequential"};
-    pipeline par = {
-        .pool = pool, .port = seq.port, .label = "pipelined", .downloads = cio_semaphore_new(4)};
+    pipeline par = {.pool = pool,
+                    .remote = cfg.mpi,
+                    .port = seq.port,
+                    .label = "pipelined",
+                    .downloads = cio_semaphore_new(4)};
     for (int i = 0; i < cfg.n && r == 0; i++) {
         seq.jobs[i] = cio_shm_alloc(sizeof(img_job));
         par.jobs[i] = cio_shm_alloc(sizeof(img_job));
@@ -287,8 +359,12 @@ static void *main_task(void *arg) {
     if (r == 0 && !seq.failed && !par.failed) {
         printf("\n%-12s %8s %8s\n", "run", "seconds", "speedup");
         printf("%-12s %8.2f %7.2fx\n", "sequential", ts, 1.0);
-        printf("%-12s %8.2f %7.2fx   (%u worker processes, 4 downloads at once)\n", "pipelined", tp,
-               ts / tp, cfg.workers);
+        if (cfg.mpi)
+            printf("%-12s %8.2f %7.2fx   (%d MPI worker ranks, 4 downloads at once)\n", "pipelined",
+                   tp, ts / tp, cio_mpi_size() - 1);
+        else
+            printf("%-12s %8.2f %7.2fx   (%u worker processes, 4 downloads at once)\n", "pipelined",
+                   tp, ts / tp, cfg.workers);
         r = contact_sheet(&par);
         printf("originals in %s/downloaded, edge images in %s/processed\n", cfg.dir, cfg.dir);
     } else if (r == 0) {
@@ -312,6 +388,10 @@ out:
     cio_executor_shutdown(pool, true, false);
     cio_executor_free(pool);
     return r ? cio_fail(r) : NULL;
+}
+
+static int is_executor(const char *name) {
+    return strcmp(name, "process") == 0 || strcmp(name, "mpi") == 0;
 }
 
 static int mkdirs(void) {
@@ -348,16 +428,25 @@ int main(int argc, char **argv) {
             cfg.workers = (unsigned)atoi(v);
         else if (v && strcmp(a, "-d") == 0 && ++i)
             cfg.dir = v;
+        else if (v && strcmp(a, "--executor") == 0 && is_executor(v) && ++i)
+            cfg.mpi = strcmp(v, "mpi") == 0;
         else {
             fprintf(stderr,
                     "usage: %s [-n IMAGES] [-W WIDTH] [-H HEIGHT] [-w WORKERS] [-d DIR] "
-                    "[--check]\n       %s --watch FOLDER [--count N] [-d DIR]\n",
-                    argv[0], argv[0]);
+                    "[--check]\n          [--executor process|mpi]   (mpi: mpirun -np 3 %s "
+                    "--executor mpi ...)\n       %s --watch FOLDER [--count N] [-d DIR]\n",
+                    argv[0], argv[0], argv[0]);
             return 2;
         }
     }
     if (cfg.n < 1 || cfg.n > MAX_IMAGES || cfg.w < 16 || cfg.h < 16 || cfg.workers < 1) {
         fprintf(stderr, "need 1..%d images of at least 16x16 and 1 or more workers\n", MAX_IMAGES);
+        return 2;
+    }
+    if (cfg.mpi && (watch_dir || !cio_mpi_main)) {
+        fprintf(stderr, watch_dir ? "--executor mpi: not with --watch\n"
+                                  : "--executor mpi: this image_pipeline was built without "
+                                    "cio-mpi (install libopenmpi-dev and rebuild)\n");
         return 2;
     }
     if (mkdirs() < 0)
@@ -369,9 +458,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "image_pipeline: %s\n", cio_strerror(w));
         return w < 0;
     }
-    printf("image pipeline: %d pictures of %dx%d, %u worker processes, output in %s\n", cfg.n,
-           cfg.w, cfg.h, cfg.workers, cfg.dir);
-    int r = cio_run(main_task, NULL, NULL);
+    int r = cfg.mpi ? cio_mpi_main(&argc, &argv, main_task, NULL, NULL)
+                    : cio_run(main_task, NULL, NULL);
     if (r < 0)
         fprintf(stderr, "image_pipeline: %s\n", cio_strerror(r));
     return r < 0;

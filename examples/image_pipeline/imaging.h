@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define THUMB_W 160
 
@@ -41,5 +42,23 @@ unsigned char *imaging_contact_sheet(unsigned char *const *thumbs, const int *th
 
 /* Releases a job's shm outputs. */
 void imaging_release(img_job *job);
+
+/* ---- the same work as bytes jobs (remote.c): for workers that share no
+ * memory with the loop (cio_mpi_executor's ranks) ---- */
+
+/* A cio_bytes_fn: in is an encoded image; out gets imaging_process's results
+ * packed. Its length, or imaging_process's error, or -ENOSPC (cap too small). */
+ssize_t imaging_process_bytes(const void *in, size_t in_len, void *out, size_t cap);
+/* Room enough for imaging_process_bytes's result on this image (read from
+ * its header; a small one when it is no image the job can decode). */
+size_t imaging_result_cap(const void *src, size_t len);
+/* Fills job's outputs (in shm, as imaging_process does) from a packed
+ * result: 0, -EPROTO (not one), or -ENOMEM. */
+int imaging_unpack(img_job *job, const void *res, size_t len);
+/* A cio_bytes_fn: in is int32_t {i, w, h}; out gets imaging_generate's
+ * bytes. Their length, or -EINVAL, -ENOMEM, -ENOSPC. */
+ssize_t imaging_generate_bytes(const void *in, size_t in_len, void *out, size_t cap);
+/* Room enough for imaging_generate_bytes's result of w x h. */
+size_t imaging_generate_cap(int w, int h);
 
 #endif

@@ -159,8 +159,8 @@ static void flush_pending(cio__mpi_exec *x) {
     x->queue.tail = x->pending.tail;
     x->queue.n += x->pending.n;
     x->pending = (cio__mpi_list){0};
-    cio__mpi_progress_kick(x);
     pthread_mutex_unlock(&x->mu);
+    cio__mpi_progress_send(x);
 }
 
 static void flush_pending_cb(void *arg) {
@@ -294,12 +294,12 @@ static const cio_executor_ops mpi_ops = {
 };
 
 int cio__mpi_exec_init(cio__mpi_exec *x, int nranks) {
-    *x = (cio__mpi_exec){.base.ops = &mpi_ops, .nranks = nranks};
+    *x = (cio__mpi_exec){.base.ops = &mpi_ops, .nranks = nranks, .latency_ns = 1e6};
     x->ranks = calloc((size_t)nranks, sizeof *x->ranks);
     if (!x->ranks)
         return -ENOMEM;
+    pthread_mutex_init(&x->mpi_mu, NULL);
     pthread_mutex_init(&x->mu, NULL);
-    pthread_cond_init(&x->wake, NULL);
     pthread_cond_init(&x->idle, NULL);
     return 0;
 }
@@ -315,7 +315,7 @@ void cio__mpi_exec_release(cio__mpi_exec *x) {
     if (x->keepalive)
         cio_future_unref(x->keepalive);
     free(x->ranks);
+    pthread_mutex_destroy(&x->mpi_mu);
     pthread_mutex_destroy(&x->mu);
-    pthread_cond_destroy(&x->wake);
     pthread_cond_destroy(&x->idle);
 }

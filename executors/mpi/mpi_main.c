@@ -4,6 +4,7 @@
  * Thread use: MPI_THREAD_SERIALIZED. On rank 0 the main thread calls MPI
  * before the progress thread starts and after it has been joined; the
  * progress thread makes every call in between. Workers are single-threaded. */
+#include "bell.h"
 #include "cio_mpi.h"
 #include "rank0.h"
 
@@ -87,7 +88,10 @@ static int start_mpi(int *argc, char ***argv, int *rank, int *size) {
             fprintf(stderr, "cio-mpi: cannot find the executable's code segments\n");
         return -ENOEXEC;
     }
-    return same_binary(*rank, *size);
+    int r = same_binary(*rank, *size);
+    if (r == 0)
+        cio__mpi_bells_init(*rank, *size);
+    return r;
 }
 
 static void *rank0_main(void *arg) {
@@ -128,6 +132,7 @@ int cio_mpi_main(int *argc, char ***argv, cio_fn main, void *arg, void **result)
     if (r == 0)
         r = rank == 0 ? run_rank0(main, arg, result, size) : cio__mpi_serve(rank);
     MPI_Finalize();
+    cio__mpi_bells_fini();
     return r;
 }
 

@@ -1,9 +1,9 @@
 /* Rank 0's progress thread: the only thread that calls MPI while the loop
  * runs. It hands queued jobs to the ranks with room (several short jobs per
  * message), receives results, and posts them to the loop in batches. It never
- * blocks inside MPI: it polls (cio__mpi_backoff), sleeping on `wake` with a
- * growing timeout while jobs are out, or until a submission kicks it when
- * nothing is. */
+ * blocks inside MPI: between rounds it sleeps on rank 0's doorbell (bell.h),
+ * rung by the ranks when they send results and by the loop when it submits. */
+#include "bell.h"
 #include "rank0.h"
 
 #include <errno.h>
@@ -29,6 +29,7 @@ typedef struct out_msg {
 typedef struct send_req {
     MPI_Request req;
     void *buf;
+    int rank;
 } send_req;
 
 typedef struct prog {
@@ -37,13 +38,14 @@ typedef struct prog {
     size_t nouts, outs_cap;
     send_req *sends; /* posted, not complete */
     size_t nsends, sends_cap;
+    size_t *open; /* [nranks]: each rank's batch being filled in outs */
     int byes;
     int rr; /* where the search for a rank with room starts */
 } prog;
 
 void cio__mpi_progress_kick(cio__mpi_exec *x) {
-    if (x->sleeping)
-        pthread_cond_signal(&x->wake);
+    (void)x;
+    cio__mpi_bell_ring(cio__mpi_bell_of(0));
 }
 
 static void *grow(void *p, size_t *cap, size_t want, size_t size) {
@@ -70,21 +72,28 @@ static double *cost_of(cio__mpi_exec *x, uint64_t fn) {
 }
 
 /* A rank holds enough jobs to stay busy while its results travel to rank 0
- * and new jobs back (about LATENCY_NS on a loaded machine whose ranks poll):
- * two, plus one per LATENCY_NS worth of this function's jobs, at most 64.
+ * and new jobs back (x->latency_ns, measured: tens of microseconds on an idle
+ * machine, milliseconds on a loaded one): two, plus one per latency_ns worth
+ * of this function's jobs, at most 64.
  * Few of long jobs, so that the last jobs of a batch spread over the ranks
  * instead of waiting behind one; a function not seen yet gets two. Sized per
  * job function: a batch of long jobs right after many short ones still
  * spreads. */
-#define LATENCY_NS 2e6
 #define MAX_WINDOW 64
 
 static unsigned window_for(cio__mpi_exec *x, const cio__mpi_job *j) {
     double avg = *cost_of(x, j->fn);
     if (avg <= 0)
         return 2;
-    double w = 3 + LATENCY_NS / avg; /* 2 + rounded up */
-    return w < MAX_WINDOW ? (unsigned)w : MAX_WINDOW;
+    double w = 2 + x->latency_ns / avg;
+    /* Near the end of a batch, no rank holds more than its share of what is
+     * left (guided self-scheduling): the last jobs spread over the ranks
+     * instead of queueing behind one while another idles. */
+    unsigned workers = (unsigned)x->nranks - 1, left = x->queue.n + x->sent_total;
+    unsigned share = (left + workers - 1) / workers;
+    share = share > 2 ? share : 2;
+    w = w < MAX_WINDOW ? w : MAX_WINDOW;
+    return (unsigned)w < share ? (unsigned)w : share;
 }
 
 static int pick_rank(cio__mpi_exec *x, int *rr, unsigned window) {
@@ -145,8 +154,10 @@ static void fail_job(cio__mpi_exec *x, cio__mpi_job *j, int err) {
     cio__mpi_list_append(&x->done, j);
 }
 
-static void dispatch(prog *p, size_t *open) {
+static void dispatch(prog *p) {
     cio__mpi_exec *x = p->x;
+    size_t *open = p->open;
+    long long now = cio__mpi_now_ns();
     for (int r = 0; r < x->nranks; r++)
         open[r] = SIZE_MAX;
     int rank;
@@ -165,6 +176,7 @@ static void dispatch(prog *p, size_t *open) {
             j->msg = NULL; /* the send owns it now */
         j->where = CIO__MPI_SENT;
         j->rank = rank;
+        j->sent_ns = now;
         cio__mpi_list_append(&x->ranks[rank].inflight, j);
         x->sent_total++;
     }
@@ -184,8 +196,10 @@ static void post_sends(prog *p) {
         p->sends = s;
         s = &p->sends[p->nsends++];
         s->buf = o->buf;
+        s->rank = o->rank;
         MPI_Isend(o->buf, (int)o->len, MPI_BYTE, o->rank, CIO__MPI_TAG_JOBS, MPI_COMM_WORLD,
                   &s->req);
+        cio__mpi_bell_ring(cio__mpi_bell_of(o->rank));
     }
     p->nouts = 0;
 }
@@ -195,9 +209,10 @@ static void test_sends(prog *p) {
     for (size_t i = 0; i < p->nsends; i++) {
         int done = 0;
         MPI_Test(&p->sends[i].req, &done, MPI_STATUS_IGNORE);
-        if (done)
+        if (done) { /* MPI may have pushed it out only now: ring again */
+            cio__mpi_bell_ring(cio__mpi_bell_of(p->sends[i].rank));
             free(p->sends[i].buf);
-        else
+        } else
             p->sends[k++] = p->sends[i];
     }
     p->nsends = k;
@@ -219,7 +234,7 @@ static void send_stops(prog *p) {
 
 /* Under mu: one result record of rank src; big is its bytes' buffer when it
  * came alone (TAG_BIG), else the bytes follow the record. */
-static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *big) {
+static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *big, long long now) {
     cio__mpi_exec *x = p->x;
     if (r->kind == CIO__MPI_W_BYE) {
         x->ranks[src].bye = true;
@@ -234,6 +249,9 @@ static void take_result(prog *p, int src, const cio__mpi_wire_res *r, void *big)
     }
     cio__mpi_list_unlink(&x->ranks[src].inflight, j);
     x->sent_total--;
+    double lat = (double)(now - j->sent_ns) - (double)r->held_ns, *lat_avg = &x->latency_ns;
+    lat = lat > 0 ? lat : 0;
+    *lat_avg = lat > *lat_avg ? 0.5 * *lat_avg + 0.5 * lat : 0.9 * *lat_avg + 0.1 * lat;
     double *avg = cost_of(x, j->fn);
     *avg = *avg > 0 ? 0.8 * *avg + 0.2 * (double)r->run_ns : (double)r->run_ns;
     j->err = r->err;
@@ -260,10 +278,11 @@ static void after_results(cio__mpi_exec *x) {
 
 static void take_batch(prog *p, int src, char *buf, size_t len) {
     cio__mpi_exec *x = p->x;
+    long long now = cio__mpi_now_ns();
     pthread_mutex_lock(&x->mu);
     for (size_t at = 0; at + sizeof(cio__mpi_wire_res) <= len;) {
         const cio__mpi_wire_res *r = (const cio__mpi_wire_res *)(buf + at);
-        take_result(p, src, r, NULL);
+        take_result(p, src, r, NULL, now);
         at += sizeof *r + cio__mpi_pad8(r->out_len);
     }
     after_results(x);
@@ -279,8 +298,9 @@ static int take_big(prog *p, const MPI_Status *st, size_t n) {
     MPI_Recv(buf, (int)n, MPI_BYTE, st->MPI_SOURCE, CIO__MPI_TAG_BIG, MPI_COMM_WORLD,
              MPI_STATUS_IGNORE);
     memcpy(&r, buf + n - sizeof r, sizeof r);
+    long long now = cio__mpi_now_ns();
     pthread_mutex_lock(&p->x->mu);
-    take_result(p, st->MPI_SOURCE, &r, buf);
+    take_result(p, st->MPI_SOURCE, &r, buf, now);
     after_results(p->x);
     pthread_mutex_unlock(&p->x->mu);
     return 0;
@@ -334,43 +354,25 @@ static void post(cio__mpi_exec *x) {
     pthread_mutex_unlock(&x->mu);
 }
 
-/* Sends in progress need this thread's polls to move (MPI's rendezvous for
- * big messages): then it only yields. Else it sleeps on `wake`, with a
- * growing timeout while jobs are out, without one when nothing is. */
-static void pause_for(prog *p, cio__mpi_backoff *b) {
+/* Sleeps on rank 0's bell, which the ranks ring after sending results and
+ * the loop after queueing what it could not send, with a growing timeout
+ * while jobs are out, without one when nothing is. Without mpi_mu. */
+static void pause_for(prog *p, cio__mpi_backoff *b, uint32_t seen) {
     cio__mpi_exec *x = p->x;
-    if (p->nsends) {
-        sched_yield();
-        return;
-    }
-    long ns = cio__mpi_backoff_next(b);
     pthread_mutex_lock(&x->mu);
-    bool nothing_out = !x->queue.head && !x->sent_total && !p->nsends && !x->stopping &&
-                       !(x->done.head && !x->posted);
-    x->sleeping = true;
-    if (nothing_out) {
-        pthread_cond_wait(&x->wake, &x->mu);
-    } else {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += ns;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&x->wake, &x->mu, &t);
-    }
-    x->sleeping = false;
+    bool nothing_out =
+        !x->queue.head && !x->sent_total && !x->stopping && !(x->done.head && !x->posted);
     pthread_mutex_unlock(&x->mu);
+    cio__mpi_bell_wait(cio__mpi_bell_of(0), seen, nothing_out ? -1 : cio__mpi_backoff_next(b));
 }
 
 /* One round: dispatch, send, receive. True when something moved. */
-static bool round_once(prog *p, size_t *open, bool *stop_sent) {
+static bool round_once(prog *p, bool *stop_sent) {
     cio__mpi_exec *x = p->x;
     pthread_mutex_lock(&x->mu);
     bool stop_now = x->stopping && !*stop_sent;
     if (!x->stopping)
-        dispatch(p, open);
+        dispatch(p);
     bool post_now = want_post(x);
     pthread_mutex_unlock(&x->mu);
     bool moved = p->nouts > 0 || stop_now;
@@ -387,29 +389,64 @@ static bool round_once(prog *p, size_t *open, bool *stop_sent) {
     return moved;
 }
 
+/* The loop thread, right after it queued jobs: sends what fits on the ranks
+ * itself (MPI_THREAD_SERIALIZED: under mpi_mu), one thread hop fewer for
+ * short jobs. When the progress thread holds MPI, it is woken instead. */
+void cio__mpi_progress_send(cio__mpi_exec *x) {
+    if (pthread_mutex_trylock(&x->mpi_mu) != 0) {
+        cio__mpi_progress_kick(x);
+        return;
+    }
+    prog *p = x->prog;
+    if (p) {
+        pthread_mutex_lock(&x->mu);
+        if (!x->stopping)
+            dispatch(p);
+        pthread_mutex_unlock(&x->mu);
+        post_sends(p);
+        test_sends(p);
+    }
+    bool kick = !p || p->nsends; /* big sends move only while rank 0 polls */
+    pthread_mutex_unlock(&x->mpi_mu);
+    if (kick)
+        cio__mpi_progress_kick(x);
+}
+
 static void *progress_main(void *arg) {
     prog p = {.x = arg};
     prctl(PR_SET_TIMERSLACK, 1000UL); /* its polls sleep microseconds: keep them short */
-    size_t *open = malloc((size_t)p.x->nranks * sizeof *open);
-    if (!open) {
+    p.open = malloc((size_t)p.x->nranks * sizeof *p.open);
+    if (!p.open) {
         fprintf(stderr, "cio-mpi: rank 0: out of memory in the progress thread\n");
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     bool stop_sent = false;
     cio__mpi_backoff b = {0};
+    pthread_mutex_lock(&p.x->mpi_mu);
+    p.x->prog = &p;
     while (!(stop_sent && p.byes == p.x->nranks - 1)) {
-        if (round_once(&p, open, &stop_sent))
+        uint32_t seen = cio__mpi_bell_seen(cio__mpi_bell_of(0));
+        if (round_once(&p, &stop_sent)) {
             cio__mpi_backoff_reset(&b);
+            continue;
+        }
+        bool sending = p.nsends > 0;
+        pthread_mutex_unlock(&p.x->mpi_mu); /* the loop may send meanwhile */
+        if (sending)                        /* big sends move only while this thread polls */
+            sched_yield();
         else
-            pause_for(&p, &b);
+            pause_for(&p, &b, seen);
+        pthread_mutex_lock(&p.x->mpi_mu);
     }
+    p.x->prog = NULL;
     for (size_t i = 0; i < p.nsends; i++) {
         MPI_Wait(&p.sends[i].req, MPI_STATUS_IGNORE);
         free(p.sends[i].buf);
     }
+    pthread_mutex_unlock(&p.x->mpi_mu);
     free(p.sends);
     free(p.outs);
-    free(open);
+    free(p.open);
     return NULL;
 }
 

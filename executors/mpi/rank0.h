@@ -27,11 +27,12 @@ typedef struct cio__mpi_job {
     struct cio__mpi_exec *x;
     cio_future *fut; /* the job's own reference */
     uint64_t id;
-    uint32_t kind; /* CIO__MPI_W_SCALAR or _BYTES */
-    uint64_t fn;   /* its offset in the image */
-    int refs;      /* loop thread */
-    int where;     /* under mu */
-    int rank;      /* under mu: where it was sent */
+    uint32_t kind;     /* CIO__MPI_W_SCALAR or _BYTES */
+    uint64_t fn;       /* its offset in the image */
+    int refs;          /* loop thread */
+    int where;         /* under mu */
+    int rank;          /* under mu: where it was sent */
+    long long sent_ns; /* under mu: when */
     /* The record to send (header + payload): owned by the queue until sent. */
     cio__mpi_wire_job *msg;
     size_t msg_len;
@@ -60,8 +61,13 @@ typedef struct cio__mpi_exec {
     cio_future *keepalive;
     int nranks; /* MPI ranks, rank 0 included */
     pthread_t progress;
+    /* MPI calls, one thread at a time (MPI_THREAD_SERIALIZED): the progress
+     * thread holds it but while it sleeps; the loop thread tries it to send
+     * new jobs at once. It guards `prog`, the progress thread's state (NULL
+     * before that thread starts and once it ends). Taken before `mu`. */
+    pthread_mutex_t mpi_mu;
+    struct prog *prog;
     pthread_mutex_t mu;
-    pthread_cond_t wake; /* the progress thread sleeps on it */
     pthread_cond_t idle; /* nothing queued or in flight (shutdown waits outside a task) */
     cio__mpi_list queue, done;
     cio__mpi_rank *ranks; /* [nranks]; [0] unused */
@@ -71,8 +77,11 @@ typedef struct cio__mpi_exec {
         uint64_t fn;
         double avg_ns;
     } costs[CIO__MPI_COSTS];
+    /* How long a result takes to reach rank 0 and new jobs a rank (wake-ups
+     * included; long on a loaded machine): a moving average that rises fast
+     * and falls slowly. A rank holds enough jobs to cover it. */
+    double latency_ns;
     unsigned sent_total;   /* jobs sent and not answered yet */
-    bool sleeping;         /* the progress thread waits on `wake` */
     bool posted;           /* a delivery is scheduled on the loop */
     bool stopping;         /* rank 0's main returned: stop the ranks */
     uint64_t next_id;      /* loop thread */
@@ -121,8 +130,11 @@ void cio__mpi_exec_release(cio__mpi_exec *x);
  * errno (EPERM, ESHUTDOWN, EINVAL, ENOMEM). */
 cio_future *cio__mpi_submit(cio__mpi_exec *x, uint32_t kind, const void *fn, uint64_t arg,
                             const void *in, size_t in_len, size_t out_cap);
-/* Under mu: the progress thread has work (waking it if it sleeps). */
+/* The progress thread has work (rings rank 0's bell). */
 void cio__mpi_progress_kick(cio__mpi_exec *x);
+/* On the loop thread, after queueing: sends queued jobs to ranks with room
+ * at once if MPI is free, else kicks the progress thread. */
+void cio__mpi_progress_send(cio__mpi_exec *x);
 /* On the loop thread: jobs whose results came in. */
 void cio__mpi_deliver(void *arg);
 /* Frees a job whose every reference is gone. */

@@ -41,16 +41,17 @@ typedef struct cio__mpi_wire_res {
     uint64_t id;
     uint64_t value; /* a scalar job's result */
     uint64_t out_len;
-    uint64_t run_ns; /* how long the job ran: rank 0 sizes its windows by it */
+    uint64_t run_ns;  /* how long the job ran: rank 0 sizes its windows by it */
+    uint64_t held_ns; /* from its message's arrival on the rank to its end */
 } cio__mpi_wire_res;
 
-/* Waiting for the other side without blocking inside MPI: poll, then sleep
- * 5 us, 10 us, ... up to 1 ms between polls, from the last activity on.
- * Polling with sched_yield instead ("spinning") was measured worse on an
- * oversubscribed machine (3 ranks on 2 cores): the spinners crowd out the
- * loop thread and the ranks that compute. An idle rank costs ~1,000 short
- * wake-ups a second. */
-#define CIO__MPI_FIRST_SLEEP_NS 5000L
+/* Waiting for the other side without blocking inside MPI (Open MPI's
+ * blocking calls spin, at best with sched_yield, and spinners crowd out the
+ * ranks that compute on an oversubscribed machine: 3 ranks on 2 cores): a
+ * rank that finds no message sleeps on its doorbell (bell.h), which the
+ * sender rings, with a timeout of 20 us, 40 us, ... up to 1 ms from the last
+ * activity on: the timeout is what wakes a rank on a host without bells. */
+#define CIO__MPI_FIRST_SLEEP_NS 20000L
 #define CIO__MPI_MAX_SLEEP_NS 1000000L
 
 typedef struct cio__mpi_backoff {

@@ -1,10 +1,12 @@
 /* A worker rank: receives jobs from rank 0, runs them one after another in
  * its main thread, and answers with results in order, several short ones per
- * message. It never blocks inside MPI while it waits (cio__mpi_backoff), so an
- * idle rank leaves the CPU to the busy ones.
+ * message. It never blocks inside MPI while it waits: it sleeps on its
+ * doorbell (bell.h), which rank 0 rings after sending it jobs, so an idle rank
+ * leaves the CPU to the busy ones and still starts new jobs at once.
  *
  * A job that crashes the rank: a handler names the job on stderr and the rank
  * dies of the same signal; mpirun / srun then end the whole run. */
+#include "bell.h"
 #include "wire.h"
 
 #include <dlfcn.h>
@@ -35,6 +37,7 @@ typedef struct inmsg {
 typedef struct local_job {
     const cio__mpi_wire_job *rec;
     inmsg *msg;
+    long long arrived_ns;
 } local_job;
 
 typedef struct worker {
@@ -45,6 +48,11 @@ typedef struct worker {
     unsigned out_n;
     long long oldest_ns;
     long long last_run_ns;
+    /* Since when it has been ready to see a message: the start of the job
+     * it runs, or the end of its last wait. A message it finds came after
+     * that (at best): the time before is the transport's, after it this
+     * rank's (rank 0 tells the two apart to size its windows). */
+    long long ready_ns;
     bool stop;
 } worker;
 
@@ -111,10 +119,23 @@ static int reserve(worker *w, size_t more) {
     return 0;
 }
 
+static int self_rank;
+
+/* Sends to rank 0 and rings its bell once the message is on its way. */
+static void send_to_0(const void *buf, size_t len, int tag) {
+    MPI_Request req;
+    MPI_Isend(buf, (int)len, MPI_BYTE, 0, tag, MPI_COMM_WORLD, &req);
+    cio__mpi_bell_ring(cio__mpi_bell_of(0));
+    MPI_Wait(&req, MPI_STATUS_IGNORE);
+    /* Again once it is out: MPI may have pushed it only inside MPI_Wait
+     * (a full shared-memory queue, a rendezvous). */
+    cio__mpi_bell_ring(cio__mpi_bell_of(0));
+}
+
 static void flush(worker *w) {
     if (!w->out_len)
         return;
-    MPI_Send(w->out, (int)w->out_len, MPI_BYTE, 0, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD);
+    send_to_0(w->out, w->out_len, CIO__MPI_TAG_RESULTS);
     w->out_len = 0;
     w->out_n = 0;
 }
@@ -142,7 +163,7 @@ static void *job_fn(const cio__mpi_wire_job *h) {
 }
 
 /* A big bytes job: the result travels alone, bytes first, record last. */
-static void run_big(worker *w, const cio__mpi_wire_job *h) {
+static void run_big(worker *w, const cio__mpi_wire_job *h, long long arrived_ns) {
     flush(w);
     size_t room = cio__mpi_pad8(h->out_cap) + 8;
     cio__mpi_wire_res r = {.kind = h->kind, .id = h->id, .err = reserve(w, room + sizeof r)};
@@ -150,8 +171,10 @@ static void run_big(worker *w, const cio__mpi_wire_job *h) {
     long long t0 = now_ns();
     ssize_t n = r.err ? r.err : fn ? run_bytes((cio_bytes_fn)fn, h, w->out) : -EINVAL;
     crash_fn = NULL;
-    w->last_run_ns = now_ns() - t0;
+    long long t1 = now_ns();
+    w->last_run_ns = t1 - t0;
     r.run_ns = (uint64_t)w->last_run_ns;
+    r.held_ns = (uint64_t)(t1 - arrived_ns);
     size_t len = 0;
     if (n < 0) {
         r.err = (int32_t)n;
@@ -163,13 +186,13 @@ static void run_big(worker *w, const cio__mpi_wire_job *h) {
     if (len + sizeof r > w->out_cap && reserve(w, sizeof r) < 0)
         MPI_Abort(MPI_COMM_WORLD, ENOMEM);
     memcpy(w->out + len, &r, sizeof r);
-    MPI_Send(w->out, (int)(len + sizeof r), MPI_BYTE, 0, CIO__MPI_TAG_BIG, MPI_COMM_WORLD);
+    send_to_0(w->out, len + sizeof r, CIO__MPI_TAG_BIG);
 }
 
-static void run_job(worker *w, const cio__mpi_wire_job *h) {
+static void run_job(worker *w, const cio__mpi_wire_job *h, long long arrived_ns) {
     bool bytes = h->kind == CIO__MPI_W_BYTES;
     if (bytes && h->out_cap > FLUSH_BYTES) {
-        run_big(w, h);
+        run_big(w, h, arrived_ns);
         return;
     }
     size_t at = w->out_len, room = bytes ? cio__mpi_pad8(h->out_cap) + 8 : 0;
@@ -192,8 +215,10 @@ static void run_job(worker *w, const cio__mpi_wire_job *h) {
         r->value = (uint64_t)(uintptr_t)((cio_fn)fn)((void *)(uintptr_t)h->arg);
     }
     crash_fn = NULL;
-    w->last_run_ns = now_ns() - t0;
+    long long t1 = now_ns();
+    w->last_run_ns = t1 - t0;
     r->run_ns = (uint64_t)w->last_run_ns;
+    r->held_ns = (uint64_t)(t1 - arrived_ns);
     size_t pad = cio__mpi_pad8(r->out_len);
     memset((char *)(r + 1) + r->out_len, 0, pad - r->out_len);
     w->out_len = at + sizeof *r + pad;
@@ -203,7 +228,7 @@ static void run_job(worker *w, const cio__mpi_wire_job *h) {
 
 /* ---- jobs in ---- */
 
-static int push(worker *w, const cio__mpi_wire_job *rec, inmsg *m) {
+static int push(worker *w, const cio__mpi_wire_job *rec, inmsg *m, long long arrived_ns) {
     if (w->qlen == w->qcap) {
         size_t cap = w->qcap ? w->qcap * 2 : 64;
         local_job *q = malloc(cap * sizeof *q);
@@ -216,19 +241,20 @@ static int push(worker *w, const cio__mpi_wire_job *rec, inmsg *m) {
         w->qhead = 0;
         w->qcap = cap;
     }
-    w->q[(w->qhead + w->qlen++) % w->qcap] = (local_job){rec, m};
+    w->q[(w->qhead + w->qlen++) % w->qcap] = (local_job){rec, m, arrived_ns};
     m->refs++;
     return 0;
 }
 
 static void take_message(worker *w, inmsg *m, size_t len) {
+    long long arrived_ns = w->ready_ns ? w->ready_ns : now_ns();
     for (size_t at = 0; at + sizeof(cio__mpi_wire_job) <= len;) {
         const cio__mpi_wire_job *h = (const cio__mpi_wire_job *)(m->data + at);
         if (h->kind == CIO__MPI_W_STOP) {
             w->stop = true;
             break;
         }
-        if (push(w, h, m) < 0)
+        if (push(w, h, m, arrived_ns) < 0)
             MPI_Abort(MPI_COMM_WORLD, ENOMEM);
         at += sizeof *h + cio__mpi_pad8(h->in_len);
     }
@@ -257,9 +283,9 @@ static bool receive(worker *w) {
     return got;
 }
 
-static void pause_for(cio__mpi_backoff *b) {
-    struct timespec t = {0, cio__mpi_backoff_next(b)};
-    nanosleep(&t, NULL);
+static void pause_for(worker *w, cio__mpi_backoff *b, uint32_t seen) {
+    cio__mpi_bell_wait(cio__mpi_bell_of(self_rank), seen, cio__mpi_backoff_next(b));
+    w->ready_ns = now_ns();
 }
 
 static bool should_flush(const worker *w) {
@@ -271,7 +297,8 @@ static void run_next(worker *w) {
     local_job j = w->q[w->qhead];
     w->qhead = (w->qhead + 1) % w->qcap;
     w->qlen--;
-    run_job(w, j.rec);
+    w->ready_ns = now_ns();
+    run_job(w, j.rec, j.arrived_ns);
     if (--j.msg->refs == 0)
         free(j.msg);
 }
@@ -279,9 +306,11 @@ static void run_next(worker *w) {
 int cio__mpi_serve(int rank) {
     worker w = {0};
     crash_handlers(rank);
+    self_rank = rank;
     prctl(PR_SET_TIMERSLACK, 1000UL); /* its polls sleep microseconds: keep them short */
     cio__mpi_backoff b = {0};
     for (;;) {
+        uint32_t seen = cio__mpi_bell_seen(cio__mpi_bell_of(rank));
         bool got = receive(&w);
         if (w.stop)
             break;
@@ -289,7 +318,7 @@ int cio__mpi_serve(int rank) {
             run_next(&w);
             cio__mpi_backoff_reset(&b);
         } else if (!got) {
-            pause_for(&b);
+            pause_for(&w, &b, seen);
         }
         if (should_flush(&w))
             flush(&w);
@@ -304,7 +333,7 @@ int cio__mpi_serve(int rank) {
     }
     flush(&w);
     cio__mpi_wire_res bye = {.kind = CIO__MPI_W_BYE};
-    MPI_Send(&bye, sizeof bye, MPI_BYTE, 0, CIO__MPI_TAG_RESULTS, MPI_COMM_WORLD);
+    send_to_0(&bye, sizeof bye, CIO__MPI_TAG_RESULTS);
     free(w.q);
     free(w.out);
     return 0;

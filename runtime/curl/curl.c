@@ -11,6 +11,7 @@
  * thread) and goes when the loop's last transfer ends: the core has no
  * at-close hook to hang a longer life on. */
 #include "debug.h"
+#include "list.h"
 
 #include "cio_curl.h"
 
@@ -23,7 +24,7 @@ typedef struct xfer {
     CURL *easy;
     cio_future *done;
     CURLcode result;
-    struct xfer *prev, *next;
+    cio__list_node link; /* in the loop's xfers */
 } xfer;
 
 typedef struct curl_loop {
@@ -31,9 +32,8 @@ typedef struct curl_loop {
     CURLM *multi;
     cio_handle timer;
     bool timer_set;
-    xfer *xfers;
-    size_t count;
-    struct curl_sock *socks;
+    cio__list xfers;          /* transfers in the multi handle */
+    cio__list socks;          /* watched sockets (curl_sock.link) */
     struct curl_sock *firing; /* the socket whose callback runs (NULL once curl drops it) */
     struct curl_loop *next;
 } curl_loop;
@@ -43,7 +43,7 @@ typedef struct curl_sock {
     curl_loop *cl;
     curl_socket_t fd;
     int what; /* CURL_POLL_IN / OUT / INOUT */
-    struct curl_sock *prev, *next;
+    cio__list_node link;
 } curl_sock;
 
 static __thread curl_loop *loops;
@@ -56,12 +56,14 @@ static void collect(curl_loop *cl) {
     while ((m = curl_multi_info_read(cl->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
-        for (xfer *x = cl->xfers; x; x = x->next)
+        cio__list_each(&cl->xfers, it, next) {
+            xfer *x = cio__list_entry(it, xfer, link);
             if (x->easy == m->easy_handle && !cio_future_done(x->done)) {
                 x->result = m->data.result;
                 cio_future_set_result(x->done, NULL);
                 break;
             }
+        }
     }
 }
 
@@ -105,12 +107,7 @@ static void sock_forget(curl_loop *cl, curl_sock *cs) {
         cio_remove_reader(cs->fd);
     if (cs->what & CURL_POLL_OUT)
         cio_remove_writer(cs->fd);
-    if (cs->prev)
-        cs->prev->next = cs->next;
-    else
-        cl->socks = cs->next;
-    if (cs->next)
-        cs->next->prev = cs->prev;
+    cio__list_remove(&cl->socks, &cs->link);
     free(cs);
 }
 
@@ -144,10 +141,8 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         cs = calloc(1, sizeof *cs);
         if (!cs)
             return -1;
-        *cs = (curl_sock){.cl = cl, .fd = fd, .next = cl->socks};
-        if (cl->socks)
-            cl->socks->prev = cs;
-        cl->socks = cs;
+        *cs = (curl_sock){.cl = cl, .fd = fd};
+        cio__list_push_back(&cl->socks, &cs->link);
         curl_multi_assign(cl->multi, fd, cs);
     }
     return sock_watch(cs, what);
@@ -212,8 +207,8 @@ static curl_loop *loop_get(cio_loop *loop) {
 
 static void loop_free(curl_loop *cl) {
     curl_multi_cleanup(cl->multi); /* closes cached connections (may call socket_cb) */
-    while (cl->socks)
-        sock_forget(cl, cl->socks);
+    while (cl->socks.head)
+        sock_forget(cl, cio__list_entry(cl->socks.head, curl_sock, link));
     if (cl->timer_set)
         cio_handle_cancel(cl->timer);
     for (curl_loop **p = &loops; *p; p = &(*p)->next)
@@ -227,24 +222,14 @@ static void loop_free(curl_loop *cl) {
 /* ---- performing ---- */
 
 static void xfer_unlink(curl_loop *cl, xfer *x) {
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        cl->xfers = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    cl->count--;
+    cio__list_remove(&cl->xfers, &x->link);
 }
 
 static int add(curl_loop *cl, xfer *x) {
     CURLMcode mc = curl_multi_add_handle(cl->multi, x->easy);
     if (mc != CURLM_OK)
         return mc == CURLM_ADDED_ALREADY ? -EBUSY : mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
-    x->next = cl->xfers;
-    if (cl->xfers)
-        cl->xfers->prev = x;
-    cl->xfers = x;
-    cl->count++;
+    cio__list_push_back(&cl->xfers, &x->link);
     return 0;
 }
 
@@ -270,7 +255,7 @@ int cio_curl_perform(CURL *easy) {
     }
     if (x.done)
         cio_future_unref(x.done);
-    if (!cl->count)
+    if (cio__list_empty(&cl->xfers))
         loop_free(cl);
     return r;
 }

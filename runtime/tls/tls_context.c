@@ -14,7 +14,7 @@
 bool cio__tls_debug(void) {
     cio_loop *loop = cio_get_running_loop();
     if (loop)
-        return cio_loop_get_debug(loop);
+        return cio_loop_debug(loop);
     const char *v = getenv("CIO_DEBUG");
     return v && *v && strcmp(v, "0") != 0;
 }

@@ -3,7 +3,8 @@
 #   1. the cmocka suite on 3 ranks (mpirun --oversubscribe -np 3);
 #   2. a job that crashes its rank: the run must end, non-zero, naming the job;
 #   3. ranks running different binaries: refused at start, with a clear error;
-#   4. rank 0's main returning with jobs in flight: every rank ends cleanly.
+#   4. rank 0's main returning with jobs in flight: every rank ends cleanly;
+#   5. image_pipeline --executor mpi computes what its process-pool mode does.
 # Each run has its own time limit, so a hang fails instead of blocking.
 set -u
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -58,5 +59,29 @@ if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] ||
     fail=1
 else
     grep "cio-mpi:\|cio_mpi_main" <<<"$out"
+fi
+echo "== image_pipeline --executor mpi beside --executor process"
+pipeline=$dir/../../examples/image_pipeline
+out_pp=$(timeout --kill-after=5 "$limit" "$pipeline" --executor process -n 6 -W 96 -H 64 -w 2 \
+    -d "$tmp/pp" --check 2>&1)
+rc_pp=$?
+out_mpi=$(timeout --kill-after=5 "$limit" "${mpirun[@]}" -np 3 "$pipeline" --executor mpi -n 6 \
+    -W 96 -H 64 -d "$tmp/mpi" --check 2>&1)
+rc_mpi=$?
+checks_pp=$(grep '^check img' <<<"$out_pp")
+checks_mpi=$(grep '^check img' <<<"$out_mpi")
+same_files=1
+for f in "$tmp"/pp/served/* "$tmp"/pp/processed/* "$tmp/pp/contact_sheet.png"; do
+    cmp -s "$f" "$tmp/mpi/${f#"$tmp"/pp/}" || same_files=0
+done
+if [ "$rc_pp" -ne 0 ] || [ "$rc_mpi" -ne 0 ] || [ "$(wc -l <<<"$checks_mpi")" -ne 6 ] ||
+    [ "$checks_pp" != "$checks_mpi" ] || ! grep -q "2 MPI worker ranks" <<<"$out_mpi" ||
+    [ "$same_files" -ne 1 ]; then
+    echo "FAIL: image_pipeline (exit $rc_pp / $rc_mpi; results or files differ):"
+    diff <(printf '%s\n' "$checks_pp") <(printf '%s\n' "$checks_mpi")
+    printf '%s\n' "$out_mpi" | tail -n 30
+    fail=1
+else
+    echo "same 6 results and files as the process pool"
 fi
 exit $fail
