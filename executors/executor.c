@@ -1,9 +1,11 @@
 /* The executor interface: dispatch through cio_executor_ops, the loop's
  * default thread pool, and asyncio's to_thread on top. */
 #include "executor.h"
+#include "context.h"
 #include "future.h"
 #include "loop.h"
 #include "task.h"
+#include "thread_pool.h"
 
 #include <errno.h>
 
@@ -29,6 +31,23 @@ cio_executor *cio__default_executor(cio_loop *loop) {
     return ex;
 }
 
+/* A thread-pool job runs in its submitter's context (context.c); process
+ * pools and other executors run the job as it is, as asyncio does. */
+static cio_future *submit_in_context(cio_executor *ex, cio_fn fn, void *arg) {
+    cio__ctx_job *j = cio__context_job_new(fn, arg);
+    if (!j && errno)
+        return NULL;
+    cio_future *f = ex->ops->submit(ex, j ? cio__context_job_run : fn, j ? (void *)j : arg);
+    if (j && !f) {
+        int err = errno;
+        cio__context_job_release(j, false);
+        errno = err;
+    } else if (j) {
+        f->ctx_job = j;
+    }
+    return cio__job_future(f);
+}
+
 cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg) {
     cio_loop *loop = cio__loop_running();
     if (!loop || !fn) {
@@ -37,7 +56,9 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_fn fn, void *arg) {
     }
     if (!ex && !(ex = cio__default_executor(loop)))
         return NULL;
-    return cio__job_future(ex->ops->submit(ex, fn, arg));
+    if (!cio__tp_is(ex))
+        return cio__job_future(ex->ops->submit(ex, fn, arg));
+    return submit_in_context(ex, fn, arg);
 }
 
 int cio_to_thread(cio_fn fn, void *arg, void **result) {

@@ -1685,6 +1685,92 @@ CIO_API int cio_profile_task_stats(cio_loop *loop, const char *name, cio_profile
 CIO_API int cio_profile_executor_stats(cio_loop *loop, const char *executor,
                                        cio_profile_exec_stats *out);
 
+/* ===================================================================== */
+/* Task-local context (asyncio's contextvars)                            */
+/* ===================================================================== */
+
+/* A context variable: define one per kind of value, usually as a global
+       static cio_context_key request_id = CIO_CONTEXT_KEY("request_id");
+   Its address is its identity; name is for people reading it. Values are
+   void * and not owned: keep what they point to alive while any task or
+   job may read it.
+   Every task has a context: a new task starts with a copy of its
+   creator's (the running task's, or outside a task the creating thread's,
+   so cio_run's main task copies the caller's, as asyncio.run does). Setting
+   a value in a task changes only that task's context: its parent, siblings
+   and the tasks it already created keep theirs. Copying is lazy (copy on
+   write): creating a task costs no more with a context than without.
+   Jobs of a thread pool (cio_to_thread, cio_run_in_executor on the default
+   or a cio_thread_pool_new pool) run in a copy of their submitter's context
+   on the worker thread; the worker's own context is back to what it was
+   after the job. Process-pool, bytes and user-executor jobs carry none (as
+   asyncio's process pools). Outside a task (a loop callback, a plain
+   thread, main before cio_run) get and set act on the calling thread's own
+   context, which the tasks and jobs that thread creates copy. */
+typedef struct cio_context_key {
+    const char *name; /* for debugging */
+} cio_context_key;
+/* Initialiser of a cio_context_key. */
+#define CIO_CONTEXT_KEY(name_) {.name = (name_)}
+/* The current context's value for key, or NULL when unset (or key NULL). */
+CIO_API void *cio_context_get(const cio_context_key *key);
+/* Sets key to value in the current context (NULL removes it: an unset key
+   reads NULL). *old (may be NULL) gets the previous value, which a caller
+   restores with cio_context_set(key, old, NULL), as ContextVar.reset does.
+   0, -EINVAL for a NULL key, -ENOMEM (the context is then unchanged). */
+CIO_API int cio_context_set(const cio_context_key *key, void *value, void **old);
+
+/* ===================================================================== */
+/* Exception handler (asyncio's loop.set_exception_handler)              */
+/* ===================================================================== */
+
+/* What the loop reports to its exception handler. */
+typedef enum cio_exception_kind {
+    CIO_EXC_NEVER_RETRIEVED = 1, /* a failed future or task was released and nobody read its
+                                    error ("Task exception was never retrieved") */
+    CIO_EXC_CALLBACK = 2,        /* a callback reported an error it could not return
+                                    (cio_loop_call_exception_handler) */
+    CIO_EXC_PENDING_TASK = 3,    /* a task was still pending when its loop closed ("Task was
+                                    destroyed but it is pending!") */
+    CIO_EXC_SHUTDOWN = 4,        /* a task cio_run cancelled at its end failed otherwise */
+} cio_exception_kind;
+
+/* The handler's argument: asyncio's context dict as a struct. Pointers are
+   valid during the call only. */
+typedef struct cio_exception_context {
+    cio_exception_kind kind; /* what happened */
+    const char *message;   /* e.g. "Task exception was never retrieved" */
+    int error;             /* the error (negative errno or CIO_E*), 0 when none */
+    cio_future *future;    /* the task or future concerned, or NULL; being released for
+                              CIO_EXC_NEVER_RETRIEVED: read it, do not reference it */
+    const char *task_name; /* cio_task_name(future) when it is a task, else NULL */
+    cio_cb callback;       /* the callback that reported it (CIO_EXC_CALLBACK), or NULL */
+    void *callback_arg;    /* its argument */
+} cio_exception_context;
+
+/* An exception handler: arg is the one given to cio_loop_set_exception_handler. */
+typedef void (*cio_exception_handler)(cio_loop *loop, const cio_exception_context *ctx,
+                                      void *arg);
+/* Installs fn as loop's exception handler (NULL: the default again). It runs
+   on the loop's thread (also while cio_loop_close ends pending tasks), except
+   for a never-retrieved future whose last reference another thread dropped
+   after its loop closed. */
+CIO_API void cio_loop_set_exception_handler(cio_loop *loop, cio_exception_handler fn, void *arg);
+/* The handler set (NULL: the default) and, when arg is not NULL, its arg. */
+CIO_API cio_exception_handler cio_loop_get_exception_handler(const cio_loop *loop, void **arg);
+/* The default handler (a custom one may call it): logs through cio_log the
+   lines cio logs without a handler: at ERROR "Task exception was never
+   retrieved: task '<name>' failed: <error>" (a future: "Future exception was
+   never retrieved: future <ptr> failed: <error>"), "unhandled error in task
+   '<name>' during shutdown: <error>"; in debug mode only, at WARNING, "Task
+   was destroyed but it is pending! task '<name>'"; any other context as
+   "<message>[: task '<name>' | : future <ptr>][, callback <fn>(<arg>)][: <error>]". */
+CIO_API void cio_loop_default_exception_handler(cio_loop *loop, const cio_exception_context *ctx);
+/* Hands ctx to loop's handler (loop NULL: the running loop's; no loop: the
+   default handler), as asyncio's call_exception_handler: how a callback, which
+   cannot return an error, reports one (kind CIO_EXC_CALLBACK). */
+CIO_API void cio_loop_call_exception_handler(cio_loop *loop, const cio_exception_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,9 @@
 /* Futures: completion, references, done callbacks. */
 #include "future.h"
 
+#include "context.h"
 #include "debug.h"
+#include "exception.h"
 #include "fault.h"
 #include "loop.h"
 #include "task.h"
@@ -88,12 +90,10 @@ void cio_future_ref(cio_future *f) {
 }
 
 static void report_unretrieved(cio_future *f) {
-    if (f->is_task)
-        cio_log(CIO_LOG_ERROR, "Task exception was never retrieved: task '%s' failed: %s",
-                cio_task_name(f), cio_strerror(f->err));
-    else
-        cio_log(CIO_LOG_ERROR, "Future exception was never retrieved: future %p failed: %s",
-                (void *)f, cio_strerror(f->err));
+    cio__report_exception(f->loop, CIO_EXC_NEVER_RETRIEVED,
+                          f->is_task ? "Task exception was never retrieved"
+                                     : "Future exception was never retrieved",
+                          f->err, f, NULL, NULL);
 }
 
 /* Debug mode keeps the memory of the last QUARANTINE plain futures released,
@@ -120,6 +120,8 @@ static void destroy(cio_future *f, bool on_loop) {
         report_unretrieved(f);
     if (f->state == CIO__F_RESULT && f->dtor)
         f->dtor(f->result);
+    if (f->ctx_job)
+        cio__context_job_release(f->ctx_job, atomic_load(&loop->closed));
     for (cio__cbnode *n = f->cb_head, *next; n; n = next) {
         next = n->next;
         if (n->task)

@@ -43,6 +43,7 @@ struct cio_future {
     void *result;
     void (*dtor)(void *result);
     cio__cbnode *cb_head, *cb_tail;
+    void *ctx_job; /* a thread job's context carrier, released with f (context.c) */
     union {
         struct {
             cio__cancel_fn cancel_fn;

@@ -1,5 +1,6 @@
 /* asyncio.run: a fresh loop around one main task, with a clean shutdown. */
 #include "debug.h"
+#include "exception.h"
 #include "timearg.h"
 #include "loop.h"
 #include "thread_pool.h"
@@ -92,8 +93,8 @@ static void cancel_leftovers(cio_loop *loop) {
     for (size_t i = 0; i < n; i++) {
         int err = cio_future_error(ts[i]);
         if (err && err != -ECANCELED)
-            cio_log(CIO_LOG_ERROR, "unhandled error in task '%s' during shutdown: %s",
-                    cio_task_name(ts[i]), cio_strerror(err));
+            cio__report_exception(loop, CIO_EXC_SHUTDOWN, "unhandled error during cio_run shutdown",
+                                  err, ts[i], NULL, NULL);
         cio_future_unref(ts[i]);
     }
     free(ts);

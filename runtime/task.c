@@ -4,7 +4,9 @@
 #include "task.h"
 #include "timearg.h"
 
+#include "context.h"
 #include "debug.h"
+#include "exception.h"
 #include "fault.h"
 #include "loop.h"
 #include "profile.h"
@@ -121,6 +123,7 @@ static void task_retire(cio_loop *loop, cio__task *t) {
         t->fiber = NULL;
     }
 #endif
+    cio__context_drop(&t->ctx);
     unlink_task(loop, t);
     cio_future_unref(&t->fut);
 }
@@ -379,6 +382,8 @@ cio_future *cio_loop_create_task_with(cio_loop *loop, const cio_task_options *op
     t->stack_size = opt ? opt->stack_size : 0;
     t->step = (cio__handle){.cb = cio__task_step, .arg = t, .embedded = 1};
     t->id = ++loop->next_task_id;
+    /* A copy of the creator's context: shared until either side sets. */
+    t->ctx = loop->current ? cio__context_share(loop->current->ctx) : cio__context_inherit();
     if (opt && opt->name)
         cio_task_set_name(&t->fut, opt->name);
     cio__list_push_back(&loop->all_tasks, &t->all_link);
@@ -407,8 +412,8 @@ cio_future *cio_create_task(cio_fn fn, void *arg) {
 void cio__task_abandon(cio__task *t) {
     if (t->tstate == CIO__T_DONE)
         return;
-    CIO__DEBUG(t->fut.loop, "Task was destroyed but it is pending! task '%s'",
-               cio_task_name(&t->fut));
+    cio__report_exception(t->fut.loop, CIO_EXC_PENDING_TASK,
+                          "Task was destroyed but it is pending!", 0, &t->fut, NULL, NULL);
     if (t->awaiting) {
         /* The awaited future may outlive the loop: it must not wake us. */
         cio__future_remove_node(t->awaiting, &t->await_node);

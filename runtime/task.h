@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 struct cio__stack;
+struct cio__ctx;
 
 enum { CIO__T_NEW, CIO__T_READY, CIO__T_RUNNING, CIO__T_PARKED, CIO__T_DONE };
 
@@ -45,6 +46,7 @@ typedef struct cio__task {
     void *prof_row;       /* the profiler's row for it (profile.c) */
     uint64_t id;
     char *name;
+    struct cio__ctx *ctx;    /* task-local context (context.c), NULL: empty */
     cio__list_node all_link; /* in the loop's all_tasks, or its free_tasks */
     void *fiber;             /* TSan fiber */
     const void *asan_stack_lo;
