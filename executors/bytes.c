@@ -20,7 +20,7 @@ size_t cio__bytes_size(size_t out_cap, size_t in_len) {
     return sizeof(cio__bytes) + ALIGN16(out_cap + sizeof(uint64_t)) + in_len;
 }
 
-void *cio__bytes_in(cio__bytes *b) {
+static void *bytes_in(cio__bytes *b) {
     return (char *)cio__bytes_out(b) + ALIGN16(b->cap + sizeof(uint64_t));
 }
 
@@ -36,12 +36,12 @@ cio__bytes *cio__bytes_init(void *mem, size_t out_cap, const void *in, size_t in
     uint64_t c = CIO__BYTES_CANARY;
     memcpy(canary(b), &c, sizeof c);
     if (in_len)
-        memcpy(cio__bytes_in(b), in, in_len); /* the one copy the contract promises */
+        memcpy(bytes_in(b), in, in_len); /* the one copy the contract promises */
     return b;
 }
 
 ssize_t cio__bytes_run(cio_bytes_fn fn, cio__bytes *b) {
-    return fn(cio__bytes_in(b), b->in_len, cio__bytes_out(b), b->cap);
+    return fn(bytes_in(b), b->in_len, cio__bytes_out(b), b->cap);
 }
 
 int cio__bytes_settle(cio__bytes *b, ssize_t n) {
@@ -55,7 +55,8 @@ int cio__bytes_settle(cio__bytes *b, ssize_t n) {
     return 0;
 }
 
-void cio__bytes_dtor(void *out) {
+/* The result destructor that marks a future as completed with bytes. */
+static void bytes_dtor(void *out) {
     cio__bytes *b = (cio__bytes *)out - 1;
     b->release(b);
 }
@@ -65,7 +66,7 @@ void cio__bytes_finish(cio_future *f, cio__bytes *b) {
         b->release(b); /* done already (cancelled): nobody will read it */
         return;
     }
-    f->dtor = cio__bytes_dtor;
+    f->dtor = bytes_dtor;
 }
 
 int cio_future_bytes(cio_future *f, const void **data, size_t *len) {
@@ -75,7 +76,7 @@ int cio_future_bytes(cio_future *f, const void **data, size_t *len) {
     int r = cio_future_result(f, &out);
     if (r < 0)
         return r;
-    if (f->dtor != cio__bytes_dtor)
+    if (f->dtor != bytes_dtor)
         return -EINVAL;
     cio__bytes *b = (cio__bytes *)out - 1;
     if (data)

@@ -3,7 +3,7 @@
  * One allocation holds a header, the result area (out_cap bytes and a
  * canary after them) and the copy of the input. The result pointer of the
  * job's future is the result area; the header sits just before it, and the
- * future's result destructor, cio__bytes_dtor, is what marks a future as
+ * future's result destructor (bytes.c's bytes_dtor) is what marks a future as
  * completed with bytes. The process pool allocates the same layout in
  * cio_shm, so its workers read and write the payload in place. */
 #ifndef CIO_BYTES_H
@@ -37,7 +37,6 @@ cio__bytes *cio__bytes_init(void *mem, size_t out_cap, const void *in, size_t in
 static inline void *cio__bytes_out(cio__bytes *b) {
     return b + 1;
 }
-void *cio__bytes_in(cio__bytes *b);
 /* A buffer on the heap (NULL: no memory). */
 cio__bytes *cio__bytes_new_heap(size_t out_cap, const void *in, size_t in_len);
 /* Runs fn on the buffer (in the worker). Returns what the job returned. */
@@ -45,8 +44,6 @@ ssize_t cio__bytes_run(cio_bytes_fn fn, cio__bytes *b);
 /* What a job's return value n means: 0 (b->len set), the job's error, or
  * CIO_EOUTCAP (more than out_cap, or the canary after out is overwritten). */
 int cio__bytes_settle(cio__bytes *b, ssize_t n);
-/* The result destructor of a future completed with bytes. */
-void cio__bytes_dtor(void *out);
 /* On the loop thread: completes f with b's result (f owns b from now on). */
 void cio__bytes_finish(cio_future *f, cio__bytes *b);
 

@@ -8,6 +8,10 @@
 #include "thread_pool.h"
 
 #include <errno.h>
+#include <unistd.h>
+
+#define THREAD_WORKERS_MAX 32  /* concurrent.futures' cap */
+#define THREAD_WORKERS_EXTRA 4 /* ...beyond the CPUs: threads that wait on I/O */
 
 void (*cio__job_observer)(cio_loop *loop, const cio__job_times *t);
 
@@ -15,6 +19,15 @@ cio_future *cio__job_future(cio_future *f) {
     if (f)
         f->is_job = true;
     return f;
+}
+
+unsigned cio__default_workers(bool threads) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = cpus < 1 ? 1 : (unsigned)cpus;
+    if (!threads)
+        return n;
+    n += THREAD_WORKERS_EXTRA;
+    return n < THREAD_WORKERS_MAX ? n : THREAD_WORKERS_MAX;
 }
 
 /* Loop close: the default pool stops without waiting (cio_run has waited). */

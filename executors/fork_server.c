@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BATCH 64
+#define BATCH 64 /* slots a worker reads at once */
 
 static bool no_pidfd; /* tests: behave as without pidfd_open */
 
@@ -32,7 +32,7 @@ void cio__fork_server_no_pidfd(bool on) {
 
 int cio__fork_server_kill(int ctl, pid_t pid) {
     char msg[1 + sizeof pid];
-    msg[0] = FS_REQ_KILL;
+    msg[0] = CIO__FS_REQ_KILL;
     memcpy(msg + 1, &pid, sizeof pid);
     return send(ctl, msg, sizeof msg, MSG_NOSIGNAL) == (ssize_t)sizeof msg ? 0 : -EPIPE;
 }
@@ -52,7 +52,7 @@ static int send_all(int fd, const void *buf, size_t n) {
 }
 
 /* Reads at least one whole slot pointer; returns how many, 0 at EOF. */
-static size_t read_slots(int ch, pp_slot **in, size_t cap) {
+static size_t read_slots(int ch, cio__pp_slot **in, size_t cap) {
     size_t got = 0, want = sizeof in[0];
     while (got < want) {
         ssize_t n = read(ch, (char *)in + got, cap * sizeof in[0] - got);
@@ -66,6 +66,19 @@ static size_t read_slots(int ch, pp_slot **in, size_t cap) {
     return got / sizeof in[0];
 }
 
+static void run_slot(cio__pp_slot *s) {
+    if (s->timed) {
+        s->pid = getpid();
+        s->started_ns = cio__job_now_ns();
+    }
+    cio__job_fail_take();
+    s->result = s->bfn ? (void *)(intptr_t)cio__bytes_run(s->bfn, s->arg) : s->fn(s->arg);
+    s->err = s->bfn ? 0 : cio__job_fail_take(); /* `return cio_fail(-EIO);` */
+    if (s->timed)
+        s->ended_ns = cio__job_now_ns();
+    atomic_store(&s->state, CIO__PP_SLOT_DONE);
+}
+
 /* A worker: runs the slots named on its channel, in order, and names each
  * back when done. A slot cancelled before it started is skipped. The state
  * in shared memory, not the reply, is what the pool trusts if we die. With
@@ -73,7 +86,7 @@ static size_t read_slots(int ch, pp_slot **in, size_t cap) {
  * count: the pool counts what it sends, and both must agree, or a worker
  * would wait for slots the pool will never send it). */
 static void worker_main(int ch, unsigned max_jobs) {
-    pp_slot *in[BATCH];
+    cio__pp_slot *in[BATCH];
     unsigned taken = 0;
     for (;;) {
         size_t k = read_slots(ch, in, BATCH);
@@ -81,15 +94,10 @@ static void worker_main(int ch, unsigned max_jobs) {
             _exit(0); /* the pool closed the channel */
         size_t i = 0;
         for (; i < k && (!max_jobs || taken < max_jobs); i++, taken++) {
-            pp_slot *s = in[i];
-            int queued = SLOT_QUEUED;
-            if (atomic_compare_exchange_strong(&s->state, &queued, SLOT_RUNNING)) {
-                cio__job_fail_take();
-                s->result =
-                    s->bfn ? (void *)(intptr_t)cio__bytes_run(s->bfn, s->arg) : s->fn(s->arg);
-                s->err = s->bfn ? 0 : cio__job_fail_take(); /* `return cio_fail(-EIO);` */
-                atomic_store(&s->state, SLOT_DONE);
-            }
+            cio__pp_slot *s = in[i];
+            int queued = CIO__PP_SLOT_QUEUED;
+            if (atomic_compare_exchange_strong(&s->state, &queued, CIO__PP_SLOT_RUNNING))
+                run_slot(s);
         }
         if (send_all(ch, in, i * sizeof in[0]) < 0 || (max_jobs && taken >= max_jobs))
             _exit(0);
@@ -100,7 +108,7 @@ static void worker_main(int ch, unsigned max_jobs) {
  * before this server can reap the worker, it names that process for good,
  * so the pool's kill can never hit a recycled pid. */
 static int send_spawned(int ctl, pid_t pid, int ch, int pidfd) {
-    fs_msg m = {.type = MSG_SPAWNED, .pid = pid};
+    cio__fs_msg m = {.type = CIO__FS_SPAWNED, .pid = pid};
     int fds[2] = {ch, pidfd};
     size_t nfds = pidfd >= 0 ? 2 : 1;
     struct iovec iov = {&m, sizeof m};
@@ -121,7 +129,7 @@ static int send_spawned(int ctl, pid_t pid, int ch, int pidfd) {
 typedef struct server {
     int ctl;
     int sigchld; /* signalfd: a worker ended */
-    const fs_config *cfg;
+    const cio__fs_config *cfg;
     pid_t *kids; /* workers not reaped yet */
     size_t nkids, cap;
 } server;
@@ -157,14 +165,14 @@ static void reap(server *sv) {
     pid_t pid;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         forget(sv, pid);
-        fs_msg m = {.type = MSG_DIED, .pid = pid, .status = st};
+        cio__fs_msg m = {.type = CIO__FS_DIED, .pid = pid, .status = st};
         if (send(sv->ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
             continue; /* the pool is gone; reaping goes on */
     }
 }
 
 static void spawn_failed(int ctl, int err) {
-    fs_msg m = {.type = MSG_FAILED, .status = err};
+    cio__fs_msg m = {.type = CIO__FS_FAILED, .status = err};
     if (send(ctl, &m, sizeof m, MSG_NOSIGNAL) < 0)
         return; /* the pool is gone: the server is about to see EOF */
 }
@@ -251,7 +259,7 @@ static int server_setup(int ctl) {
  * with work in flight (its process crashed), the workers still running are
  * killed: nobody is left to want their results. After an orderly shutdown
  * they are idle and exiting anyway. */
-static void server_main(int ctl, const fs_config *cfg) {
+static void server_main(int ctl, const cio__fs_config *cfg) {
     server sv = {.ctl = ctl, .sigchld = server_setup(ctl), .cfg = cfg};
     if (sv.sigchld < 0)
         _exit(1); /* the pool reads EOF before any worker: creation fails */
@@ -267,9 +275,9 @@ static void server_main(int ctl, const fs_config *cfg) {
         ssize_t n = read(ctl, &req, 1);
         if (n == 0 || (n < 0 && errno != EINTR))
             break;
-        if (n == 1 && req == FS_REQ_SPAWN)
+        if (n == 1 && req == CIO__FS_REQ_SPAWN)
             spawn(&sv);
-        else if (n == 1 && req == FS_REQ_KILL)
+        else if (n == 1 && req == CIO__FS_REQ_KILL)
             kill_request(&sv);
     }
     for (size_t i = 0; i < sv.nkids; i++)
@@ -288,14 +296,14 @@ static void server_main(int ctl, const fs_config *cfg) {
 #define SERVER_STACK_DEFAULT ((size_t)8 << 20)
 
 static int server_ctl;
-static const fs_config *server_cfg;
+static const cio__fs_config *server_cfg;
 
 static void server_entry(void *unused) {
     (void)unused;
     server_main(server_ctl, server_cfg);
 }
 
-static void server_on_own_stack(int ctl, const fs_config *cfg) {
+static void server_on_own_stack(int ctl, const cio__fs_config *cfg) {
     struct rlimit rl;
     size_t size = SERVER_STACK_DEFAULT, page = (size_t)sysconf(_SC_PAGESIZE);
     if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -312,7 +320,7 @@ static void server_on_own_stack(int ctl, const fs_config *cfg) {
     _exit(1); /* server_main never returns */
 }
 
-pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
+pid_t cio__fork_server_start(int *ctl, const cio__fs_config *cfg) {
     if (CIO__FAULT(CIO__FAULT_FORK))
         return -EAGAIN;
     int sv[2];
@@ -341,7 +349,7 @@ pid_t cio__fork_server_start(int *ctl, const fs_config *cfg) {
     return pid;
 }
 
-int cio__fork_server_recv(int ctl, fs_msg *m, int *fd, int *pidfd) {
+int cio__fork_server_recv(int ctl, cio__fs_msg *m, int *fd, int *pidfd) {
     char cbuf[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {m, sizeof *m};
     struct msghdr msg = {

@@ -11,9 +11,9 @@
 #include <sys/types.h>
 
 /* A job as both sides see it: it lives in cio shared memory. */
-enum { SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE, SLOT_CANCELLED };
+enum { CIO__PP_SLOT_QUEUED, CIO__PP_SLOT_RUNNING, CIO__PP_SLOT_DONE, CIO__PP_SLOT_CANCELLED };
 
-typedef struct pp_slot {
+typedef struct cio__pp_slot {
     void *(*fn)(void *);
     /* A bytes job instead (fn NULL): runs on the buffer at arg and returns
      * its count as the result (see bytes.h). */
@@ -23,33 +23,36 @@ typedef struct pp_slot {
     int err; /* the job's cio_fail, once done */
     _Atomic int state;
     void *owner; /* the parent's job record: opaque to the worker */
-} pp_slot;
+    bool timed;  /* the job observer wants its times: the worker records them */
+    pid_t pid;   /* when timed: who ran it, from when to when (CLOCK_MONOTONIC) */
+    uint64_t started_ns, ended_ns;
+} cio__pp_slot;
 
 /* Messages from the fork server to the pool. */
-enum { MSG_SPAWNED = 1, MSG_DIED = 2, MSG_FAILED = 3 };
-typedef struct fs_msg {
+enum { CIO__FS_SPAWNED = 1, CIO__FS_DIED = 2, CIO__FS_FAILED = 3 };
+typedef struct cio__fs_msg {
     int type;
     pid_t pid;
-    int status; /* MSG_DIED: the wait status; MSG_FAILED: the errno */
-} fs_msg;
+    int status; /* CIO__FS_DIED: the wait status; CIO__FS_FAILED: the errno */
+} cio__fs_msg;
 
 /* What every worker is made with. */
-typedef struct fs_config {
+typedef struct cio__fs_config {
     void (*init)(void *); /* runs in each worker before its first job */
     void *init_arg;
     unsigned max_jobs; /* a worker exits after running this many (0: never) */
-} fs_config;
+} cio__fs_config;
 
 /* Forks the server. *ctl gets the pool's end of the control socket. The
  * pool asks for a worker by writing one byte; the server answers
- * MSG_SPAWNED with the worker's channel attached (SCM_RIGHTS), or
- * MSG_FAILED when it could not fork, and reports each reaped worker with
- * MSG_DIED. Closing ctl makes it wait for its workers and exit. Returns
+ * CIO__FS_SPAWNED with the worker's channel attached (SCM_RIGHTS), or
+ * CIO__FS_FAILED when it could not fork, and reports each reaped worker with
+ * CIO__FS_DIED. Closing ctl makes it wait for its workers and exit. Returns
  * the server's pid or -errno. */
-pid_t cio__fork_server_start(int *ctl, const fs_config *cfg);
+pid_t cio__fork_server_start(int *ctl, const cio__fs_config *cfg);
 /* Requests on the control socket: one byte each; a kill is followed by the
  * pid's bytes. */
-enum { FS_REQ_SPAWN = 1, FS_REQ_KILL = 2 };
+enum { CIO__FS_REQ_SPAWN = 1, CIO__FS_REQ_KILL = 2 };
 /* Asks the server to SIGKILL worker pid: the pool's way without a pidfd
  * (the server kills only a child it has not reaped, so a recycled pid is
  * never hit). 0, or -EPIPE when the server is gone. */
@@ -57,8 +60,8 @@ int cio__fork_server_kill(int ctl, pid_t pid);
 /* For tests: the servers made from now on act as on a kernel without
  * pidfd_open (the fallback path). */
 void cio__fork_server_no_pidfd(bool on);
-/* Receives one message; for MSG_SPAWNED also the worker's channel (*fd)
+/* Receives one message; for CIO__FS_SPAWNED also the worker's channel (*fd)
  * and a pidfd for it (*pidfd, -1 if the kernel has none). 0 on EOF. */
-int cio__fork_server_recv(int ctl, fs_msg *m, int *fd, int *pidfd);
+int cio__fork_server_recv(int ctl, cio__fs_msg *m, int *fd, int *pidfd);
 
 #endif

@@ -1,112 +1,79 @@
 /* The process pool's state, shared by its loop side (process_pool.c) and
- * its I/O thread (process_pool_io.c). */
+ * its I/O thread (process_pool_io.c). The job engine (jobs.h) does the loop
+ * side's bookkeeping; a job a worker holds is on that worker's list (or on
+ * `dying`), linked through its cio__job's prev/next. */
 #ifndef CIO_PROCESS_POOL_H
 #define CIO_PROCESS_POOL_H
 
 #include "fork_server.h"
-#include "future.h"
-#include "loop.h"
+#include "jobs.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#define PP_PIPELINE 32 /* most jobs a worker holds */
-#define PP_MAX_WORKERS 256
-#define PP_SPAWN_TRIES 3 /* spawn failures in a row before queued jobs fail */
+#define CIO__PP_PIPELINE 32 /* most jobs a worker holds */
+#define CIO__PP_MAX_WORKERS 256
+#define CIO__PP_SPAWN_TRIES 3 /* spawn failures in a row before queued jobs fail */
 
-typedef struct pp_job {
-    cio__mpsc_node node; /* first: the completion */
-    struct pp_job *next, *prev;
-    struct pp_pool *pool;
-    cio_loop *loop;
-    cio_future *fut; /* the job's own reference; NULL once dropped on cancel */
-    pp_slot *slot;
-    struct cio__bytes *bytes; /* a bytes job's buffer in cio_shm, until handed to fut */
-    struct pp_worker *worker; /* NULL while queued in the pool */
-    double sent;              /* when it went to the worker */
-    pid_t grave;              /* in `dying`: the dead worker whose status it waits for */
-    int err;
-    bool queued;    /* in the pool's queue */
-    bool pending;   /* submitted this iteration, not yet handed to the I/O thread */
-    bool cancelled; /* its future ended already */
-} pp_job;
+typedef struct cio__pp_job {
+    cio__job job; /* first */
+    cio__pp_slot *slot;
+    struct cio__pp_worker *worker; /* NULL while queued in the pool */
+    double sent;                   /* when it went to the worker */
+    pid_t grave;                   /* in `dying`: the dead worker whose status it waits for */
+} cio__pp_job;
 
-typedef struct pp_worker {
+typedef struct cio__pp_worker {
     pid_t pid;
-    int fd;              /* -1: no process in this place (one is asked for) */
-    int pidfd;           /* -1: none (old kernel), kill by pid */
-    pp_job *head, *tail; /* sent, not answered, in order */
+    int fd;             /* -1: no process in this place (one is asked for) */
+    int pidfd;          /* -1: none (old kernel), kill by pid */
+    cio__job_list held; /* sent, not answered, in order */
     int nout;
     unsigned jobs_left; /* max_tasks_per_child budget (UINT_MAX: none) */
     unsigned long replies;
-    pp_slot *stolen[PP_PIPELINE]; /* sent here, then given to another worker: */
-    unsigned nstolen;             /* freed once this one has passed them */
-    size_t partial;               /* bytes of a reply pointer already read */
+    cio__pp_slot *stolen[CIO__PP_PIPELINE]; /* sent here, then given to another worker: */
+    unsigned nstolen;                       /* freed once this one has passed them */
+    size_t partial;                         /* bytes of a reply pointer already read */
     double last_reply;
     char rbuf[sizeof(void *)];
-} pp_worker;
+} cio__pp_worker;
 
-typedef struct pp_pool {
-    cio_executor base;
-    pthread_mutex_t mu; /* everything the I/O thread touches, below */
-    pp_job *qhead, *qtail;
-    pp_job *orphans; /* done after their loop closed; released by the owner */
-    pp_job *dying;   /* jobs of a dead worker, ended once the server reports how it died */
-    pp_worker workers[PP_MAX_WORKERS];
+typedef struct cio__pp_pool {
+    cio__jobs jobs;  /* first; its lock guards everything the I/O thread touches */
+    cio__job *dying; /* jobs of a dead worker, ended once the server reports how it died */
+    cio__pp_worker workers[CIO__PP_MAX_WORKERS];
     unsigned nworkers;
     int ctl;
     pid_t server;
     int wake;        /* eventfd: the I/O thread has news */
     double job_time; /* moving average of a job's run time, seconds */
-    fs_config cfg;
+    cio__fs_config cfg;
     unsigned want;        /* replacements not asked for yet */
     double spawn_at;      /* ...and not before this time (backoff) */
     unsigned spawn_fails; /* failed forks or deaths before any job, in a row */
     double steal_at;      /* when to look for a stuck worker again (0: no need) */
     pthread_t io;
-    bool shutdown, stopping, debug;
-    bool owner_gone;   /* freed without joining the I/O thread */
-    bool io_claimed;   /* someone joins or has detached the I/O thread */
-    _Atomic long refs; /* owner + live jobs + the I/O thread */
-    /* Loop thread only: a submission pokes the I/O thread once per loop
-     * iteration, and slots are reused without the shm allocator's lock. */
-    cio__flush flush;
-    pp_slot *free_slots;
-    pp_job *phead, *ptail;
-} pp_pool;
+    bool stopping, debug;
+    bool io_claimed; /* someone joins or has detached the I/O thread */
+    /* The home loop's thread only: slots reused without the shm allocator's lock. */
+    cio__pp_slot *free_slots;
+} cio__pp_pool;
+
+static inline cio__pp_job *cio__pp_job_of(cio__job *j) {
+    return (cio__pp_job *)j;
+}
 
 /* The I/O thread's body; returns when stopping and nothing is in flight,
  * after closing the channels and reaping the fork server. */
-void cio__pp_io_main(pp_pool *p);
-void cio__pp_unref(pp_pool *p);
+void cio__pp_io_main(cio__pp_pool *p);
 /* Wakes the I/O thread. */
-void cio__pp_poke(pp_pool *p);
+void cio__pp_poke(cio__pp_pool *p);
+/* Asks the fork server for n workers (a spawn request byte each). */
+int cio__pp_ask_spawn(cio__pp_pool *p, unsigned n);
 /* A new worker in place w (its budget full). */
-void cio__pp_worker_init(const pp_pool *p, pp_worker *w, pid_t pid, int fd, int pidfd);
+void cio__pp_worker_init(const cio__pp_pool *p, cio__pp_worker *w, pid_t pid, int fd, int pidfd);
 /* Closes its descriptors; the place is empty again. */
-void cio__pp_worker_close(pp_worker *w);
-
-static inline void pp_list_append(pp_job **h, pp_job **t, pp_job *j) {
-    j->next = NULL;
-    j->prev = *t;
-    if (*t)
-        (*t)->next = j;
-    else
-        *h = j;
-    *t = j;
-}
-
-static inline void pp_list_unlink(pp_job **h, pp_job **t, pp_job *j) {
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        *h = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    else
-        *t = j->prev;
-    j->next = j->prev = NULL;
-}
+void cio__pp_worker_close(cio__pp_worker *w);
 
 #endif

@@ -1,350 +1,116 @@
 /* The thread pool (concurrent.futures.ThreadPoolExecutor), its loop side:
- * submission, cancellation, shutdown and the pool's end. Batching keeps
- * syscalls off the hot path: the home loop's submissions of one iteration
- * enter the queue under one lock with one wakeup per idle worker needed, and
- * a finished job posts its own node to its loop (no allocation; no syscall
- * while the loop is busy). Jobs of the home loop are recycled.
+ * the job engine's hooks for threads, cio_run's bounded wait and the pool's
+ * creation. The engine (jobs.c) batches submissions, cancels, completes
+ * futures and handles closed loops; thread_pool_worker.c runs the jobs.
  *
  * Lifetime: the pool is freed when its owner has called destroy, every
- * worker has exited and no job is left (an atomic count of all three). */
+ * worker has exited and no job is left (the engine's reference count). */
 #include "bytes.h"
-#include "fault.h"
-#include "future.h"
-#include "loop.h"
+#include "context.h"
+#include "executor.h"
 #include "symbol.h"
-#include "task.h"
 #include "thread_pool.h"
-#include "wait_thread.h"
 
 #include <errno.h>
-#include <sched.h>
-#include <signal.h>
-#include <stddef.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define IDLE_EXIT_SECONDS 60.0
 #define IDLE_MAX_SECONDS 1e9 /* about 31 years: "never" */
-#define FREE_JOBS_MAX 1024   /* recycled jobs kept by the home loop */
+#define RUNNING_NAMES_MAX 4  /* jobs named in the shutdown warning */
 
-/* ---- a job's end ---- */
+/* ---- the engine's hooks ---- */
 
-/* On the job's loop thread. drop_loop: the job never reached a worker (a
- * worker drops the loop reference itself, right after its post). */
-static void job_release(cio__tp_job *j, bool drop_loop) {
-    cio__thread_pool *p = j->pool;
-    cio_loop *loop = j->loop;
-    cio_future_unref(j->fut);
-    if (j->bytes) {
-        j->bytes->release(j->bytes);
-        j->bytes = NULL;
-    }
-    if (loop == p->home && p->nfree < FREE_JOBS_MAX) {
-        j->next = p->free_jobs;
-        p->free_jobs = j;
-        p->nfree++;
-    } else {
-        free(j);
-    }
-    if (drop_loop)
-        cio__loop_unref(loop);
-    cio__tp_pool_unref(p);
+static int tp_queued(cio__jobs *e, unsigned n, unsigned *kick) {
+    return cio__tp_wake_workers((cio__thread_pool *)e, n, kick);
 }
 
-/* A job whose loop is closed: nothing can complete its future any more. */
-static void release_closed(cio__tp_job *j) {
-    cio__thread_pool *p = j->pool;
-    cio_loop *loop = j->loop;
-    cio_future_unref(j->fut);
-    cio__tp_job_free(j);
-    cio__loop_unref(loop);
-    cio__tp_pool_unref(p);
+static void tp_kick(cio__jobs *e, unsigned kick) {
+    cio__tp_signal((cio__thread_pool *)e, kick);
 }
 
-static void job_done(cio__mpsc_node *n) {
-    cio__tp_job *j = (cio__tp_job *)n;
-    switch (atomic_load(&j->state)) {
-    case CIO__TP_RUNNING:
-        if (j->err) {
-            cio__future_finish(j->fut, j->err, NULL);
-        } else if (j->bytes) {
-            cio__bytes_finish(j->fut, j->bytes);
-            j->bytes = NULL;
-        } else {
-            cio__future_finish(j->fut, 0, j->result);
-        }
-        break;
-    case CIO__TP_QUEUED: /* taken off the queue by a shutdown on another thread */
-        cio__future_finish(j->fut, -ECANCELED, NULL);
-        break;
-    default: /* cancelled: the future ended already, the result is dropped */
-        break;
-    }
-    job_release(j, false);
+/* About to start (then it never does) or running (its result is dropped). */
+static void tp_stop(cio__job *j) {
+    atomic_store(&((cio__tp_job *)j)->state, CIO__TP_CANCELLED);
 }
 
-static void fail_jobs(cio__tp_job *j, int err) {
-    while (j) {
-        cio__tp_job *next = j->next;
-        cio__future_finish(j->fut, err, NULL);
-        job_release(j, true);
-        j = next;
-    }
+static void tp_release(cio__job *j, bool home) {
+    (void)j, (void)home; /* nothing of the pool's own */
 }
 
-/* ---- cancellation (on the job's loop thread) ---- */
-
-static bool job_cancel(cio_future *f, void *ctx) {
-    cio__tp_job *j = ctx;
-    cio__thread_pool *p = j->pool;
-    bool never_ran = j->in_pending;
-    if (never_ran) {
-        cio__tp_unlink(&p->pending, j);
-        j->in_pending = false;
-        p->npend--;
-    } else {
-        pthread_mutex_lock(&p->mu);
-        never_ran = j->where == CIO__TP_IN_QUEUE;
-        if (never_ran) {
-            cio__tp_unlink(&p->queue, j);
-            j->where = CIO__TP_NOWHERE;
-        } else {
-            /* In a worker's hands: about to start (then it never does) or
-             * running (its result is dropped). The future ends now. */
-            atomic_store(&j->state, CIO__TP_CANCELLED);
-        }
-        pthread_mutex_unlock(&p->mu);
-    }
-    cio__future_finish(f, -ECANCELED, NULL);
-    if (never_ran)
-        job_release(j, true);
-    return true;
+static void tp_each_held(cio__jobs *e, void (*visit)(cio__job *j, void *ctx), void *ctx) {
+    for (cio__job *j = ((cio__thread_pool *)e)->running.head; j; j = j->next)
+        visit(j, ctx);
 }
 
-/* ---- submission ---- */
-
-/* Queues the list and finds workers for it (takes the lock). */
-static int enqueue(cio__thread_pool *p, cio__tp_job *head, unsigned n) {
-    unsigned signals = 0;
-    pthread_mutex_lock(&p->mu);
-    int r = p->shutdown ? -ESHUTDOWN : cio__tp_wake_workers(p, n, &signals);
-    if (r < 0) {
-        pthread_mutex_unlock(&p->mu);
-        return r;
-    }
-    for (cio__tp_job *j = head, *next; j; j = next) {
-        next = j->next;
-        j->where = CIO__TP_IN_QUEUE;
-        cio__tp_append(&p->queue, j);
-    }
-    pthread_mutex_unlock(&p->mu);
-    cio__tp_signal(p, signals);
-    return 0;
+static void tp_stopping(cio__jobs *e) {
+    pthread_cond_broadcast(&((cio__thread_pool *)e)->work);
 }
 
-static void flush_pending(cio__thread_pool *p) {
-    if (!p->npend)
-        return;
-    cio__tp_job *head = p->pending.head;
-    unsigned n = p->npend;
-    for (cio__tp_job *j = head; j; j = j->next)
-        j->in_pending = false;
-    p->pending.head = p->pending.tail = NULL;
-    p->npend = 0;
-    int r = enqueue(p, head, n);
-    if (r < 0)
-        fail_jobs(head, r);
+static void tp_wait(cio__jobs *e) {
+    cio__tp_wait_workers((cio__thread_pool *)e);
 }
 
-static void on_flush(cio__flush *f) {
-    flush_pending((cio__thread_pool *)((char *)f - offsetof(cio__thread_pool, flush)));
+static void tp_free(cio__jobs *e) {
+    cio__thread_pool *p = (cio__thread_pool *)e;
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->gone);
 }
 
-static cio__tp_job *job_alloc(cio__thread_pool *p, cio_loop *loop) {
-    if (loop == p->home && p->free_jobs) {
-        cio__tp_job *j = p->free_jobs;
-        p->free_jobs = j->next;
-        p->nfree--;
-        return j;
-    }
-    return CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(sizeof(cio__tp_job));
-}
+static const cio__jobs_ops tp_jobs_ops = {
+    .name = "thread pool",
+    .job_size = sizeof(cio__tp_job),
+    .queued = tp_queued,
+    .kick = tp_kick,
+    .stop = tp_stop,
+    .release = tp_release,
+    .each_held = tp_each_held,
+    .stopping = tp_stopping,
+    .wait = tp_wait,
+    .free = tp_free,
+};
 
-/* job: fn and arg, or bfn and bytes (the job owns them from now on). */
-static cio_future *submit(cio__thread_pool *p, cio__tp_job job) {
-    cio_loop *loop = cio__loop_running();
-    if (p->shutdown) { /* rechecked under the lock */
-        if (job.bytes)
-            job.bytes->release(job.bytes);
-        errno = ESHUTDOWN;
+/* ---- the executor ---- */
+
+/* fn and arg, or bfn on bytes (the job owns them from now on). */
+static cio_future *submit(cio_executor *ex, cio_fn fn, void *arg, cio_bytes_fn bfn,
+                          cio__bytes *bytes) {
+    cio__thread_pool *p = (cio__thread_pool *)ex;
+    cio__tp_job *j = (cio__tp_job *)cio__jobs_alloc(&p->jobs);
+    if (!j) {
+        if (bytes)
+            bytes->release(bytes);
         return NULL;
     }
-    cio_loop *none = NULL;
-    atomic_compare_exchange_strong(&p->home, &none, loop);
-    cio__tp_job *j = job_alloc(p, loop);
-    cio_future *f = j ? cio_loop_future_new(loop) : NULL;
-    if (!f) {
-        free(j);
-        if (job.bytes)
-            job.bytes->release(job.bytes);
-        errno = ENOMEM;
-        return NULL;
-    }
-    *j = job;
-    j->node.fn = job_done;
-    j->pool = p;
-    j->loop = loop;
-    j->fut = f;
+    /* the user's function, not a context carrier's (names, the observer) */
+    j->job.fn = bfn ? (const void *)bfn : (const void *)cio__context_job_fn(fn, arg);
+    j->job.bytes = bytes;
+    j->fn = fn;
+    j->arg = arg;
+    j->bfn = bfn;
     atomic_init(&j->state, CIO__TP_QUEUED);
-    cio_future_ref(f); /* the job's own */
-    cio__future_set_cancel(f, job_cancel, j);
-    cio__loop_ref(loop);
-    atomic_fetch_add(&p->refs, 1);
-    if (loop == p->home) {
-        j->in_pending = true;
-        cio__tp_append(&p->pending, j);
-        p->npend++;
-        cio__loop_defer_flush(loop, &p->flush);
-        return f;
-    }
-    int r = enqueue(p, j, 1);
-    if (r < 0) {
-        cio_future_unref(f);
-        fail_jobs(j, r);
-        errno = -r;
-        return NULL;
-    }
-    return f;
+    return cio__jobs_submit(&p->jobs, &j->job);
 }
 
 static cio_future *tp_submit(cio_executor *ex, cio_fn fn, void *arg) {
-    return submit((cio__thread_pool *)ex, (cio__tp_job){.fn = fn, .arg = arg});
+    return submit(ex, fn, arg, NULL, NULL);
 }
 
 /* The input is copied once, into the buffer that also takes the result. */
 static cio_future *tp_submit_bytes(cio_executor *ex, cio_bytes_fn fn, const void *in, size_t in_len,
                                    size_t out_cap) {
+    if (((cio__thread_pool *)ex)->jobs.shutdown) {
+        errno = ESHUTDOWN;
+        return NULL;
+    }
     cio__bytes *b = cio__bytes_new_heap(out_cap, in, in_len);
     if (!b) {
         errno = ENOMEM;
         return NULL;
     }
-    return submit((cio__thread_pool *)ex, (cio__tp_job){.bfn = fn, .bytes = b});
-}
-
-/* ---- shutdown ---- */
-
-/* cancel_futures: what has not started ends cancelled, each on its own
- * loop's thread (a job of another loop is posted there, still queued). */
-static void cancel_queued(cio__thread_pool *p) {
-    pthread_mutex_lock(&p->mu);
-    cio__tp_job *j = p->queue.head;
-    for (cio__tp_job *k = j; k; k = k->next)
-        k->where = CIO__TP_NOWHERE;
-    p->queue.head = p->queue.tail = NULL;
-    pthread_mutex_unlock(&p->mu);
-    cio_loop *here = cio__loop_running();
-    while (j) {
-        cio__tp_job *next = j->next;
-        cio_loop *loop = j->loop;
-        if (loop == here) {
-            cio__future_finish(j->fut, -ECANCELED, NULL);
-            job_release(j, true);
-        } else if (cio__loop_post(loop, &j->node) == 0) {
-            cio__loop_unref(loop);
-        } else {
-            release_closed(j);
-        }
-        j = next;
-    }
-}
-
-static void wait_workers(void *p) {
-    cio__tp_wait_workers(p);
-}
-
-static void drop_pool(void *p) {
-    cio__tp_pool_unref(p);
-}
-
-/* In a task the loop must go on meanwhile (completions arrive through it). */
-static int wait_in_task(cio__thread_pool *p) {
-    atomic_fetch_add(&p->refs, 1); /* the waiting thread's: a cancelled waiter may free p */
-    return cio__wait_in_thread(wait_workers, drop_pool, p);
-}
-
-static int tp_shutdown(cio_executor *ex, bool wait, bool cancel_futures) {
-    cio__thread_pool *p = (cio__thread_pool *)ex;
-    cio_loop *here = cio__loop_running();
-    if (here == p->home || !here)
-        flush_pending(p); /* submitted before shutdown: they run (or are cancelled below) */
-    pthread_mutex_lock(&p->mu);
-    p->shutdown = true;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    if (cancel_futures)
-        cancel_queued(p);
-    if (!wait)
-        return 0;
-    if (cio__task_current())
-        return wait_in_task(p);
-    cio__tp_wait_workers(p);
-    return 0;
-}
-
-/* ---- the pool's end ---- */
-
-/* Under the lock: jobs whose loop closed are set aside on `out` (queued and
- * dead ones), or orphaned (running: the worker frees the job when it ends). */
-static void reap_closed(cio__thread_pool *p, cio__tp_list *out) {
-    for (cio__tp_job *j = p->queue.head, *next; j; j = next) {
-        next = j->next;
-        if (atomic_load(&j->loop->closed)) {
-            cio__tp_unlink(&p->queue, j);
-            j->where = CIO__TP_NOWHERE;
-            cio__tp_append(out, j);
-        }
-    }
-    for (cio__tp_job *j = p->running.head; j; j = j->next) {
-        if (!j->orphaned && atomic_load(&j->loop->closed)) {
-            j->orphaned = true;
-            cio_future_unref(j->fut);
-            j->fut = NULL;
-        }
-    }
-    while (p->dead.head) {
-        cio__tp_job *j = p->dead.head;
-        cio__tp_unlink(&p->dead, j);
-        j->where = CIO__TP_NOWHERE;
-        cio__tp_append(out, j);
-    }
-}
-
-static void tp_destroy(cio_executor *ex) {
-    cio__thread_pool *p = (cio__thread_pool *)ex;
-    tp_shutdown(ex, false, false); /* flushes what is pending */
-    cio_loop *home = p->home;
-    if (home && p->flush.queued)
-        cio__loop_cancel_flush(home, &p->flush);
-    cio__tp_list out = {0};
-    pthread_mutex_lock(&p->mu);
-    reap_closed(p, &out);
-    pthread_mutex_unlock(&p->mu);
-    /* A completion in flight may be about to land on the dead list. */
-    while (atomic_load(&p->transit))
-        sched_yield();
-    pthread_mutex_lock(&p->mu);
-    reap_closed(p, &out);
-    pthread_mutex_unlock(&p->mu);
-    while (out.head) {
-        cio__tp_job *j = out.head;
-        cio__tp_unlink(&out, j);
-        release_closed(j);
-    }
-    cio__tp_pool_unref(p);
+    return submit(ex, NULL, NULL, fn, b);
 }
 
 /* ---- cio_run's bounded wait ---- */
@@ -354,10 +120,9 @@ static void running_names(cio__thread_pool *p, char *out, size_t cap) {
     size_t used = 0;
     unsigned n = 0;
     out[0] = '\0';
-    for (cio__tp_job *j = p->running.head; j && n < 4; j = j->next, n++) {
+    for (cio__job *j = p->running.head; j && n < RUNNING_NAMES_MAX; j = j->next, n++) {
         char name[128];
-        const void *fn = j->bfn ? (const void *)j->bfn : (const void *)j->fn;
-        cio__symbol_name(fn, name, sizeof name);
+        cio__symbol_name(j->fn, name, sizeof name);
         int k = snprintf(out + used, cap - used, "%s%s", n ? ", " : "", name);
         if (k < 0 || (size_t)k >= cap - used)
             break;
@@ -371,29 +136,22 @@ bool cio__tp_is(const cio_executor *ex) {
 
 int cio__tp_shutdown_within(cio_executor *ex, double timeout) {
     cio__thread_pool *p = (cio__thread_pool *)ex;
-    tp_shutdown(ex, false, false);
+    cio__jobs_shutdown(ex, false, false);
     if (timeout < 0) {
         cio__tp_wait_workers(p);
         return 0;
     }
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    double whole = (double)(time_t)timeout;
-    until.tv_sec += (time_t)whole;
-    until.tv_nsec += (long)((timeout - whole) * 1e9);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    cio__tp_deadline(timeout, &until);
     char names[600];
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->jobs.mu);
     while (p->nworkers > 0 &&
-           pthread_cond_clockwait(&p->gone, &p->mu, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
+           pthread_cond_clockwait(&p->gone, &p->jobs.mu, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
         ;
     unsigned left = p->nworkers;
     if (left)
         running_names(p, names, sizeof names);
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->jobs.mu);
     if (!left)
         return 0;
     cio_log(CIO_LOG_WARNING,
@@ -406,17 +164,10 @@ int cio__tp_shutdown_within(cio_executor *ex, double timeout) {
 static const cio_executor_ops thread_pool_ops = {
     .name = "thread_pool",
     .submit = tp_submit,
-    .shutdown = tp_shutdown,
-    .destroy = tp_destroy,
+    .shutdown = cio__jobs_shutdown,
+    .destroy = cio__jobs_destroy,
     .submit_bytes = tp_submit_bytes,
 };
-
-/* concurrent.futures' default: min(32, cpus + 4). */
-static unsigned default_max_workers(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    n = n < 1 ? 5 : n + 4;
-    return (unsigned)(n < 32 ? n : 32);
-}
 
 cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt) {
     cio_thread_pool_options o = opt ? *opt : (cio_thread_pool_options){0};
@@ -431,10 +182,9 @@ cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt) {
         errno = ENOMEM;
         return NULL;
     }
+    cio__jobs_init(&p->jobs, &thread_pool_ops, &tp_jobs_ops);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* idle deadlines ignore clock jumps */
-    p->base.ops = &thread_pool_ops;
-    p->flush.fn = on_flush;
-    p->max_workers = o.max_workers ? o.max_workers : default_max_workers();
+    p->max_workers = o.max_workers ? o.max_workers : cio__default_workers(true);
     p->idle_timeout = o.idle_timeout > 0 ? o.idle_timeout : IDLE_EXIT_SECONDS;
     if (p->idle_timeout > IDLE_MAX_SECONDS) /* keeps the deadline within time_t */
         p->idle_timeout = IDLE_MAX_SECONDS;
@@ -442,13 +192,10 @@ cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt) {
             sizeof p->name_prefix - 1);
     p->initializer = o.initializer;
     p->initarg = o.initarg;
-    atomic_init(&p->refs, 1);
-    atomic_init(&p->transit, 0);
-    pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, &ca);
     pthread_cond_init(&p->gone, NULL);
     pthread_condattr_destroy(&ca);
-    return &p->base;
+    return &p->jobs.base;
 }
 
 cio_executor *cio_thread_pool_new(unsigned max_workers) {

@@ -5,54 +5,39 @@
 #include "bytes.h"
 #include "fault.h"
 #include "job.h"
-#include "loop.h"
 #include "thread_pool.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
-void cio__tp_job_free(cio__tp_job *j) {
-    if (j->bytes)
-        j->bytes->release(j->bytes);
-    free(j);
-}
+#define NS_PER_SECOND 1000000000L
+#define THREAD_NAME_MAX 16 /* the kernel's limit, with the NUL */
 
-void cio__tp_pool_unref(cio__thread_pool *p) {
-    if (atomic_fetch_sub(&p->refs, 1) != 1)
-        return;
-    while (p->free_jobs) {
-        cio__tp_job *j = p->free_jobs;
-        p->free_jobs = j->next;
-        free(j);
+void cio__tp_deadline(double secs, struct timespec *until) {
+    clock_gettime(CLOCK_MONOTONIC, until);
+    double whole = (double)(time_t)secs;
+    until->tv_sec += (time_t)whole;
+    until->tv_nsec += (long)((secs - whole) * 1e9);
+    if (until->tv_nsec >= NS_PER_SECOND) {
+        until->tv_sec++;
+        until->tv_nsec -= NS_PER_SECOND;
     }
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->gone);
-    free(p);
 }
 
 /* Under the lock: false when this worker should exit (idle too long, or
  * shut down with nothing left to run). */
 static bool wait_for_work(cio__thread_pool *p) {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    double whole = (double)(time_t)p->idle_timeout;
-    until.tv_sec += (time_t)whole;
-    until.tv_nsec += (long)((p->idle_timeout - whole) * 1e9);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    while (!p->queue.head) {
-        if (p->shutdown)
+    cio__tp_deadline(p->idle_timeout, &until);
+    while (!p->jobs.queue.head) {
+        if (p->jobs.shutdown)
             return false;
         p->idle++;
-        int r = pthread_cond_timedwait(&p->work, &p->mu, &until);
+        int r = pthread_cond_timedwait(&p->work, &p->jobs.mu, &until);
         p->idle--;
-        if (r == ETIMEDOUT && !p->queue.head)
+        if (r == ETIMEDOUT && !p->jobs.queue.head)
             return false;
     }
     return true;
@@ -60,76 +45,59 @@ static bool wait_for_work(cio__thread_pool *p) {
 
 /* Under the lock. */
 static cio__tp_job *take(cio__thread_pool *p) {
-    cio__tp_job *j = p->queue.head;
-    cio__tp_unlink(&p->queue, j);
-    j->where = CIO__TP_IN_RUNNING;
-    cio__tp_append(&p->running, j);
-    return j;
+    cio__job *j = cio__jobs_take(&p->jobs);
+    cio__job_list_append(&p->running, j);
+    return (cio__tp_job *)j;
 }
 
-/* Under the lock: the job leaves the worker's hands; true if orphaned (its
- * loop closed and the pool's destroy already released its future). */
-static bool retire(cio__thread_pool *p, cio__tp_job *j) {
-    cio__tp_unlink(&p->running, j);
-    j->where = CIO__TP_NOWHERE;
-    atomic_fetch_add(&p->transit, 1);
-    return j->orphaned;
+/* Under the lock: the job leaves the worker's hands. */
+static void retire(cio__thread_pool *p, cio__tp_job *j) {
+    cio__job_list_unlink(&p->running, &j->job);
+    j->job.where = CIO__JOB_NOWHERE;
 }
 
-static void run(cio__tp_job *j) {
+static void run(cio__tp_job *j, unsigned index) {
     int queued = CIO__TP_QUEUED;
     /* A job cancelled between take() and here never starts. */
     if (!atomic_compare_exchange_strong(&j->state, &queued, CIO__TP_RUNNING))
         return;
+    if (j->job.timed) {
+        j->job.worker = index;
+        j->job.started_ns = cio__job_now_ns();
+    }
     cio__job_fail_take();
     if (j->bfn) {
-        j->err = cio__bytes_settle(j->bytes, cio__bytes_run(j->bfn, j->bytes));
+        j->job.err = cio__bytes_settle(j->job.bytes, cio__bytes_run(j->bfn, j->job.bytes));
     } else {
-        j->result = j->fn(j->arg);
-        j->err = cio__job_fail_take(); /* `return cio_fail(-EIO);` */
+        j->job.result = j->fn(j->arg);
+        j->job.err = cio__job_fail_take(); /* `return cio_fail(-EIO);` */
     }
+    if (j->job.timed)
+        j->job.ended_ns = cio__job_now_ns();
 }
 
-/* Once posted, j belongs to its loop thread; the job's loop reference is
- * dropped only after the post returned (it may still write the eventfd). */
-static void deliver(cio__thread_pool *p, cio__tp_job *j, bool orphaned) {
-    cio_loop *loop = j->loop;
-    if (orphaned) {
-        cio__tp_job_free(j);
-        cio__loop_unref(loop);
-        cio__tp_pool_unref(p); /* the job's; the worker's own keeps p alive */
-    } else if (cio__loop_post(loop, &j->node) == 0) {
-        cio__loop_unref(loop);
-    } else {
-        /* Closed: the future belongs to that loop's thread; destroy releases it. */
-        pthread_mutex_lock(&p->mu);
-        j->where = CIO__TP_IN_DEAD;
-        cio__tp_append(&p->dead, j);
-        pthread_mutex_unlock(&p->mu);
-    }
-    atomic_fetch_sub(&p->transit, 1);
-}
-
-static void worker_start(cio__thread_pool *p) {
-    pthread_mutex_lock(&p->mu);
+static unsigned worker_start(cio__thread_pool *p) {
+    pthread_mutex_lock(&p->jobs.mu);
     unsigned index = p->started++;
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->jobs.mu);
     char name[32];
     snprintf(name, sizeof name, "%s_%u", p->name_prefix, index);
-    name[15] = '\0'; /* the kernel's limit: a long prefix loses its tail */
+    name[THREAD_NAME_MAX - 1] = '\0'; /* a long prefix loses its tail */
     pthread_setname_np(pthread_self(), name);
     if (p->initializer)
         p->initializer(p->initarg);
+    return index;
 }
 
 static void *worker(void *arg) {
     cio__thread_pool *p = arg;
-    worker_start(p);
+    unsigned index = worker_start(p);
     cio__tp_job *done = NULL;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->jobs.mu);
     for (;;) {
-        bool orphaned = done && retire(p, done);
-        cio__tp_job *next = p->queue.head ? take(p) : NULL;
+        if (done)
+            retire(p, done);
+        cio__tp_job *next = p->jobs.queue.head ? take(p) : NULL;
         if (!done && !next) {
             if (!wait_for_work(p))
                 break;
@@ -139,19 +107,19 @@ static void *worker(void *arg) {
          * right after its post: a submission meanwhile needs no new thread. */
         bool returning = !next;
         p->returning += returning;
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->jobs.mu);
         if (done)
-            deliver(p, done, orphaned);
+            cio__jobs_post(&p->jobs, &done->job, false);
         if (next)
-            run(next);
+            run(next, index);
         done = next;
-        pthread_mutex_lock(&p->mu);
+        pthread_mutex_lock(&p->jobs.mu);
         p->returning -= returning;
     }
     p->nworkers--;
     pthread_cond_broadcast(&p->gone);
-    pthread_mutex_unlock(&p->mu);
-    cio__tp_pool_unref(p);
+    pthread_mutex_unlock(&p->jobs.mu);
+    cio__jobs_unref(&p->jobs);
     return NULL;
 }
 
@@ -161,7 +129,7 @@ static int spawn_worker(cio__thread_pool *p) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t th;
-    atomic_fetch_add(&p->refs, 1);
+    cio__jobs_ref(&p->jobs);
     /* Workers take no signals: they belong to the loop (signal handlers,
      * Ctrl-C), and a thread inherits the mask it is created with. */
     sigset_t all, old;
@@ -171,7 +139,7 @@ static int spawn_worker(cio__thread_pool *p) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (r != 0) {
-        atomic_fetch_sub(&p->refs, 1);
+        atomic_fetch_sub(&p->jobs.refs, 1);
         return -r;
     }
     p->nworkers++;
@@ -190,8 +158,8 @@ int cio__tp_wake_workers(cio__thread_pool *p, unsigned n, unsigned *signals) {
 }
 
 void cio__tp_wait_workers(cio__thread_pool *p) {
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->jobs.mu);
     while (p->nworkers > 0)
-        pthread_cond_wait(&p->gone, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+        pthread_cond_wait(&p->gone, &p->jobs.mu);
+    pthread_mutex_unlock(&p->jobs.mu);
 }

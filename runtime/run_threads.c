@@ -1,5 +1,6 @@
 /* One loop per core: the same main on n loops, each on its own thread. */
 #include "cio.h"
+#include "executor.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -34,8 +35,8 @@ int cio_run_threads(unsigned n, const cio_options *opt, cio_fn main, void *arg, 
     if (!main || n > MAX_LOOPS)
         return -EINVAL;
     if (n == 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cpus < 1 ? 1 : cpus > MAX_LOOPS ? MAX_LOOPS : (unsigned)cpus;
+        n = cio__default_workers(false); /* one loop per CPU */
+        n = n > MAX_LOOPS ? MAX_LOOPS : n;
     }
     runner *rs = calloc(n, sizeof *rs);
     if (!rs)

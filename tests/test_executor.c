@@ -284,7 +284,8 @@ static void *submit_and_leave(void *arg) {
     cio_future *f = cio_run_in_executor(NULL, counted_sleep, NULL);
     assert_non_null(f);
     cio_future_unref(f);
-    cio_sleep(0.02);
+    while (atomic_load(&started) < 1) /* running, not queued, when the loop closes */
+        cio_sleep(0.005);
     return NULL;
 }
 

@@ -76,7 +76,9 @@ static void *cancel_jobs(void *arg) {
     cio_executor *ex = cio_thread_pool_new(1);
     cio_future *running = cio_run_in_executor(ex, counted_sleep, (void *)1);
     cio_future *queued = cio_run_in_executor(ex, counted_sleep, (void *)2);
-    cio_sleep(0.03); /* the first has started, the second waits for the only worker */
+    while (atomic_load(&started) <
+           1) /* the first has started, the second waits for the only worker */
+        cio_sleep(0.005);
     assert_int_equal(atomic_load(&started), 1);
     assert_true(cio_cancel(queued));
     assert_true(cio_future_cancelled(queued));
@@ -108,7 +110,8 @@ static void *shutdown_modes(void *arg) {
     cio_future *fs[4];
     for (int i = 0; i < 4; i++)
         fs[i] = cio_run_in_executor(ex, counted_sleep, (void *)(intptr_t)i);
-    cio_sleep(0.03);
+    while (atomic_load(&started) < 1) /* the first runs, the others wait for the only worker */
+        cio_sleep(0.005);
     /* cancel_futures: the three queued jobs end cancelled, the running one runs on */
     assert_int_equal(cio_executor_shutdown(ex, true, true), 0);
     assert_int_equal(atomic_load(&finished), 1);
@@ -152,10 +155,21 @@ static void *shutdown_waiting(void *arg) {
     return (void *)(intptr_t)cio_executor_shutdown(arg, true, false);
 }
 
+static atomic_bool gate_open;
+
+/* Runs until the test opens the gate: no load makes it end too early. */
+static void *gated(void *arg) {
+    atomic_fetch_add(&started, 1);
+    while (!atomic_load(&gate_open))
+        nap(0.001);
+    atomic_fetch_add(&finished, 1);
+    return arg;
+}
+
 static void *cancel_shutdown_waiter(void *arg) {
     (void)arg;
     cio_executor *ex = cio_thread_pool_new(1);
-    cio_future *job = cio_run_in_executor(ex, counted_sleep, (void *)4);
+    cio_future *job = cio_run_in_executor(ex, gated, (void *)4);
     cio_future *waiter = cio_create_task(shutdown_waiting, ex);
     cio_sleep(0.03);
     assert_false(cio_future_done(waiter));
@@ -164,6 +178,7 @@ static void *cancel_shutdown_waiter(void *arg) {
     assert_int_equal(cio_await(waiter, &r), 0);
     assert_int_equal((intptr_t)r, -ECANCELED);
     assert_int_equal(atomic_load(&finished), 0); /* returned before the job ended */
+    atomic_store(&gate_open, true);
     errno = 0;
     assert_null(cio_run_in_executor(ex, plus_one, NULL)); /* the shutdown stands */
     assert_int_equal(errno, ESHUTDOWN);
@@ -388,7 +403,8 @@ static void *submit_two_and_leave(void *arg) {
         assert_non_null(f);
         cio_future_unref(f);
     }
-    cio_sleep(0.02); /* the first one runs, the second waits for the only thread */
+    while (atomic_load(&started) < 1) /* the first one runs, the second waits for the only thread */
+        cio_sleep(0.005);
     return NULL;
 }
 
