@@ -154,6 +154,11 @@ static void *waits_main(void *arg) {
     assert_true(w.sleeping == 0 && w.io == 0);
     assert_true(t.executor + t.cpu >= 0.099); /* the job started in the parking step */
     assert_true(t.io == 0 && t.awaiting == 0);
+    /* The pool reported the job (its hook): it ran the 0.1 s nanosleep. */
+    cio_profile_exec_stats e;
+    assert_int_equal(cio_profile_executor_stats(cio_get_running_loop(), "thread pool", &e), 0);
+    assert_int_equal(e.jobs, 1);
+    assert_true(e.running >= 0.099 && e.longest >= 0.099);
     close(fds[0]);
     close(fds[1]);
     cio_lock_free(l);
