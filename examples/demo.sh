@@ -16,5 +16,8 @@ fi
 for t in "$build"/examples/tutorial/*; do
     [ -x "$t" ] && run "$t" -s 0.05
 done
+# Where the time goes (README "Profiling and tracing"): the pipeline's profile.
+[ -x "$build/examples/image_pipeline" ] &&
+    run env CIO_PROFILE=1 "$build/examples/image_pipeline" -n 8
 echo
 echo "demo done"

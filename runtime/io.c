@@ -2,6 +2,7 @@
  * The kernel owns the caller's buffers until then, so cancellation asks the
  * backend to drop the request and still waits for it to end. */
 #include "loop.h"
+#include "profile.h"
 #include "task.h"
 
 #include <errno.h>
@@ -74,6 +75,7 @@ int cio__io(cio__req *r) {
         t->park_ctx = NULL;
         t->tstate = CIO__T_PARKED;
         cio__task_idle_add(t);
+        t->wait_kind = CIO__WAIT_IO;
         cio__task_suspend(t);
     }
     t->io_req = NULL;

@@ -13,6 +13,7 @@
 #include "debug.h"
 #include "fault.h"
 #include "future.h"
+#include "profile.h"
 #include "timearg.h"
 
 #include <errno.h>
@@ -207,6 +208,7 @@ cio_loop *cio_loop_new(const cio_options *opt) {
     cio__stacks_init(&loop->stacks, loop->stack_size);
     atomic_init(&loop->refs, 1);
     loop->thread = pthread_self();
+    cio__prof_open(loop);
     return loop;
 }
 
@@ -448,7 +450,8 @@ static int run_once(cio_loop *loop) {
         if (!cio__mpsc_empty(&loop->inbox))
             timeout = 0;
     }
-    int r = cio__backend_run(loop->backend, timeout);
+    int r = timeout != 0 && loop->prof ? cio__prof_poll(loop, timeout)
+                                       : cio__backend_run(loop->backend, timeout);
     atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
     if (r < 0)
         return r;
@@ -475,6 +478,8 @@ int cio_loop_run_forever(cio_loop *loop) {
     loop->thread = pthread_self();
     if (loop->debug)
         cio__debug_install_overflow_handler();
+    if (loop->prof)
+        cio__prof_mark(loop);
     int r = 0;
     do {
         r = run_once(loop);
@@ -555,6 +560,8 @@ int cio_loop_close(cio_loop *loop) {
         return -EBUSY;
     if (atomic_exchange(&loop->closed, 1))
         return 0;
+    if (loop->prof)
+        cio__prof_close(loop);
     run_flushes(loop);
     close_slots(loop, true); /* executors: their jobs' completions still come in */
     drain_inbox(loop);

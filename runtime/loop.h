@@ -60,6 +60,7 @@ struct cio_loop {
     cio_options opts;            /* as given to cio_loop_new (zeroes: defaults) */
     cio__slot slots[CIO__SLOTS]; /* the layers above keep their per-loop state here */
     cio__ts_slots ts_calls;      /* cio_call_soon_threadsafe's (tscall.c) */
+    struct cio__prof *prof;      /* CIO_PROFILE / CIO_TRACE (profile.c); NULL: off */
     /* The exception handler and its arg (exception.c); NULL: the default. */
     cio_exception_handler exc_handler;
     void *exc_arg;

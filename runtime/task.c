@@ -9,6 +9,7 @@
 #include "exception.h"
 #include "fault.h"
 #include "loop.h"
+#include "profile.h"
 #include "stack.h"
 #include "switch.h"
 #include "symbol.h" /* executors/: cio__symbol_name */
@@ -140,6 +141,13 @@ static int task_start(cio_loop *loop, cio__task *t) {
     return 0;
 }
 
+static inline void run_step(cio_loop *loop, cio__task *t) {
+    t->tstate = CIO__T_RUNNING;
+    loop->current = t;
+    switch_to_task(loop, t);
+    loop->current = NULL;
+}
+
 void cio__task_step(void *arg) {
     cio__task *t = arg;
     cio_loop *loop = t->fut.loop;
@@ -158,10 +166,12 @@ void cio__task_step(void *arg) {
     }
     if (t->trimmed)
         cio__task_untrim(t);
-    t->tstate = CIO__T_RUNNING;
-    loop->current = t;
-    switch_to_task(loop, t);
-    loop->current = NULL;
+    if (__builtin_expect(loop->prof != NULL, 0)) {
+        cio__prof_resume(loop, t);
+        run_step(loop, t);
+        cio__prof_suspend(loop, t);
+    } else
+        run_step(loop, t);
     if (t->tstate == CIO__T_DONE)
         task_retire(loop, t);
 }
@@ -265,6 +275,7 @@ int cio_sleep(double seconds) {
     cio_handle h = cio_loop_call_at(loop, cio_loop_time(loop) + seconds, sleep_fire, t);
     if (!h.p)
         return -ENOMEM;
+    t->wait_kind = CIO__WAIT_SLEEP;
     r = cio__task_park(sleep_cancel, &h);
     if (r < 0) {
         cio_handle_cancel(h);
@@ -430,6 +441,8 @@ void cio_task_set_name(cio_future *task, const char *name) {
         return;
     free(t->name);
     t->name = copy;
+    if (t->prof_row)
+        cio__prof_renamed(t->fut.loop, t); /* it counts under its new name from now */
 }
 
 /* Writes v's decimal digits just before end; returns where they start. */

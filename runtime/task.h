@@ -39,6 +39,11 @@ typedef struct cio__task {
     int cancel_requests; /* Task.cancelling() */
     bool must_cancel;    /* a request not delivered yet */
     uint8_t tstate;
+    uint8_t wait_kind; /* CIO__WAIT_*: what the next park waits for (profile.h) */
+    uint8_t prof_kind; /* the profiler's: what the parked task waits for */
+    int8_t prof_op;    /* ... and the I/O request's op, or -1 */
+    uint64_t prof_park;   /* the profiler's: when it parked (ticks), 0: not parked */
+    void *prof_row;       /* the profiler's row for it (profile.c) */
     uint64_t id;
     char *name;
     struct cio__ctx *ctx;    /* task-local context (context.c), NULL: empty */

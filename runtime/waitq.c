@@ -1,6 +1,8 @@
 /* Wait queues: FIFO lists of parked tasks for the sync primitives. */
 #include "waitq.h"
 
+#include "profile.h"
+
 #include <errno.h>
 
 static void push(cio__waitq *q, cio__waiter *w) {
@@ -31,6 +33,7 @@ int cio__waitq_require(const char *fn) {
 int cio__waitq_wait(cio__waitq *q, cio__waiter *w) {
     w->task = cio__task_current();
     push(q, w);
+    w->task->wait_kind = CIO__WAIT_SYNC;
     int r = cio__task_park(waiter_cancel, w);
     if (w->q) {
         /* A pending cancellation made park return without parking. */

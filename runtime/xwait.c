@@ -6,6 +6,7 @@
 #include "xwait.h"
 
 #include "loop.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -88,6 +89,7 @@ static int wait_task(cio__xwaitq *q, cio__task *t) {
     pthread_mutex_t *mu = q->mu;
     pthread_mutex_unlock(mu);
     w->parked = true;
+    t->wait_kind = CIO__WAIT_SYNC;
     int r = cio__task_park(task_cancel, w);
     w->parked = false;
     pthread_mutex_lock(mu);
