@@ -15,6 +15,7 @@
 
 #include "cio.h"
 #include "executor.h"
+#include "list.h"
 #include "loop.h"
 
 #include <pthread.h>
@@ -47,25 +48,11 @@ typedef struct cio__job_list {
 } cio__job_list;
 
 static inline void cio__job_list_append(cio__job_list *l, cio__job *j) {
-    j->next = NULL;
-    j->prev = l->tail;
-    if (l->tail)
-        l->tail->next = j;
-    else
-        l->head = j;
-    l->tail = j;
+    cio__dlist_append(l, j);
 }
 
 static inline void cio__job_list_unlink(cio__job_list *l, cio__job *j) {
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        l->head = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    else
-        l->tail = j->prev;
-    j->prev = j->next = NULL;
+    cio__dlist_unlink(l, j);
 }
 
 struct cio__jobs;

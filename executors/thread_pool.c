@@ -12,6 +12,7 @@
 #include "thread_pool.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +172,7 @@ static const cio_executor_ops thread_pool_ops = {
 
 cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt) {
     cio_thread_pool_options o = opt ? *opt : (cio_thread_pool_options){0};
-    if (!(o.idle_timeout >= 0)) { /* negative or NaN */
+    if (isnan(o.idle_timeout)) {
         errno = EINVAL;
         return NULL;
     }
@@ -186,7 +187,7 @@ cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt) {
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* idle deadlines ignore clock jumps */
     p->max_workers = o.max_workers ? o.max_workers : cio__default_workers(true);
     p->idle_timeout = o.idle_timeout > 0 ? o.idle_timeout : IDLE_EXIT_SECONDS;
-    if (p->idle_timeout > IDLE_MAX_SECONDS) /* keeps the deadline within time_t */
+    if (o.idle_timeout < 0 || p->idle_timeout > IDLE_MAX_SECONDS) /* no limit; time_t-safe */
         p->idle_timeout = IDLE_MAX_SECONDS;
     strncpy(p->name_prefix, o.thread_name_prefix ? o.thread_name_prefix : "cio-thread",
             sizeof p->name_prefix - 1);

@@ -1549,10 +1549,11 @@ typedef struct cio_thread_pool_options {
     void (*initializer)(void *); /* runs once in each thread before its first job */
     /* The initializer's argument. */
     void *initarg;
-    double idle_timeout; /* seconds a thread waits for work before it exits (0: 60) */
+    double idle_timeout; /* seconds a thread waits for work before it exits (0: 60;
+                            negative or INFINITY: no limit) */
 } cio_thread_pool_options;
 /* cio_thread_pool_new with options (NULL: all defaults). NULL and errno
-   (EINVAL: a negative or NaN idle_timeout; ENOMEM). */
+   (EINVAL: a NaN idle_timeout; ENOMEM). */
 CIO_API cio_executor *cio_thread_pool_new_with(const cio_thread_pool_options *opt);
 /* concurrent.futures' shutdown: later submissions fail (cio_run_in_executor
    returns NULL, errno ESHUTDOWN); cancel_futures cancels the jobs that have
@@ -1762,7 +1763,7 @@ typedef void (*cio_exception_handler)(cio_loop *loop, const cio_exception_contex
    after its loop closed. */
 CIO_API void cio_loop_set_exception_handler(cio_loop *loop, cio_exception_handler fn, void *arg);
 /* The handler set (NULL: the default) and, when arg is not NULL, its arg. */
-CIO_API cio_exception_handler cio_loop_get_exception_handler(const cio_loop *loop, void **arg);
+CIO_API cio_exception_handler cio_loop_exception_handler(const cio_loop *loop, void **arg);
 /* The default handler (a custom one may call it): logs through cio_log the
    lines cio logs without a handler: at ERROR "Task exception was never
    retrieved: task '<name>' failed: <error>" (a future: "Future exception was

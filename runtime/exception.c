@@ -16,7 +16,7 @@ void cio_loop_set_exception_handler(cio_loop *loop, cio_exception_handler fn, vo
     loop->exc_arg = fn ? arg : NULL;
 }
 
-cio_exception_handler cio_loop_get_exception_handler(const cio_loop *loop, void **arg) {
+cio_exception_handler cio_loop_exception_handler(const cio_loop *loop, void **arg) {
     if (arg)
         *arg = loop ? loop->exc_arg : NULL;
     return loop ? loop->exc_handler : NULL;

@@ -33,14 +33,35 @@ static inline bool cio__list_empty(const cio__list *l) {
     return l->head == NULL;
 }
 
+/* The two operations on any list shaped like this one (head/tail, elements
+ * with prev/next): typed lists whose walkers follow element pointers (the
+ * executors' jobs) use them too, so the logic is written once. */
+#define cio__dlist_append(l, x)                                                                    \
+    do {                                                                                           \
+        (x)->next = NULL;                                                                          \
+        (x)->prev = (l)->tail;                                                                     \
+        if ((l)->tail)                                                                             \
+            (l)->tail->next = (x);                                                                 \
+        else                                                                                       \
+            (l)->head = (x);                                                                       \
+        (l)->tail = (x);                                                                           \
+    } while (0)
+
+#define cio__dlist_unlink(l, x)                                                                    \
+    do {                                                                                           \
+        if ((x)->prev)                                                                             \
+            (x)->prev->next = (x)->next;                                                           \
+        else                                                                                       \
+            (l)->head = (x)->next;                                                                 \
+        if ((x)->next)                                                                             \
+            (x)->next->prev = (x)->prev;                                                           \
+        else                                                                                       \
+            (l)->tail = (x)->prev;                                                                 \
+        (x)->prev = (x)->next = NULL;                                                              \
+    } while (0)
+
 static inline void cio__list_push_back(cio__list *l, cio__list_node *x) {
-    x->next = NULL;
-    x->prev = l->tail;
-    if (l->tail)
-        l->tail->next = x;
-    else
-        l->head = x;
-    l->tail = x;
+    cio__dlist_append(l, x);
     l->n++;
 }
 
@@ -57,15 +78,7 @@ static inline void cio__list_push_front(cio__list *l, cio__list_node *x) {
 
 /* Unlinks x, which must be in l. */
 static inline void cio__list_remove(cio__list *l, cio__list_node *x) {
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        l->head = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    else
-        l->tail = x->prev;
-    x->prev = x->next = NULL;
+    cio__dlist_unlink(l, x);
     l->n--;
 }
 

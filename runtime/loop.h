@@ -66,13 +66,13 @@ struct cio_loop {
     void *exc_arg;
 
     /* Stack trimming (task_trim.c). */
-    cio__task *idle_head, *idle_tail; /* parked tasks, oldest first */
-    uint32_t trim_epoch;              /* sweeps so far */
-    unsigned trim_ticks;              /* busy iterations since the last clock check */
-    bool trim_pending;                /* a sweep is under way, a batch per iteration */
-    double trim_after;                /* seconds; negative: never */
-    double trim_next;                 /* the next sweep is due then */
-    size_t jobs_inflight;             /* executor job futures still pending */
+    cio__list idle_tasks; /* parked tasks (cio__task.idle_link), oldest first */
+    uint32_t trim_epoch;  /* sweeps so far */
+    unsigned trim_ticks;  /* busy iterations since the last clock check */
+    bool trim_pending;    /* a sweep is under way, a batch per iteration */
+    double trim_after;    /* seconds; negative: never */
+    double trim_next;     /* the next sweep is due then */
+    size_t jobs_inflight; /* executor job futures still pending */
 };
 
 /* The loop running on this thread (NULL if none). */

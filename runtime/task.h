@@ -39,11 +39,11 @@ typedef struct cio__task {
     int cancel_requests; /* Task.cancelling() */
     bool must_cancel;    /* a request not delivered yet */
     uint8_t tstate;
-    uint8_t wait_kind; /* CIO__WAIT_*: what the next park waits for (profile.h) */
-    uint8_t prof_kind; /* the profiler's: what the parked task waits for */
-    int8_t prof_op;    /* ... and the I/O request's op, or -1 */
-    uint64_t prof_park;   /* the profiler's: when it parked (ticks), 0: not parked */
-    void *prof_row;       /* the profiler's row for it (profile.c) */
+    uint8_t wait_kind;  /* CIO__WAIT_*: what the next park waits for (profile.h) */
+    uint8_t prof_kind;  /* the profiler's: what the parked task waits for */
+    int8_t prof_op;     /* ... and the I/O request's op, or -1 */
+    uint64_t prof_park; /* the profiler's: when it parked (ticks), 0: not parked */
+    void *prof_row;     /* the profiler's row for it (profile.c) */
     uint64_t id;
     char *name;
     struct cio__ctx *ctx;    /* task-local context (context.c), NULL: empty */
@@ -52,9 +52,9 @@ typedef struct cio__task {
     const void *asan_stack_lo;
     size_t asan_stack_size;
     /* Stack trimming (task_trim.c). */
-    cio__req io_req_copy;                    /* cio__io's request, kept off the stack */
-    struct cio__task *idle_prev, *idle_next; /* the loop's parked tasks, oldest first */
-    uint32_t idle_epoch;                     /* loop->trim_epoch when it parked */
+    cio__req io_req_copy;     /* cio__io's request, kept off the stack */
+    cio__list_node idle_link; /* in the loop's idle_tasks (stack trimming) */
+    uint32_t idle_epoch;      /* loop->trim_epoch when it parked */
     bool idle_listed;
     bool trimmed;   /* its stack gave its pages back (cio__task_untrim before running) */
     uint32_t trims; /* how often: a stream tells an idle connection by it */

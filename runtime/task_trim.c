@@ -50,29 +50,14 @@ void cio__task_idle_add(cio__task *t) {
     if (loop->trim_after < 0 || t->idle_listed)
         return;
     t->idle_epoch = loop->trim_epoch;
-    t->idle_next = NULL;
-    t->idle_prev = loop->idle_tail;
-    if (loop->idle_tail)
-        loop->idle_tail->idle_next = t;
-    else
-        loop->idle_head = t;
-    loop->idle_tail = t;
+    cio__list_push_back(&loop->idle_tasks, &t->idle_link);
     t->idle_listed = true;
 }
 
 void cio__task_idle_del(cio__task *t) {
     if (!t->idle_listed)
         return;
-    cio_loop *loop = t->fut.loop;
-    if (t->idle_prev)
-        t->idle_prev->idle_next = t->idle_next;
-    else
-        loop->idle_head = t->idle_next;
-    if (t->idle_next)
-        t->idle_next->idle_prev = t->idle_prev;
-    else
-        loop->idle_tail = t->idle_prev;
-    t->idle_prev = t->idle_next = NULL;
+    cio__list_remove(&t->fut.loop->idle_tasks, &t->idle_link);
     t->idle_listed = false;
 }
 
@@ -152,7 +137,8 @@ static void trim_task(cio_loop *loop, cio__task *t) {
 static void trim_batch(cio_loop *loop) {
     cio__task *t;
     for (int n = 0; n < BATCH; n++) {
-        t = loop->idle_head;
+        t = loop->idle_tasks.head ? cio__list_entry(loop->idle_tasks.head, cio__task, idle_link)
+                                  : NULL;
         if (!t || (uint32_t)(loop->trim_epoch - t->idle_epoch) < 2 || loop->jobs_inflight) {
             loop->trim_pending = false;
             return;
@@ -177,7 +163,7 @@ void cio__trim_check(cio_loop *loop, bool blocked) {
         trim_batch(loop);
         return;
     }
-    if (!loop->idle_head)
+    if (cio__list_empty(&loop->idle_tasks))
         return;
     if (!blocked && ++loop->trim_ticks < BUSY_ITERATIONS)
         return;
@@ -192,7 +178,7 @@ void cio__trim_check(cio_loop *loop, bool blocked) {
 double cio__trim_timeout(cio_loop *loop, double timeout) {
     if (loop->trim_pending)
         return 0;
-    if (!loop->idle_head)
+    if (cio__list_empty(&loop->idle_tasks))
         return timeout;
     double d = loop->trim_next - cio__now();
     if (d < 0)

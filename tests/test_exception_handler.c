@@ -255,14 +255,14 @@ static void *default_restored(void *arg) {
     (void)arg;
     cio_loop *loop = cio_get_running_loop();
     void *a = NULL;
-    assert_null(cio_loop_get_exception_handler(loop, &a));
+    assert_null(cio_loop_exception_handler(loop, &a));
     assert_null(a);
     install();
-    assert_true(cio_loop_get_exception_handler(loop, &a) == handler);
+    assert_true(cio_loop_exception_handler(loop, &a) == handler);
     assert_ptr_equal(a, &handler_arg);
-    assert_true(cio_loop_get_exception_handler(loop, NULL) == handler);
+    assert_true(cio_loop_exception_handler(loop, NULL) == handler);
     cio_loop_set_exception_handler(loop, NULL, &handler_arg);
-    assert_null(cio_loop_get_exception_handler(loop, &a));
+    assert_null(cio_loop_exception_handler(loop, &a));
     assert_null(a);
     cio_set_log_handler(capture_log, NULL);
     cio_future *t = named_task(fails, "failer");
@@ -288,7 +288,7 @@ static void *default_restored(void *arg) {
 static void test_null_restores_default(void **state) {
     (void)state;
     assert_int_equal(cio_run(default_restored, NULL, NULL), 0);
-    assert_null(cio_loop_get_exception_handler(NULL, NULL));
+    assert_null(cio_loop_exception_handler(NULL, NULL));
     cio_loop_set_exception_handler(NULL, handler, NULL); /* ignored */
     cio_loop_call_exception_handler(NULL, NULL);         /* ignored */
 }

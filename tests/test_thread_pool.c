@@ -326,9 +326,15 @@ static void *long_prefix(void *arg) {
 
 static void test_options(void **state) {
     (void)state;
-    errno = 0;
-    assert_null(cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = -1}));
-    assert_int_equal(errno, EINVAL);
+    /* The time rule: negative or INFINITY is no limit, NaN is EINVAL. */
+    cio_executor *unlimited =
+        cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = -1});
+    assert_non_null(unlimited);
+    assert_int_equal(cio_run(sequential_jobs, unlimited, NULL), 0);
+    cio_executor_free(unlimited);
+    unlimited = cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = INFINITY});
+    assert_non_null(unlimited);
+    cio_executor_free(unlimited);
     errno = 0;
     assert_null(cio_thread_pool_new_with(&(cio_thread_pool_options){.idle_timeout = NAN}));
     assert_int_equal(errno, EINVAL);

@@ -12,6 +12,7 @@
 #define CIO_MPI_RANK0_H
 
 #include "cio.h"
+#include "list.h"
 #include "wire.h"
 
 #include <pthread.h>
@@ -94,26 +95,12 @@ typedef struct cio__mpi_exec {
 } cio__mpi_exec;
 
 static inline void cio__mpi_list_append(cio__mpi_list *l, cio__mpi_job *j) {
-    j->next = NULL;
-    j->prev = l->tail;
-    if (l->tail)
-        l->tail->next = j;
-    else
-        l->head = j;
-    l->tail = j;
+    cio__dlist_append(l, j);
     l->n++;
 }
 
 static inline void cio__mpi_list_unlink(cio__mpi_list *l, cio__mpi_job *j) {
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        l->head = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    else
-        l->tail = j->prev;
-    j->next = j->prev = NULL;
+    cio__dlist_unlink(l, j);
     l->n--;
 }
 
