@@ -5,6 +5,7 @@
  * each figure is the best of ROUNDS runs, rounds interleaved so that a
  * noisy period hits every variant alike (stderr says so; -q: one round). */
 #include "bench.h"
+#include "prime_chunk.h"
 
 #include <cio.h>
 #include <stdint.h>
@@ -15,17 +16,7 @@
 static long limit; /* a variable, so the compiler cannot fold the work away */
 
 static void *count_chunk(void *arg) {
-    long i = (long)(intptr_t)arg, lo = limit * i / CHUNKS, hi = limit * (i + 1) / CHUNKS, n = 0;
-    for (long x = lo < 2 ? 2 : lo; x < hi; x++) {
-        int prime = 1;
-        for (long d = 2; d * d <= x; d++)
-            if (x % d == 0) {
-                prime = 0;
-                break;
-            }
-        n += prime;
-    }
-    return (void *)(intptr_t)n;
+    return (void *)(intptr_t)bench_primes_in_chunk(limit, (long)(intptr_t)arg, CHUNKS);
 }
 
 static void *in_loop(void *arg) {

@@ -12,6 +12,7 @@
  * started it (as bench/run.sh runs it); -q divides the counts by 10. */
 #include "../bench.h"
 #include "../cio_in_flight.h"
+#include "../prime_chunk.h"
 
 #include <cio.h>
 #include <cio_mpi.h>
@@ -30,17 +31,7 @@ static long tiny_calls = 50000;
 static int bytes_trips = 50;
 
 static void *count_chunk(void *arg) {
-    long i = (long)(intptr_t)arg, lo = limit * i / CHUNKS, hi = limit * (i + 1) / CHUNKS, n = 0;
-    for (long x = lo < 2 ? 2 : lo; x < hi; x++) {
-        int prime = 1;
-        for (long d = 2; d * d <= x; d++)
-            if (x % d == 0) {
-                prime = 0;
-                break;
-            }
-        n += prime;
-    }
-    return (void *)(intptr_t)n;
+    return (void *)(intptr_t)bench_primes_in_chunk(limit, (long)(intptr_t)arg, CHUNKS);
 }
 
 static ssize_t echo(const void *in, size_t len, void *out, size_t cap) {
