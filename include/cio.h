@@ -1172,8 +1172,7 @@ CIO_API cio_stream *cio_open_unix_connection(const char *path);
    gives EADDRINUSE. The file is not removed when the server closes (unlink
    it then, or use an abstract name). cio_server_port returns 0. NULL with
    errno (EPERM without a running loop, EINVAL, ENAMETOOLONG, EADDRINUSE). */
-CIO_API cio_server *cio_start_unix_server(const char *path, cio_stream_handler handler,
-                                          void *arg);
+CIO_API cio_server *cio_start_unix_server(const char *path, cio_stream_handler handler, void *arg);
 /* In a task: sends len (>= 1) bytes with nfds (<= 253) descriptors attached
    (SCM_RIGHTS) on a Unix socket; use it on a raw socket, or on a stream's
    fd while the stream buffers nothing. Returns the bytes sent (the
@@ -1395,11 +1394,11 @@ enum {
     CIO_STDIO_STDOUT = 3 /* stderr only */
 };
 typedef struct cio_process_options { /* zero means default (inherit everything) */
-    int stdin_mode;    /* CIO_STDIO_*: the child's stdin */
-    int stdout_mode;   /* its stdout */
-    int stderr_mode;   /* its stderr (CIO_STDIO_STDOUT: into stdout) */
-    const char *cwd;   /* NULL: the caller's */
-    char *const *envp; /* NULL: the caller's environment */
+    int stdin_mode;                  /* CIO_STDIO_*: the child's stdin */
+    int stdout_mode;                 /* its stdout */
+    int stderr_mode;                 /* its stderr (CIO_STDIO_STDOUT: into stdout) */
+    const char *cwd;                 /* NULL: the caller's */
+    char *const *envp;               /* NULL: the caller's environment */
 } cio_process_options;
 /* Starts argv[0] (searched in PATH when it has no '/') with argv; opt may be
    NULL. PIPE streams join the loop they are first used on. Returns the
@@ -1441,8 +1440,8 @@ CIO_API int cio_process_returncode(const cio_process *p, int *returncode);
    returns at once), a read error, -ENOMEM, -EINVAL, -EPERM outside a task,
    or -ECANCELED (the helpers are cancelled and have ended; the process goes
    on; the output read so far is dropped). */
-CIO_API int cio_process_communicate(cio_process *p, const void *input, size_t input_len,
-                                    char **out, size_t *out_len, char **err, size_t *err_len);
+CIO_API int cio_process_communicate(cio_process *p, const void *input, size_t input_len, char **out,
+                                    size_t *out_len, char **err, size_t *err_len);
 /* Sends sig through the pidfd (never to a recycled pid). -ESRCH once the
    process has been reaped, -EINVAL for a bad signal or NULL. */
 CIO_API int cio_process_send_signal(cio_process *p, int sig);
@@ -1663,11 +1662,11 @@ typedef struct cio_profile_stats {
     double cpu;          /* seconds on the loop in all (wall time of the steps) */
     double longest;      /* the longest step, seconds */
     double blocked;      /* of cpu, seconds in blocking calls (off the CPU) */
-    double io;                  /* seconds parked on kernel I/O requests */
-    double sleeping;            /* ... in cio_sleep */
-    double sync;                /* ... on locks, queues, events, conditions, ... */
-    double executor;            /* ... awaiting executor jobs (to_thread, pools) */
-    double awaiting;            /* ... awaiting other tasks and futures */
+    double io;           /* seconds parked on kernel I/O requests */
+    double sleeping;     /* ... in cio_sleep */
+    double sync;         /* ... on locks, queues, events, conditions, ... */
+    double executor;     /* ... awaiting executor jobs (to_thread, pools) */
+    double awaiting;     /* ... awaiting other tasks and futures */
 } cio_profile_stats;
 
 /* One executor's jobs, as its pool reported them (cio_profile_executor_stats). */
@@ -1717,7 +1716,8 @@ typedef struct cio_context_key {
     const char *name; /* for debugging */
 } cio_context_key;
 /* Initialiser of a cio_context_key. */
-#define CIO_CONTEXT_KEY(name_) {.name = (name_)}
+#define CIO_CONTEXT_KEY(name_)                                                                     \
+    { .name = (name_) }
 /* The current context's value for key, or NULL when unset (or key NULL). */
 CIO_API void *cio_context_get(const cio_context_key *key);
 /* Sets key to value in the current context (NULL removes it: an unset key
@@ -1745,18 +1745,17 @@ typedef enum cio_exception_kind {
    valid during the call only. */
 typedef struct cio_exception_context {
     cio_exception_kind kind; /* what happened */
-    const char *message;   /* e.g. "Task exception was never retrieved" */
-    int error;             /* the error (negative errno or CIO_E*), 0 when none */
-    cio_future *future;    /* the task or future concerned, or NULL; being released for
-                              CIO_EXC_NEVER_RETRIEVED: read it, do not reference it */
-    const char *task_name; /* cio_task_name(future) when it is a task, else NULL */
-    cio_cb callback;       /* the callback that reported it (CIO_EXC_CALLBACK), or NULL */
-    void *callback_arg;    /* its argument */
+    const char *message;     /* e.g. "Task exception was never retrieved" */
+    int error;               /* the error (negative errno or CIO_E*), 0 when none */
+    cio_future *future;      /* the task or future concerned, or NULL; being released for
+                                CIO_EXC_NEVER_RETRIEVED: read it, do not reference it */
+    const char *task_name;   /* cio_task_name(future) when it is a task, else NULL */
+    cio_cb callback;         /* the callback that reported it (CIO_EXC_CALLBACK), or NULL */
+    void *callback_arg;      /* its argument */
 } cio_exception_context;
 
 /* An exception handler: arg is the one given to cio_loop_set_exception_handler. */
-typedef void (*cio_exception_handler)(cio_loop *loop, const cio_exception_context *ctx,
-                                      void *arg);
+typedef void (*cio_exception_handler)(cio_loop *loop, const cio_exception_context *ctx, void *arg);
 /* Installs fn as loop's exception handler (NULL: the default again). It runs
    on the loop's thread (also while cio_loop_close ends pending tasks), except
    for a never-retrieved future whose last reference another thread dropped

@@ -15,6 +15,7 @@ static void io_done(cio__req *r, int res, unsigned flags) {
     t->io_res = res;
     t->io_flags = flags;
     t->io_pending = false;
+    cio__task_io_end(t);
     cio__task_wake(t, 0);
 }
 
@@ -67,6 +68,7 @@ int cio__io(cio__req *r) {
         return e;
     t->io_req = r;
     t->io_pending = true;
+    cio__task_io_begin(t);
     t->io_cancel_asked = false;
     /* Not cio__task_park: a pending cancellation must not skip the wait, the
      * request is submitted and the kernel may write into our buffers. */

@@ -159,9 +159,8 @@ static void log_backend(const cio_loop *loop, cio_backend asked, const char *why
 
 /* Whether opt's time fields follow the rule (NaN: EINVAL). */
 bool cio__options_valid(const cio_options *opt) {
-    return !opt ||
-           !(cio__time_nan(opt->slow_callback_duration) || cio__time_nan(opt->shutdown_timeout) ||
-             cio__time_nan(opt->stack_trim_after));
+    return !opt || !(cio__time_nan(opt->slow_callback_duration) ||
+                     cio__time_nan(opt->shutdown_timeout) || cio__time_nan(opt->stack_trim_after));
 }
 
 cio_loop *cio_loop_new(const cio_options *opt) {

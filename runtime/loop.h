@@ -66,13 +66,17 @@ struct cio_loop {
     void *exc_arg;
 
     /* Stack trimming (task_trim.c). */
-    cio__list idle_tasks; /* parked tasks (cio__task.idle_link), oldest first */
-    uint32_t trim_epoch;  /* sweeps so far */
-    unsigned trim_ticks;  /* busy iterations since the last clock check */
-    bool trim_pending;    /* a sweep is under way, a batch per iteration */
-    double trim_after;    /* seconds; negative: never */
-    double trim_next;     /* the next sweep is due then */
-    size_t jobs_inflight; /* executor job futures still pending */
+    cio__list idle_tasks;    /* parked tasks (cio__task.idle_link), oldest first */
+    cio__list eager_tasks;   /* parked for trim_after at least: trimmed this iteration */
+    cio__list io_tasks;      /* tasks with a cio__io request in flight (io_link) */
+    cio__list woken_trimmed; /* trimmed tasks woken, to restore in batches */
+    uint32_t trim_epoch;     /* sweeps so far */
+    uint32_t pin_epoch;      /* pin passes so far: a stack pinned in this one stays */
+    unsigned trim_ticks;     /* busy iterations since the last clock check */
+    bool trim_pending;       /* a sweep is under way, a batch per iteration */
+    double trim_after;       /* seconds; negative: never */
+    double trim_next;        /* the next sweep is due then */
+    size_t jobs_inflight;    /* executor job futures still pending */
 };
 
 /* The loop running on this thread (NULL if none). */

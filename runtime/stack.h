@@ -54,9 +54,14 @@ size_t cio__stack_guard_size(void);
  * puts the bytes back. 0, or a negative errno and nothing changed (-ENOTSUP
  * without page-table guards, -E2BIG for a deep stack, -ENOMEM). */
 int cio__stack_trim(cio__stack *st, const void *sp);
+/* cio__stack_trim of n stacks, res[i] its answer for st[i], with one
+ * vectored guard install for all of them. */
+void cio__stack_trim_many(cio__stack *const *st, const void *const *sp, size_t n, int *res);
 /* Loop thread: the stack is whole again and the copy freed (no-op if it was
  * never trimmed). */
 void cio__stack_untrim(cio__stack *st);
+/* cio__stack_untrim of n stacks, with one vectored guard removal. */
+void cio__stack_untrim_many(cio__stack *const *st, size_t n);
 /* Signal handler, any thread: if addr lies in a trimmed stack, restores it
  * and returns true (the faulting access is then re-executed). */
 bool cio__stack_fault(const void *addr);

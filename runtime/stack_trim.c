@@ -10,21 +10,16 @@
 #include "stack.h"
 
 #include "fault.h"
+#include "madv.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
-#endif
-#ifndef MADV_GUARD_REMOVE
-#define MADV_GUARD_REMOVE 103
-#endif
-
 /* Beyond this the copy saves little: such a frame holds a buffer in use. */
 #define TRIM_MAX (16 * 1024)
+#define TRIM_MANY 64 /* stacks per vectored guard install */
 
 #ifndef __has_feature
 #define __has_feature(x) 0
@@ -57,7 +52,8 @@ static char *top_of(const cio__stack *st) {
     return (char *)st->lo + st->size;
 }
 
-int cio__stack_trim(cio__stack *st, const void *sp) {
+/* The copy of [sp, top) in a new allocation, or a negative errno. */
+static int copy_aside(cio__stack *st, const void *sp, void **copy) {
     const char *p = sp, *top = top_of(st);
     if (p < (const char *)st->lo || p > top)
         return -EINVAL;
@@ -68,27 +64,95 @@ int cio__stack_trim(cio__stack *st, const void *sp) {
     size_t used = (size_t)(top - p);
     if (used > TRIM_MAX)
         return -E2BIG;
-    void *copy = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(used ? used : 1);
-    if (!copy)
+    *copy = CIO__FAULT(CIO__FAULT_ALLOC) ? NULL : malloc(used ? used : 1);
+    if (!*copy)
         return -ENOMEM;
-    cio__stack_lock();
-    raw_copy(copy, p, used);
+    return (int)used;
+}
+
+/* Under the lock, before the guard exists: a fault always finds the copy. */
+static void publish(cio__stack *st, const void *sp, void *copy, int used) {
+    raw_copy(copy, sp, (size_t)used);
     st->trim_copy = copy;
     st->trim_len = (uint32_t)used;
-    /* Published before the guard exists: a fault always finds the copy. */
     atomic_store_explicit(&st->trim, CIO__TRIM_DONE, memory_order_relaxed);
-    int r = madvise(st->lo, st->size, MADV_GUARD_INSTALL) == 0 ? 0 : -errno;
+}
+
+/* Under the lock: the guard is in (r == 0) or the trim is undone. */
+static int settle(cio__stack *st, int r) {
     if (r < 0) {
         atomic_store_explicit(&st->trim, CIO__TRIM_NONE, memory_order_relaxed);
-        st->trim_copy = NULL;
+        st->trim_copy = NULL; /* freed by the caller, outside the lock */
     } else {
         atomic_fetch_add_explicit(&ntrimmed, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&ntrims, 1, memory_order_relaxed);
     }
-    cio__stack_unlock();
-    if (r < 0)
-        free(copy);
     return r;
+}
+
+int cio__stack_trim(cio__stack *st, const void *sp) {
+    cio__stack *one[1] = {st};
+    const void *sps[1] = {sp};
+    int r[1];
+    cio__stack_trim_many(one, sps, 1, r);
+    return r[0];
+}
+
+/* Sorts the slot ranges by address and joins neighbours (one slot's end
+ * is the next one's guard, a guard already): a run of sleepers carved one
+ * after another is then one range, zapped with one TLB flush, not one
+ * each (a flush is an IPI, and costs 5-8 us on these VMs). */
+static size_t join(struct iovec *v, size_t k) {
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && v[j].iov_base < v[j - 1].iov_base; j--) {
+            struct iovec t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    size_t out = 0, guard = cio__stack_guard_size();
+    for (size_t i = 0; i < k; i++) {
+        char *end = out ? (char *)v[out - 1].iov_base + v[out - 1].iov_len : NULL;
+        if (out && end + guard == (char *)v[i].iov_base)
+            v[out - 1].iov_len += guard + v[i].iov_len;
+        else
+            v[out++] = v[i];
+    }
+    return out;
+}
+
+/* Copies first, guards after: each guard rewrites page tables, and on a
+ * shadow-paging VM the next touch of a neighbouring slot (the next copy)
+ * would then fault again. One vectored call installs them all. */
+void cio__stack_trim_many(cio__stack *const *st, const void *const *sp, size_t n, int *res) {
+    if (n == 0)
+        return;
+    void *copy[TRIM_MANY];
+    struct iovec v[TRIM_MANY];
+    size_t k = 0;
+    if (n > TRIM_MANY) {
+        cio__stack_trim_many(st + TRIM_MANY, sp + TRIM_MANY, n - TRIM_MANY, res + TRIM_MANY);
+        n = TRIM_MANY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = NULL;
+        res[i] = copy_aside(st[i], sp[i], &copy[i]);
+    }
+    cio__stack_lock();
+    for (size_t i = 0; i < n; i++)
+        if (res[i] >= 0) {
+            publish(st[i], sp[i], copy[i], res[i]);
+            v[k++] = (struct iovec){st[i]->lo, st[i]->size};
+        }
+    bool all = cio__madvise_many(v, join(v, k), MADV_GUARD_INSTALL) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (res[i] >= 0) {
+            int r = all || madvise(st[i]->lo, st[i]->size, MADV_GUARD_INSTALL) == 0 ? 0 : -errno;
+            res[i] = settle(st[i], r);
+        }
+    cio__stack_unlock();
+    for (size_t i = 0; i < n; i++)
+        if (res[i] < 0)
+            free(copy[i]); /* NULL unless the guard failed */
 }
 
 /* Under the lock. Async-signal-safe: a syscall and a copy. The copy is freed
@@ -98,6 +162,8 @@ static bool restore_locked(cio__stack *st) {
         return true; /* restored already (by another thread's fault) */
     if (madvise(st->lo, st->size, MADV_GUARD_REMOVE) < 0)
         return false; /* cannot happen on our own mapping; the fault then kills */
+    /* The copy would fault each page in: ten times dearer here. */
+    cio__madvise_populate(top_of(st) - st->trim_len, st->trim_len);
     raw_copy(top_of(st) - st->trim_len, st->trim_copy, st->trim_len);
     atomic_store_explicit(&st->trim, CIO__TRIM_RESTORED, memory_order_relaxed);
     atomic_fetch_sub_explicit(&ntrimmed, 1, memory_order_relaxed);
@@ -129,6 +195,46 @@ void cio__stack_untrim(cio__stack *st) {
     if (!ok)
         abort(); /* the task's frames are lost: running it would be worse */
     free(copy);
+}
+
+/* Restores the trimmed among n stacks with one vectored guard removal and
+ * one vectored populate: tasks woken together (a timer wheel's worth of
+ * sleepers) pay two system calls per 64, not two each. */
+void cio__stack_untrim_many(cio__stack *const *st, size_t n) {
+    if (n > TRIM_MANY) {
+        cio__stack_untrim_many(st + TRIM_MANY, n - TRIM_MANY);
+        n = TRIM_MANY;
+    }
+    struct iovec rm[TRIM_MANY], pop[TRIM_MANY];
+    void *copy[TRIM_MANY];
+    size_t k = 0;
+    cio__stack_lock();
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load_explicit(&st[i]->trim, memory_order_relaxed) == CIO__TRIM_DONE) {
+            rm[k] = (struct iovec){st[i]->lo, st[i]->size};
+            pop[k++] = cio__page_span(top_of(st[i]) - st[i]->trim_len, st[i]->trim_len);
+        }
+    bool ok = cio__madvise_many(rm, k, MADV_GUARD_REMOVE) == 0;
+    if (ok)
+        (void)cio__madvise_many(pop, k, MADV_POPULATE_WRITE);
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = NULL;
+        if (ok && atomic_load_explicit(&st[i]->trim, memory_order_relaxed) == CIO__TRIM_DONE) {
+            raw_copy(top_of(st[i]) - st[i]->trim_len, st[i]->trim_copy, st[i]->trim_len);
+            atomic_fetch_sub_explicit(&ntrimmed, 1, memory_order_relaxed);
+            atomic_store_explicit(&st[i]->trim, CIO__TRIM_RESTORED, memory_order_relaxed);
+        }
+        if (atomic_load_explicit(&st[i]->trim, memory_order_relaxed) == CIO__TRIM_RESTORED) {
+            copy[i] = st[i]->trim_copy;
+            st[i]->trim_copy = NULL;
+            atomic_store_explicit(&st[i]->trim, CIO__TRIM_NONE, memory_order_relaxed);
+        }
+    }
+    cio__stack_unlock();
+    for (size_t i = 0; i < n; i++) {
+        free(copy[i]);
+        cio__stack_untrim(st[i]); /* a removal that failed: one at a time, or abort */
+    }
 }
 
 void cio__stack_touch(const void *addr) {

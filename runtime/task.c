@@ -174,6 +174,8 @@ void cio__task_step(void *arg) {
         run_step(loop, t);
     if (t->tstate == CIO__T_DONE)
         task_retire(loop, t);
+    else if (loop->eager_tasks.n >= CIO__TRIM_BATCH)
+        cio__trim_eager(loop); /* while their pages are still warm */
 }
 
 /* ---- parking ---- */
@@ -184,7 +186,10 @@ void cio__task_wake(cio__task *t, int val) {
     t->wake_val = val;
     t->tstate = CIO__T_READY;
     t->park_cancel = NULL;
-    cio__task_idle_del(t);
+    if (t->trimmed)
+        cio__task_woke_trimmed(t);
+    else
+        cio__task_idle_del(t);
     cio__loop_ready(t->fut.loop, &t->step);
 }
 
@@ -276,7 +281,9 @@ int cio_sleep(double seconds) {
     if (!h.p)
         return -ENOMEM;
     t->wait_kind = CIO__WAIT_SLEEP;
+    t->trim_eager = loop->trim_after >= 0 && seconds >= loop->trim_after;
     r = cio__task_park(sleep_cancel, &h);
+    t->trim_eager = false;
     if (r < 0) {
         cio_handle_cancel(h);
         return r;
@@ -427,6 +434,8 @@ void cio__task_abandon(cio__task *t) {
         cio_future_unref(t->awaiting);
         t->awaiting = NULL;
     }
+    cio__task_io_end(t); /* the loop is closing: no pin pass will look */
+    cio__task_idle_del(t);
     t->tstate = CIO__T_DONE;
     cio__future_finish(&t->fut, -ECANCELED, NULL);
     task_retire(t->fut.loop, t);

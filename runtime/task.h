@@ -26,7 +26,7 @@ typedef struct cio__task {
     cio__handle step; /* the ready-queue entry that resumes the task */
     cio__cbnode await_node;
     cio_future *awaiting;
-    cio__req *io_req;    /* the task's one outstanding I/O request (on its stack) */
+    cio__req *io_req;    /* the task's one outstanding I/O request (io_req_copy) */
     cio__flush io_retry; /* a cancel that found no SQE, retried each iteration */
     int io_res;
     uint32_t io_flags;
@@ -55,10 +55,16 @@ typedef struct cio__task {
     cio__req io_req_copy;     /* cio__io's request, kept off the stack */
     cio__list_node idle_link; /* in the loop's idle_tasks (stack trimming) */
     uint32_t idle_epoch;      /* loop->trim_epoch when it parked */
-    bool idle_listed;
+    uint8_t idle_list;        /* CIO__IDLE_*: which of the loop's lists idle_link is in */
+    bool trim_eager;          /* the next park is known to last trim_after at least */
+    bool io_listed;           /* io_link is in the loop's io_tasks */
+    cio__list_node io_link;
     bool trimmed;   /* its stack gave its pages back (cio__task_untrim before running) */
     uint32_t trims; /* how often: a stream tells an idle connection by it */
 } cio__task;
+
+/* The loop's lists a task's idle_link can be in (task_trim.c). */
+enum { CIO__IDLE_NONE, CIO__IDLE_SWEEP, CIO__IDLE_EAGER, CIO__IDLE_WOKEN };
 
 /* The task whose all_link is node. */
 #define CIO__TASK_OF(node) cio__list_entry(node, cio__task, all_link)
@@ -86,16 +92,27 @@ void cio__task_free(cio__task *t);
 
 /* Stack trimming (task_trim.c): a task parked through two sweeps of its loop
  * (trim_after seconds apart) gives its stack pages back. */
-/* t parks: it joins the loop's list of sweep candidates. */
+/* t parks: it joins the loop's list of sweep candidates, or with trim_eager
+ * set (a sleep of trim_after or more) is trimmed at the iteration's end. */
 void cio__task_idle_add(cio__task *t);
 /* t is woken or retired: it leaves that list. */
 void cio__task_idle_del(cio__task *t);
-/* Before t runs again: its stack is whole. */
+/* A trimmed t was woken: it is restored with others woken alike. */
+void cio__task_woke_trimmed(cio__task *t);
+/* Before t runs again: its stack is whole (and those of up to 63 other
+ * trimmed tasks woken since, in the same two system calls). */
 void cio__task_untrim(cio__task *t);
+/* Loop: trims the eager candidates now (a batch has gathered, or the
+ * iteration ends). */
+enum { CIO__TRIM_BATCH = 64 };
+void cio__trim_eager(cio_loop *loop);
 /* Loop, each iteration (blocked: it waited in the kernel): sweeps when due. */
 void cio__trim_check(cio_loop *loop, bool blocked);
 /* Loop, before it blocks: the timeout cut to the next sweep if one is due. */
 double cio__trim_timeout(cio_loop *loop, double timeout);
+/* cio__io: t's request is in flight / has ended (the pin pass walks these). */
+void cio__task_io_begin(cio__task *t);
+void cio__task_io_end(cio__task *t);
 /* cio__io: restores the trimmed stacks that hold r's memory. */
 void cio__trim_touch_req(cio_loop *loop, const cio__req *r);
 

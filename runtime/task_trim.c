@@ -8,6 +8,11 @@
  * wakes from the kernel and every 128 busy iterations (one clock read), and
  * trims the tasks parked since before the previous sweep: parked for between
  * one and two trim_after. Parking costs a list append, waking an unlink.
+ * A task that parks in a sleep of trim_after or more is known to stay that
+ * long: it joins eager_tasks instead and is trimmed once 64 such have
+ * gathered (their pages still warm) or at the end of the iteration, so a
+ * crowd of sleepers costs its trimmed size from the start, not after a
+ * sweep period (the work is one trim per task that parked).
  *
  * Why this is safe, although memory on a parked stack is not only its task's:
  *  - Other code writing or reading it in user space (a waker filling a waitq
@@ -17,7 +22,8 @@
  *    trimmed slot is a guard region, the access faults and the SIGSEGV handler
  *    restores the stack first (cio__stack_fault), on any thread.
  *  - The kernel does not fault, it fails with EFAULT. So no stack holding
- *    memory of an in-flight request is trimmed: each sweep first pins every
+ *    memory of an in-flight request is trimmed: each sweep (and eager pass)
+ *    first pins every
  *    stack that holds an address of a pending cio__io request of any task of
  *    the loop (its own `char buf[4096]` in cio_recv, or a parent's buffer a
  *    child reads into), and a request submitted later first restores the
@@ -41,29 +47,73 @@
 #include <sys/uio.h>
 
 enum {
-    BUSY_ITERATIONS = 128, /* between clock reads of a busy loop */
-    BATCH = 64,            /* tasks trimmed per iteration: a sweep never stalls the loop */
+    BUSY_ITERATIONS = 128,   /* between clock reads of a busy loop */
+    BATCH = CIO__TRIM_BATCH, /* tasks trimmed per iteration: a sweep never stalls the loop */
 };
+
+static cio__list *idle_list(cio_loop *loop, int which) {
+    return which == CIO__IDLE_SWEEP   ? &loop->idle_tasks
+           : which == CIO__IDLE_EAGER ? &loop->eager_tasks
+                                      : &loop->woken_trimmed;
+}
+
+static void idle_link(cio__task *t, int which) {
+    cio__list_push_back(idle_list(t->fut.loop, which), &t->idle_link);
+    t->idle_list = (uint8_t)which;
+}
 
 void cio__task_idle_add(cio__task *t) {
     cio_loop *loop = t->fut.loop;
-    if (loop->trim_after < 0 || t->idle_listed)
+    if (loop->trim_after < 0 || t->idle_list != CIO__IDLE_NONE)
         return;
     t->idle_epoch = loop->trim_epoch;
-    cio__list_push_back(&loop->idle_tasks, &t->idle_link);
-    t->idle_listed = true;
+    idle_link(t, t->trim_eager ? CIO__IDLE_EAGER : CIO__IDLE_SWEEP);
 }
 
 void cio__task_idle_del(cio__task *t) {
-    if (!t->idle_listed)
+    if (t->idle_list == CIO__IDLE_NONE)
         return;
-    cio__list_remove(&t->fut.loop->idle_tasks, &t->idle_link);
-    t->idle_listed = false;
+    cio__list_remove(idle_list(t->fut.loop, t->idle_list), &t->idle_link);
+    t->idle_list = CIO__IDLE_NONE;
+}
+
+void cio__task_woke_trimmed(cio__task *t) {
+    cio__task_idle_del(t);
+    idle_link(t, CIO__IDLE_WOKEN);
+}
+
+void cio__task_io_begin(cio__task *t) {
+    if (!t->io_listed) {
+        cio__list_push_back(&t->fut.loop->io_tasks, &t->io_link);
+        t->io_listed = true;
+    }
+}
+
+void cio__task_io_end(cio__task *t) {
+    if (t->io_listed) {
+        cio__list_remove(&t->fut.loop->io_tasks, &t->io_link);
+        t->io_listed = false;
+    }
 }
 
 void cio__task_untrim(cio__task *t) {
-    if (t->stack)
-        cio__stack_untrim(t->stack);
+    cio__list *woken = &t->fut.loop->woken_trimmed;
+    cio__task *ts[BATCH];
+    cio__stack *st[BATCH];
+    size_t n = 0;
+    cio__task_idle_del(t);
+    for (cio__task *u = t; u && n < BATCH;) {
+        if (u->trimmed && u->stack) {
+            ts[n] = u;
+            st[n++] = u->stack;
+        }
+        u = woken->head ? cio__list_entry(woken->head, cio__task, idle_link) : NULL;
+        if (u)
+            cio__task_idle_del(u);
+    }
+    cio__stack_untrim_many(st, n);
+    for (size_t i = 0; i < n; i++)
+        ts[i]->trimmed = false;
     t->trimmed = false;
 }
 
@@ -108,49 +158,78 @@ static void touch(const void *p, void *arg) {
 
 void cio__trim_touch_req(cio_loop *loop, const cio__req *r) {
     if (cio__stack_any_trimmed() || loop->trim_pending)
-        each_mem(r, touch, loop->trim_pending ? &loop->trim_epoch : NULL);
+        each_mem(r, touch, loop->trim_pending ? &loop->pin_epoch : NULL);
 }
 
 /* ---- the sweep ---- */
 
+/* A new pass: the pins of the last one are forgotten, every request in
+ * flight now pins again. */
 static void pin_inflight(cio_loop *loop) {
-    cio__list_each(&loop->all_tasks, it, next) {
-        cio__task *t = CIO__TASK_OF(it);
+    loop->pin_epoch++;
+    cio__list_each(&loop->io_tasks, it, next) {
+        cio__task *t = cio__list_entry(it, cio__task, io_link);
         if (t->io_pending && t->io_req)
-            each_mem(t->io_req, pin, &loop->trim_epoch);
+            each_mem(t->io_req, pin, &loop->pin_epoch);
     }
 }
 
-static void trim_task(cio_loop *loop, cio__task *t) {
+/* Tasks gathered for one cio__stack_trim_many. */
+typedef struct {
+    cio__task *t[BATCH];
+    cio__stack *st[BATCH];
+    const void *sp[BATCH];
+    size_t n;
+} batch;
+
+static void flush(batch *b) {
+    int res[BATCH];
+    cio__stack_trim_many(b->st, b->sp, b->n, res);
+    for (size_t i = 0; i < b->n; i++)
+        if (res[i] == 0) {
+            b->t[i]->trimmed = true;
+            b->t[i]->trims++;
+        }
+    b->n = 0;
+}
+
+static void trim_task(cio_loop *loop, batch *b, cio__task *t) {
     cio__stack *st = t->stack;
-    if (!st || t->tstate != CIO__T_PARKED || st->pin_epoch == loop->trim_epoch)
+    if (!st || t->tstate != CIO__T_PARKED || st->pin_epoch == loop->pin_epoch)
         return;
-    if (cio__stack_trim(st, t->sp) == 0) {
-        t->trimmed = true;
-        t->trims++;
-    }
+    b->t[b->n] = t;
+    b->st[b->n] = st;
+    b->sp[b->n] = t->sp;
+    if (++b->n == BATCH)
+        flush(b);
 }
 
 /* Up to BATCH tasks of the sweep under way; it ends when none is due. A
  * thread may write into a parked stack while an executor job runs: no
  * trimming then (the next sweep tries again). */
 static void trim_batch(cio_loop *loop) {
-    cio__task *t;
+    batch b = {.n = 0};
     for (int n = 0; n < BATCH; n++) {
-        t = loop->idle_tasks.head ? cio__list_entry(loop->idle_tasks.head, cio__task, idle_link)
-                                  : NULL;
+        cio__task *t = loop->idle_tasks.head
+                           ? cio__list_entry(loop->idle_tasks.head, cio__task, idle_link)
+                           : NULL;
         if (!t || (uint32_t)(loop->trim_epoch - t->idle_epoch) < 2 || loop->jobs_inflight) {
             loop->trim_pending = false;
-            return;
+            break;
         }
         cio__task_idle_del(t);
-        trim_task(loop, t);
+        trim_task(loop, &b, t);
     }
+    flush(&b);
 }
 
 /* Our handler must be the one a fault reaches, else no trimming at all. */
+static bool can_trim(cio_loop *loop) {
+    return !loop->jobs_inflight && cio__stack_pte_guards() && cio__debug_segv_hooked();
+}
+
 static void sweep(cio_loop *loop) {
-    if (loop->jobs_inflight || !cio__stack_pte_guards() || !cio__debug_segv_hooked())
+    if (!can_trim(loop))
         return;
     loop->trim_epoch++;
     loop->trim_pending = true;
@@ -158,7 +237,29 @@ static void sweep(cio_loop *loop) {
     trim_batch(loop);
 }
 
+/* Every task that parked for trim_after or more in this iteration. When it
+ * cannot be done now (a job in flight), they wait for the sweeps instead. */
+void cio__trim_eager(cio_loop *loop) {
+    bool now = can_trim(loop);
+    batch b = {.n = 0};
+    if (now)
+        pin_inflight(loop);
+    while (!cio__list_empty(&loop->eager_tasks)) {
+        cio__task *t = cio__list_entry(loop->eager_tasks.head, cio__task, idle_link);
+        cio__task_idle_del(t);
+        if (now) {
+            trim_task(loop, &b, t);
+        } else {
+            t->trim_eager = false;
+            cio__task_idle_add(t);
+        }
+    }
+    flush(&b);
+}
+
 void cio__trim_check(cio_loop *loop, bool blocked) {
+    if (!cio__list_empty(&loop->eager_tasks))
+        cio__trim_eager(loop);
     if (loop->trim_pending) {
         trim_batch(loop);
         return;

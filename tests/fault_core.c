@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-
 #define TASKS 400
 
 typedef struct tally {

@@ -13,7 +13,6 @@
 #include <sys/resource.h>
 #include <time.h>
 
-
 static long scale = 1;
 
 static double now(void) {

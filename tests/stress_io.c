@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 static long scale = 1;
 
 static double now(void) {
