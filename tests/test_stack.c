@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include "cio_test.h" /* cmocka, each test in its own process */
+#include "cio_test.h"   /* cmocka, each test in its own process */
+#include "no_io_uring.h" /* block_syscall */
 
 #include <cio.h>
 
@@ -104,6 +105,84 @@ static void test_never_when_negative(void **state) {
     assert_int_equal(cio_run_with(&o, many_sleepers, NULL, &ok), 0);
     assert_int_equal((long)ok, N);
     assert_int_equal(cio__stack_trim_count(), before);
+}
+
+/* ---- eager trimming: a sleep of trim_after or more is trimmed at once ---- */
+
+enum { LONG = 100, SHORT = 50 };
+
+static void *event_waiter(void *arg) {
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, 77);
+    int r = cio_event_wait(arg);
+    return r == 0 && intact(pat, 77) ? (void *)1 : NULL;
+}
+
+static void *sleeper_for(void *arg) {
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, 55);
+    int r = cio_sleep(*(double *)arg);
+    return intact(pat, 55) ? (void *)(intptr_t)(r == -ECANCELED ? 2 : 1) : NULL;
+}
+
+/* trim_after is 30 s here, so no sweep can trim anything while this runs:
+ * every trim counted is an eager one. Sleeps of 60 s (>= 30) are trimmed as
+ * they park; sleeps of 1 s and waits on an event are not. */
+static void *eager_kinds(void *arg) {
+    (void)arg;
+    static double long_s = 60, short_s = 0.2;
+    cio_event *ev = cio_event_new();
+    cio_future *lf[LONG], *sf[SHORT], *ef[SHORT];
+    size_t before = cio__stack_trim_count();
+    for (int i = 0; i < LONG; i++)
+        lf[i] = cio_create_task(sleeper_for, &long_s);
+    for (int i = 0; i < SHORT; i++) {
+        sf[i] = cio_create_task(sleeper_for, &short_s);
+        ef[i] = cio_create_task(event_waiter, ev);
+    }
+    cio_sleep(0.01); /* all of them start and park */
+    size_t eager = cio__stack_trim_count() - before;
+    for (int i = 0; i < LONG; i++)
+        cio_cancel(lf[i]); /* restored, then woken: all in one iteration */
+    cio_event_set(ev);
+    long ok = 0;
+    for (int i = 0; i < LONG; i++) {
+        void *r = NULL;
+        ok += cio_await(lf[i], &r) == -ECANCELED || r == (void *)2;
+        cio_future_unref(lf[i]);
+    }
+    for (int i = 0; i < SHORT; i++) {
+        void *r1 = NULL, *r2 = NULL;
+        ok += cio_await(sf[i], &r1) == 0 && r1 == (void *)1;
+        ok += cio_await(ef[i], &r2) == 0 && r2 == (void *)1;
+        cio_future_unref(sf[i]);
+        cio_future_unref(ef[i]);
+    }
+    cio_event_free(ev);
+    return eager == LONG && ok == LONG + 2 * SHORT ? (void *)1 : NULL;
+}
+
+static void test_eager_long_sleeps(void **state) {
+    (void)state;
+    unsetenv("CIO_STACK_TRIM_AFTER");
+    cio_options o = {.stack_trim_after = 30};
+    void *ok = NULL;
+    assert_int_equal(cio_run_with(&o, eager_kinds, NULL, &ok), 0);
+    assert_ptr_equal(ok, (void *)1);
+}
+
+/* Containers may refuse process_madvise: trimming then advises range by
+ * range, with the same results. */
+static void test_without_process_madvise(void **state) {
+    (void)state;
+#ifdef __NR_process_madvise
+    assert_int_equal(block_syscall(__NR_process_madvise), 0);
+#endif
+    size_t before = cio__stack_trim_count();
+    void *ok = NULL;
+    assert_int_equal(run_trimmed(many_sleepers, (void *)1, &ok), 0);
+    assert_int_equal((long)ok, N);
+    assert_true(cio__stack_trim_count() - before >= N);
 }
 
 static void *long_sleeper(void *arg) {
@@ -429,6 +508,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sleepers_trimmed_and_intact),
         cmocka_unit_test(test_never_when_negative),
+        cmocka_unit_test(test_eager_long_sleeps),
+        cmocka_unit_test(test_without_process_madvise),
         cmocka_unit_test(test_cancel_while_trimmed),
         cmocka_unit_test(test_await_gather_wait),
         cmocka_unit_test(test_wait_queues),
