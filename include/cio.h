@@ -163,9 +163,11 @@ typedef struct cio_options {           /* zero means default */
                                           names the jobs still running and cio_run
                                           returns */
     double stack_trim_after;           /* a task parked this long (between one and two times
-                                          it, in fact) gives its stack pages back, copying
-                                          the bytes in use aside until it runs again
-                                          (default 1 s; negative: never; NaN: EINVAL;
+                                          it, in fact; a cio_sleep at least this long: as it
+                                          parks) gives its stack pages back, copying the
+                                          bytes in use aside until it runs again; free
+                                          stacks beyond 64 give theirs back after idling as
+                                          long (default 1 s; negative: never; NaN: EINVAL;
                                           env CIO_STACK_TRIM_AFTER overrides). See README */
     bool profile;           /* the profile table at loop close (also env CIO_PROFILE=1) */
     const char *trace_path; /* a Chrome trace written there (also env CIO_TRACE=file) */

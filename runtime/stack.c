@@ -86,7 +86,10 @@ struct cio__arena {
 struct cio__stack_class {
     cio__stack_class *next;
     size_t size;
-    cio__stack *free;
+    cio__stack *free;    /* most recently freed first */
+    size_t nfree;        /* on the free list */
+    size_t low;          /* the least nfree since the last release */
+    size_t nreleased;    /* the last nreleased of the free list gave their pages back */
     cio__arena *current; /* carving from here */
     size_t carved, nslots;
 };
@@ -350,6 +353,15 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
     if (c && c->free) {
         st = c->free;
         c->free = st->next;
+        c->nfree--;
+        if (c->low > c->nfree)
+            c->low = c->nfree;
+        if (c->nreleased > c->nfree)
+            c->nreleased = c->nfree;
+        if (st->released) { /* its first frame without a fault (madv.h) */
+            cio__madvise_populate((char *)st->lo + st->size - page(), page());
+            st->released = false;
+        }
     } else if (c) {
         st = carve(s, c);
     }
@@ -370,6 +382,66 @@ void cio__stack_put(cio__stacks *s, cio__stack *st) {
     cio__stack_class *c = st->cls;
     st->next = c->free;
     c->free = st;
+    c->nfree++;
+}
+
+static atomic_size_t nreleased_total;
+
+size_t cio__stack_release_count(void) {
+    return atomic_load_explicit(&nreleased_total, memory_order_relaxed);
+}
+
+bool cio__stacks_excess(const cio__stacks *s, size_t keep) {
+    for (const cio__stack_class *c = s->classes; c; c = c->next)
+        if (c->nfree > keep + c->nreleased)
+            return true;
+    return false;
+}
+
+size_t cio__stack_join(struct iovec *v, size_t k) {
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && v[j].iov_base < v[j - 1].iov_base; j--) {
+            struct iovec t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    size_t out = 0, guard = cio__stack_guard_size();
+    for (size_t i = 0; i < k; i++) {
+        char *end = out ? (char *)v[out - 1].iov_base + v[out - 1].iov_len : NULL;
+        if (out && end + guard == (char *)v[i].iov_base)
+            v[out - 1].iov_len += guard + v[i].iov_len;
+        else
+            v[out++] = v[i];
+    }
+    return out;
+}
+
+#define RELEASE_BATCH 256
+
+static void release_class(cio__stack_class *c, size_t keep) {
+    size_t target = c->low > keep ? c->low - keep : 0; /* idle a whole period */
+    c->low = c->nfree;
+    if (target <= c->nreleased)
+        return;
+    cio__stack *st = c->free;
+    for (size_t i = c->nfree - target; i > 0; i--)
+        st = st->next;
+    struct iovec v[RELEASE_BATCH];
+    for (size_t left = target - c->nreleased; left > 0;) {
+        size_t k = 0;
+        for (; k < RELEASE_BATCH && left > 0; k++, left--, st = st->next) {
+            v[k] = (struct iovec){st->lo, st->size};
+            st->released = true;
+        }
+        (void)cio__madvise_many(v, cio__stack_join(v, k), MADV_DONTNEED); /* only memory at stake */
+        atomic_fetch_add_explicit(&nreleased_total, k, memory_order_relaxed);
+    }
+    c->nreleased = target;
+}
+
+void cio__stacks_release(cio__stacks *s, size_t keep) {
+    for (cio__stack_class *c = s->classes; c; c = c->next)
+        release_class(c, keep);
 }
 
 static void unregister(cio__stacks *s) {

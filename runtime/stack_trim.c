@@ -98,28 +98,6 @@ int cio__stack_trim(cio__stack *st, const void *sp) {
     return r[0];
 }
 
-/* Sorts the slot ranges by address and joins neighbours (one slot's end
- * is the next one's guard, a guard already): a run of sleepers carved one
- * after another is then one range, zapped with one TLB flush, not one
- * each (a flush is an IPI, and costs 5-8 us on these VMs). */
-static size_t join(struct iovec *v, size_t k) {
-    for (size_t i = 1; i < k; i++)
-        for (size_t j = i; j > 0 && v[j].iov_base < v[j - 1].iov_base; j--) {
-            struct iovec t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    size_t out = 0, guard = cio__stack_guard_size();
-    for (size_t i = 0; i < k; i++) {
-        char *end = out ? (char *)v[out - 1].iov_base + v[out - 1].iov_len : NULL;
-        if (out && end + guard == (char *)v[i].iov_base)
-            v[out - 1].iov_len += guard + v[i].iov_len;
-        else
-            v[out++] = v[i];
-    }
-    return out;
-}
-
 /* Copies first, guards after: each guard rewrites page tables, and on a
  * shadow-paging VM the next touch of a neighbouring slot (the next copy)
  * would then fault again. One vectored call installs them all. */
@@ -143,7 +121,7 @@ void cio__stack_trim_many(cio__stack *const *st, const void *const *sp, size_t n
             publish(st[i], sp[i], copy[i], res[i]);
             v[k++] = (struct iovec){st[i]->lo, st[i]->size};
         }
-    bool all = cio__madvise_many(v, join(v, k), MADV_GUARD_INSTALL) == 0;
+    bool all = cio__madvise_many(v, cio__stack_join(v, k), MADV_GUARD_INSTALL) == 0;
     for (size_t i = 0; i < n; i++)
         if (res[i] >= 0) {
             int r = all || madvise(st[i]->lo, st[i]->size, MADV_GUARD_INSTALL) == 0 ? 0 : -errno;

@@ -12,7 +12,9 @@
  * long: it joins eager_tasks instead and is trimmed once 64 such have
  * gathered (their pages still warm) or at the end of the iteration, so a
  * crowd of sleepers costs its trimmed size from the start, not after a
- * sweep period (the work is one trim per task that parked).
+ * sweep period (the work is one trim per task that parked). Each sweep
+ * also has the stack pool give back the pages of free stacks beyond the 64
+ * most recently freed that stayed free a whole period (cio__stacks_release).
  *
  * Why this is safe, although memory on a parked stack is not only its task's:
  *  - Other code writing or reading it in user space (a waker filling a waitq
@@ -49,6 +51,7 @@
 enum {
     BUSY_ITERATIONS = 128,   /* between clock reads of a busy loop */
     BATCH = CIO__TRIM_BATCH, /* tasks trimmed per iteration: a sweep never stalls the loop */
+    KEEP_STACKS = 64,        /* free stacks that keep their pages, for the next tasks */
 };
 
 static cio__list *idle_list(cio_loop *loop, int which) {
@@ -257,6 +260,12 @@ void cio__trim_eager(cio_loop *loop) {
     flush(&b);
 }
 
+/* Tasks that a sweep may trim, or free stacks it may release. */
+static bool periodic_work(cio_loop *loop) {
+    return !cio__list_empty(&loop->idle_tasks) ||
+           (loop->trim_after >= 0 && cio__stacks_excess(&loop->stacks, KEEP_STACKS));
+}
+
 void cio__trim_check(cio_loop *loop, bool blocked) {
     if (!cio__list_empty(&loop->eager_tasks))
         cio__trim_eager(loop);
@@ -264,7 +273,7 @@ void cio__trim_check(cio_loop *loop, bool blocked) {
         trim_batch(loop);
         return;
     }
-    if (cio__list_empty(&loop->idle_tasks))
+    if (!periodic_work(loop))
         return;
     if (!blocked && ++loop->trim_ticks < BUSY_ITERATIONS)
         return;
@@ -273,13 +282,15 @@ void cio__trim_check(cio_loop *loop, bool blocked) {
     if (now < loop->trim_next)
         return;
     loop->trim_next = now + loop->trim_after;
-    sweep(loop);
+    cio__stacks_release(&loop->stacks, KEEP_STACKS);
+    if (!cio__list_empty(&loop->idle_tasks))
+        sweep(loop);
 }
 
 double cio__trim_timeout(cio_loop *loop, double timeout) {
     if (loop->trim_pending)
         return 0;
-    if (cio__list_empty(&loop->idle_tasks))
+    if (!periodic_work(loop))
         return timeout;
     double d = loop->trim_next - cio__now();
     if (d < 0)

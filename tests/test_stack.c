@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include "cio_test.h"   /* cmocka, each test in its own process */
+#include "cio_test.h"    /* cmocka, each test in its own process */
 #include "no_io_uring.h" /* block_syscall */
 
 #include <cio.h>
@@ -19,8 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Internal (libcio.a): trims done so far in this process. */
+/* Internal (libcio.a): trims done so far in this process, free stacks
+ * whose pages were given back. */
 size_t cio__stack_trim_count(void);
+size_t cio__stack_release_count(void);
 
 #define PATTERN_LEN 300
 
@@ -183,6 +185,63 @@ static void test_without_process_madvise(void **state) {
     assert_int_equal(run_trimmed(many_sleepers, (void *)1, &ok), 0);
     assert_int_equal((long)ok, N);
     assert_true(cio__stack_trim_count() - before >= N);
+}
+
+/* ---- free stacks give their pages back ---- */
+
+enum { BURST = 500, KEPT = 64 };
+
+static long rss_bytes(void) {
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+static void *patterned(void *arg) {
+    unsigned char pat[PATTERN_LEN];
+    fill(pat, (unsigned)(uintptr_t)arg);
+    cio_yield();
+    return intact(pat, (unsigned)(uintptr_t)arg) ? arg : NULL;
+}
+
+/* Two bursts of tasks: after each, all but the 64 most recently freed
+ * stacks give their pages back (RSS falls by at least half a page each),
+ * and the second burst runs on released stacks with its locals intact. */
+static void *bursts(void *arg) {
+    (void)arg;
+    static cio_future *fs[BURST];
+    for (int round = 0; round < 2; round++) {
+        size_t before = cio__stack_release_count();
+        for (uintptr_t i = 0; i < BURST; i++)
+            fs[i] = cio_create_task(patterned, (void *)(i + 1));
+        for (uintptr_t i = 0; i < BURST; i++) {
+            void *r = NULL;
+            if (cio_await(fs[i], &r) != 0 || r != (void *)(i + 1))
+                return NULL;
+            cio_future_unref(fs[i]);
+        }
+        long busy = rss_bytes();
+        while (cio__stack_release_count() - before < BURST - KEPT)
+            cio_sleep(0.005);
+        long idle = rss_bytes();
+        if (busy - idle < (BURST - KEPT) * sysconf(_SC_PAGESIZE) / 2)
+            return NULL;
+    }
+    return (void *)1;
+}
+
+static void test_free_stacks_released(void **state) {
+    (void)state;
+    unsetenv("CIO_STACK_TRIM_AFTER");
+    cio_options o = {.stack_trim_after = 0.01};
+    void *ok = NULL;
+    assert_int_equal(cio_run_with(&o, bursts, NULL, &ok), 0);
+    assert_ptr_equal(ok, (void *)1);
 }
 
 static void *long_sleeper(void *arg) {
@@ -510,6 +569,7 @@ int main(void) {
         cmocka_unit_test(test_never_when_negative),
         cmocka_unit_test(test_eager_long_sleeps),
         cmocka_unit_test(test_without_process_madvise),
+        cmocka_unit_test(test_free_stacks_released),
         cmocka_unit_test(test_cancel_while_trimmed),
         cmocka_unit_test(test_await_gather_wait),
         cmocka_unit_test(test_wait_queues),
