@@ -64,9 +64,6 @@ static void unpoison(void *p, size_t n) {
 #define GUARD_BYTES (64 * 1024)
 #define FIRST_ARENA_SLOTS 16
 #define MAX_ARENA_SLOTS 1024
-/* Slots prepared per batch at most (guard installed, top page populated):
- * the batch doubles from one, so a loop with few tasks prepares few. */
-#define PREPARE_MAX 64
 /* Caps an arena of rare big stacks; the default size gets 1024 slots. */
 #define MAX_ARENA_BYTES ((size_t)512 << 20)
 /* Beyond this a size is a caller's bug (or an overflow), not a stack. */
@@ -78,8 +75,6 @@ struct cio__arena {
     size_t len;
     cio__stack *slots; /* descriptors live off the stacks: an overflow can't smash them */
     size_t carved;
-    size_t prepared;   /* slots below this were readied by prepare() */
-    size_t guarded;    /* slots below this have their guard from prepare() */
     size_t mprotected; /* guards paid from the VMA budget, returned at munmap */
 };
 
@@ -296,32 +291,6 @@ static int new_arena(cio__stacks *s, cio__stack_class *c) {
     return 0;
 }
 
-/* Readies the next slots of the arena in two system calls, where one per
- * slot for the guard and a page fault per slot for its first frame would
- * cost ~30 us a task here (W4 spends 2.5 s of 4 creating its tasks): the
- * guards go in with one vectored MADV_GUARD_INSTALL, the top pages with
- * one MADV_POPULATE_WRITE. A failure leaves carve() to do it the old way. */
-static void prepare(cio__arena *a, const cio__stack_class *c) {
-    size_t k = a->carved ? a->carved : 1, left = a->len / (c->size + cio__stack_guard_size());
-    left -= a->prepared;
-    if (k > PREPARE_MAX)
-        k = PREPARE_MAX;
-    if (k > left)
-        k = left;
-    struct iovec guards[PREPARE_MAX], tops[PREPARE_MAX];
-    size_t slot = c->size + cio__stack_guard_size(), pg = page();
-    for (size_t i = 0; i < k; i++) {
-        char *p = (char *)a->base + (a->prepared + i) * slot;
-        guards[i] = (struct iovec){p, cio__stack_guard_size()};
-        tops[i] = (struct iovec){p + slot - pg, pg};
-    }
-    if (a->guarded == a->prepared && guard_kind() == GUARD_PTE &&
-        cio__madvise_many(guards, k, MADV_GUARD_INSTALL) == 0)
-        a->guarded = a->prepared + k;
-    (void)cio__madvise_many(tops, k, MADV_POPULATE_WRITE);
-    a->prepared += k;
-}
-
 static cio__stack *carve(cio__stacks *s, cio__stack_class *c) {
     if (CIO__FAULT(CIO__FAULT_STACK))
         return NULL;
@@ -329,12 +298,9 @@ static cio__stack *carve(cio__stacks *s, cio__stack_class *c) {
         return NULL;
     size_t guard = cio__stack_guard_size();
     cio__arena *a = c->current;
-    if (a->prepared == a->carved)
-        prepare(a, c);
     cio__stack *st = &a->slots[c->carved];
     char *slot = (char *)a->base + c->carved * (c->size + guard);
-    if (a->carved >= a->guarded)
-        a->mprotected += install_guard(slot);
+    a->mprotected += install_guard(slot);
     c->carved++;
     a->carved++;
     st->cls = c;
@@ -358,10 +324,7 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
             c->low = c->nfree;
         if (c->nreleased > c->nfree)
             c->nreleased = c->nfree;
-        if (st->released) { /* its first frame without a fault (madv.h) */
-            cio__madvise_populate((char *)st->lo + st->size - page(), page());
-            st->released = false;
-        }
+        st->released = false;
     } else if (c) {
         st = carve(s, c);
     }
