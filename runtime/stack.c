@@ -324,7 +324,6 @@ cio__stack *cio__stack_get(cio__stacks *s, size_t size) {
             c->low = c->nfree;
         if (c->nreleased > c->nfree)
             c->nreleased = c->nfree;
-        st->released = false;
     } else if (c) {
         st = carve(s, c);
     }
@@ -394,7 +393,6 @@ static void release_class(cio__stack_class *c, size_t keep) {
         size_t k = 0;
         for (; k < RELEASE_BATCH && left > 0; k++, left--, st = st->next) {
             v[k] = (struct iovec){st->lo, st->size};
-            st->released = true;
         }
         (void)cio__madvise_many(v, cio__stack_join(v, k), MADV_DONTNEED); /* only memory at stake */
         atomic_fetch_add_explicit(&nreleased_total, k, memory_order_relaxed);

@@ -23,7 +23,6 @@ typedef struct cio__stack {
     _Atomic int trim; /* CIO__TRIM_*, changed under the trim lock */
     uint32_t trim_len;
     uint32_t pin_epoch; /* an in-flight request's memory is here (task_trim.c) */
-    bool released;      /* free, and its pages given back (cio__stacks_release) */
     void *trim_copy;
 } cio__stack;
 
@@ -65,13 +64,11 @@ size_t cio__stack_guard_size(void);
 
 /* ---- trimming (stack_trim.c): a parked task's stack gives its pages back ---- */
 
-/* Copies [sp, top) aside and turns the whole slot into a guard region
- * (MADV_GUARD_INSTALL): every later touch faults into cio__stack_fault, which
- * puts the bytes back. 0, or a negative errno and nothing changed (-ENOTSUP
- * without page-table guards, -E2BIG for a deep stack, -ENOMEM). */
-int cio__stack_trim(cio__stack *st, const void *sp);
-/* cio__stack_trim of n stacks, res[i] its answer for st[i], with one
- * vectored guard install for all of them. */
+/* Copies [sp[i], top) of each st[i] aside and turns its whole slot into a
+ * guard region (one vectored MADV_GUARD_INSTALL for all): every later touch
+ * faults into cio__stack_fault, which puts the bytes back. res[i] is 0, or
+ * a negative errno and st[i] unchanged (-ENOTSUP without page-table guards,
+ * -E2BIG for a deep stack, -ENOMEM). */
 void cio__stack_trim_many(cio__stack *const *st, const void *const *sp, size_t n, int *res);
 /* Loop thread: the stack is whole again and the copy freed (no-op if it was
  * never trimmed). */

@@ -90,14 +90,6 @@ static int settle(cio__stack *st, int r) {
     return r;
 }
 
-int cio__stack_trim(cio__stack *st, const void *sp) {
-    cio__stack *one[1] = {st};
-    const void *sps[1] = {sp};
-    int r[1];
-    cio__stack_trim_many(one, sps, 1, r);
-    return r[0];
-}
-
 /* Copies first, guards after: each guard rewrites page tables, and on a
  * shadow-paging VM the next touch of a neighbouring slot (the next copy)
  * would then fault again. One vectored call installs them all. */
@@ -133,8 +125,15 @@ void cio__stack_trim_many(cio__stack *const *st, const void *const *sp, size_t n
             free(copy[i]); /* NULL unless the guard failed */
 }
 
-/* Under the lock. Async-signal-safe: a syscall and a copy. The copy is freed
- * later by the loop thread (free is not async-signal-safe). */
+/* Under the lock, the guard gone: the bytes back, the stack RESTORED. */
+static void copy_back_locked(cio__stack *st) {
+    raw_copy(top_of(st) - st->trim_len, st->trim_copy, st->trim_len);
+    atomic_store_explicit(&st->trim, CIO__TRIM_RESTORED, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&ntrimmed, 1, memory_order_relaxed);
+}
+
+/* Under the lock. Async-signal-safe: two syscalls and a copy. The copy is
+ * freed later by the loop thread (free is not async-signal-safe). */
 static bool restore_locked(cio__stack *st) {
     if (atomic_load_explicit(&st->trim, memory_order_relaxed) != CIO__TRIM_DONE)
         return true; /* restored already (by another thread's fault) */
@@ -142,9 +141,7 @@ static bool restore_locked(cio__stack *st) {
         return false; /* cannot happen on our own mapping; the fault then kills */
     /* The copy would fault each page in: ten times dearer here. */
     cio__madvise_populate(top_of(st) - st->trim_len, st->trim_len);
-    raw_copy(top_of(st) - st->trim_len, st->trim_copy, st->trim_len);
-    atomic_store_explicit(&st->trim, CIO__TRIM_RESTORED, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&ntrimmed, 1, memory_order_relaxed);
+    copy_back_locked(st);
     return true;
 }
 
@@ -160,24 +157,14 @@ bool cio__stack_fault(const void *addr) {
 }
 
 void cio__stack_untrim(cio__stack *st) {
-    if (atomic_load_explicit(&st->trim, memory_order_relaxed) == CIO__TRIM_NONE)
-        return;
-    cio__stack_lock();
-    bool ok = restore_locked(st);
-    void *copy = st->trim_copy;
-    if (ok) {
-        st->trim_copy = NULL;
-        atomic_store_explicit(&st->trim, CIO__TRIM_NONE, memory_order_relaxed);
-    }
-    cio__stack_unlock();
-    if (!ok)
-        abort(); /* the task's frames are lost: running it would be worse */
-    free(copy);
+    if (atomic_load_explicit(&st->trim, memory_order_relaxed) != CIO__TRIM_NONE)
+        cio__stack_untrim_many(&st, 1);
 }
 
 /* Restores the trimmed among n stacks with one vectored guard removal and
  * one vectored populate: tasks woken together (a timer wheel's worth of
- * sleepers) pay two system calls per 64, not two each. */
+ * sleepers) pay two system calls per 64, not two each. A stack restored by
+ * a fault meanwhile only has its copy freed. */
 void cio__stack_untrim_many(cio__stack *const *st, size_t n) {
     if (n > TRIM_MANY) {
         cio__stack_untrim_many(st + TRIM_MANY, n - TRIM_MANY);
@@ -186,22 +173,24 @@ void cio__stack_untrim_many(cio__stack *const *st, size_t n) {
     struct iovec rm[TRIM_MANY], pop[TRIM_MANY];
     void *copy[TRIM_MANY];
     size_t k = 0;
+    bool lost = false;
     cio__stack_lock();
     for (size_t i = 0; i < n; i++)
         if (atomic_load_explicit(&st[i]->trim, memory_order_relaxed) == CIO__TRIM_DONE) {
             rm[k] = (struct iovec){st[i]->lo, st[i]->size};
             pop[k++] = cio__page_span(top_of(st[i]) - st[i]->trim_len, st[i]->trim_len);
         }
-    bool ok = cio__madvise_many(rm, k, MADV_GUARD_REMOVE) == 0;
-    if (ok)
+    bool all = cio__madvise_many(rm, k, MADV_GUARD_REMOVE) == 0;
+    if (all)
         (void)cio__madvise_many(pop, k, MADV_POPULATE_WRITE);
     for (size_t i = 0; i < n; i++) {
-        copy[i] = NULL;
-        if (ok && atomic_load_explicit(&st[i]->trim, memory_order_relaxed) == CIO__TRIM_DONE) {
-            raw_copy(top_of(st[i]) - st[i]->trim_len, st[i]->trim_copy, st[i]->trim_len);
-            atomic_fetch_sub_explicit(&ntrimmed, 1, memory_order_relaxed);
-            atomic_store_explicit(&st[i]->trim, CIO__TRIM_RESTORED, memory_order_relaxed);
+        if (atomic_load_explicit(&st[i]->trim, memory_order_relaxed) == CIO__TRIM_DONE) {
+            if (all)
+                copy_back_locked(st[i]);
+            else if (!restore_locked(st[i])) /* one at a time */
+                lost = true;
         }
+        copy[i] = NULL;
         if (atomic_load_explicit(&st[i]->trim, memory_order_relaxed) == CIO__TRIM_RESTORED) {
             copy[i] = st[i]->trim_copy;
             st[i]->trim_copy = NULL;
@@ -209,10 +198,10 @@ void cio__stack_untrim_many(cio__stack *const *st, size_t n) {
         }
     }
     cio__stack_unlock();
-    for (size_t i = 0; i < n; i++) {
+    if (lost)
+        abort(); /* a task's frames are lost: running it would be worse */
+    for (size_t i = 0; i < n; i++)
         free(copy[i]);
-        cio__stack_untrim(st[i]); /* a removal that failed: one at a time, or abort */
-    }
 }
 
 void cio__stack_touch(const void *addr) {

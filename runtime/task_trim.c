@@ -104,15 +104,13 @@ void cio__task_untrim(cio__task *t) {
     cio__task *ts[BATCH];
     cio__stack *st[BATCH];
     size_t n = 0;
-    cio__task_idle_del(t);
-    for (cio__task *u = t; u && n < BATCH;) {
+    for (cio__task *u = t; u;
+         u = n < BATCH && woken->head ? cio__list_entry(woken->head, cio__task, idle_link) : NULL) {
+        cio__task_idle_del(u);
         if (u->trimmed && u->stack) {
             ts[n] = u;
             st[n++] = u->stack;
         }
-        u = woken->head ? cio__list_entry(woken->head, cio__task, idle_link) : NULL;
-        if (u)
-            cio__task_idle_del(u);
     }
     cio__stack_untrim_many(st, n);
     for (size_t i = 0; i < n; i++)
