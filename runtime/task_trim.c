@@ -102,7 +102,7 @@ void cio__task_io_end(cio__task *t) {
 void cio__task_untrim(cio__task *t) {
     cio__list *woken = &t->fut.loop->woken_trimmed;
     cio__task *ts[BATCH];
-    cio__stack *st[BATCH];
+    cio__stack *st[BATCH] = {0}; /* gcc -fsanitize cannot see that only st[0..n) is read */
     size_t n = 0;
     for (cio__task *u = t; u;
          u = n < BATCH && woken->head ? cio__list_entry(woken->head, cio__task, idle_link) : NULL) {
