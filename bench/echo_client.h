@@ -1,8 +1,10 @@
 /* The load client of W9 and W11, the same for every server (cio, libuv,
- * asyncio, uvloop): plain epoll in one thread, so that it measures the
- * server and not itself. Each bench program runs it against its own server;
- * the peers run it as `<build>/bench/w9_echo client PORT IMPL [-q]` (and
- * w11_idle alike). */
+ * Tokio, Go, asyncio, uvloop): one thread, plain epoll to connect and for
+ * W9's bulk stream, io_uring for the ping-pong (echo_uring.h says why), so
+ * that it measures the server and not itself. Each bench program runs it
+ * against its own server; the peers run it as
+ * `<build>/bench/w9_echo client PORT IMPL [-q]` (and w11_idle alike).
+ * EC_CPU=1 prints the client's and the server's CPU time per message. */
 #ifndef CIO_BENCH_ECHO_CLIENT_H
 #define CIO_BENCH_ECHO_CLIENT_H
 
@@ -26,6 +28,16 @@ enum { EC_MSG = 64, EC_CHUNK = 256 * 1024 };
 static inline void ec_die(const char *what) {
     fprintf(stderr, "echo client: %s: %s\n", what, strerror(errno));
     exit(2);
+}
+
+/* epoll_wait, again after an interruption: the io_uring client's ring
+ * (echo_uring.h) is torn down in the background with task work that
+ * interrupts this process's next blocking call. */
+static inline int ec_epoll_wait(int ep, struct epoll_event *evs, int n, int ms) {
+    int k;
+    while ((k = epoll_wait(ep, evs, n, ms)) < 0 && errno == EINTR)
+        ;
+    return k;
 }
 
 /* More descriptors than the 1024 default: W11 holds 10,000 connections. */
@@ -64,7 +76,7 @@ static inline void ec_connect_many(unsigned port, int *fds, long n, long batch) 
             epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
         }
         while (pending > 0) {
-            int k = epoll_wait(ep, evs, 256, 10000);
+            int k = ec_epoll_wait(ep, evs, 256, 10000);
             if (k <= 0)
                 ec_die("connect timed out");
             for (int j = 0; j < k; j++) {
@@ -83,6 +95,25 @@ static inline void ec_connect_many(unsigned port, int *fds, long n, long batch) 
     close(ep);
 }
 
+static pid_t ec_server_pid; /* 0: unknown (client mode) */
+
+/* CPU seconds (user + system) process pid has used; -1 if unknown. */
+static inline double ec_cpu_of(pid_t pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* The 64 bytes connection i sends in round r: different for every
  * connection and round, so an echo of the wrong bytes, of another
  * connection's bytes or of an earlier round's is caught. */
@@ -91,10 +122,26 @@ static inline void ec_message(char *msg, long i, long r) {
         msg[j] = (char)(i * 131 + r * 7 + j * 13 + (j >> 3));
 }
 
+#include "echo_uring.h"
+
+static inline double ec_pingpong_epoll(int *fds, long n, long rounds);
+
 /* Every connection sends one 64-byte message and waits for its echo, `rounds`
  * times; every echoed byte is compared with what was sent. Returns the
- * seconds taken. */
+ * seconds taken. On io_uring (echo_uring.h), else on epoll. */
 static inline double ec_pingpong(int *fds, long n, long rounds) {
+    double c0 = bench_cpu_seconds(), s0 = ec_cpu_of(ec_server_pid);
+    double dt = ecu_pingpong(fds, n, rounds);
+    if (dt < 0)
+        dt = ec_pingpong_epoll(fds, n, rounds);
+    if (getenv("EC_CPU"))
+        fprintf(stderr, "cpu per message: client %.2f us, server %.2f us\n",
+                (bench_cpu_seconds() - c0) / (double)(n * rounds) * 1e6,
+                (ec_cpu_of(ec_server_pid) - s0) / (double)(n * rounds) * 1e6);
+    return dt;
+}
+
+static inline double ec_pingpong_epoll(int *fds, long n, long rounds) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     long *left = calloc((size_t)n, sizeof *left), *got = calloc((size_t)n, sizeof *got);
     char *bufs = malloc((size_t)n * EC_MSG), msg[EC_MSG], buf[EC_MSG * 4];
@@ -112,7 +159,7 @@ static inline double ec_pingpong(int *fds, long n, long rounds) {
     }
     struct epoll_event evs[256];
     while (active > 0) {
-        int k = epoll_wait(ep, evs, 256, 10000);
+        int k = ec_epoll_wait(ep, evs, 256, 10000);
         if (k <= 0)
             ec_die("ping-pong stalled");
         for (int j = 0; j < k; j++) {
@@ -179,7 +226,7 @@ static inline double ec_bulk(unsigned port, long long total) {
     double t0 = bench_now();
     while (recvd < total) {
         struct epoll_event evs[1];
-        if (epoll_wait(ep, evs, 1, 10000) <= 0)
+        if (ec_epoll_wait(ep, evs, 1, 10000) <= 0)
             ec_die("bulk stalled");
         if ((evs[0].events & EPOLLOUT) && sent < total) {
             size_t n = total - sent < EC_CHUNK ? (size_t)(total - sent) : EC_CHUNK;
@@ -284,6 +331,7 @@ static inline pid_t ec_spawn_server(void (*serve)(int port_fd), unsigned *port) 
     if (read(p[0], port, sizeof *port) != (ssize_t)sizeof *port)
         ec_die("the server did not start");
     close(p[0]);
+    ec_server_pid = pid;
     return pid;
 }
 
@@ -324,6 +372,7 @@ static inline pid_t ec_spawn_cmd(char *const argv[], unsigned *port) {
         fprintf(stderr, "%s did not print its port\n", argv[0]);
         exit(2);
     }
+    ec_server_pid = pid;
     return pid;
 }
 
