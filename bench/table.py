@@ -86,7 +86,9 @@ def main():
                  "Tokio runs its current-thread runtime and Go GOMAXPROCS=1 (one loop each, as "
                  "cio); W4's libuv peer is bare timers, not tasks; W5's libuv peer is a uv_idle "
                  "handle. Every echoed byte of W9 and W11 is checked, and W14's responses "
-                 "are checked byte for byte before wrk runs.\n")
+                 "are checked byte for byte before wrk runs. W9's and W11's client (the same "
+                 "for every server) does its ping-pong on io_uring: an epoll client cost as "
+                 "much per message as the servers and W9 measured it (bench/echo_uring.h).\n")
     lines.append("| figure | unit | impl | n | min | median | max | cio-io_uring vs it | "
                  "cio-epoll vs it |")
     lines.append("|---|---|---|---|---|---|---|---|---|")
