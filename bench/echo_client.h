@@ -122,6 +122,53 @@ static inline void ec_message(char *msg, long i, long r) {
         msg[j] = (char)(i * 131 + r * 7 + j * 13 + (j >> 3));
 }
 
+/* A ping-pong's state: connection i has `left[i]` rounds to go, its message
+ * in flight at out + i * EC_MSG and got[i] bytes of the echo at in + i * EC_MSG. */
+typedef struct ec_pp {
+    long *left, *got, active;
+    char *in, *out;
+} ec_pp;
+
+static inline void ec_pp_init(ec_pp *p, long n, long rounds) {
+    p->left = calloc((size_t)n, sizeof *p->left);
+    p->got = calloc((size_t)n, sizeof *p->got);
+    p->in = malloc((size_t)n * EC_MSG);
+    p->out = malloc((size_t)n * EC_MSG);
+    if (!p->left || !p->got || !p->in || !p->out)
+        ec_die("ping-pong set-up");
+    p->active = n;
+    for (long i = 0; i < n; i++) {
+        p->left[i] = rounds;
+        ec_message(p->out + i * EC_MSG, i, rounds);
+    }
+}
+
+static inline void ec_pp_free(ec_pp *p) {
+    free(p->left);
+    free(p->got);
+    free(p->in);
+    free(p->out);
+}
+
+/* r bytes of connection i's echo came: checks a whole echo against what was
+ * sent. 1: its next message is at out + i * EC_MSG (send it); 0: more of
+ * this echo is due; -1: the connection has done its rounds. */
+static inline int ec_pp_take(ec_pp *p, long i, const char *data, long r) {
+    BENCH_CHECK(p->got[i] + r <= EC_MSG); /* never more than was sent */
+    memcpy(p->in + i * EC_MSG + p->got[i], data, (size_t)r);
+    p->got[i] += r;
+    if (p->got[i] < EC_MSG)
+        return 0;
+    BENCH_CHECK(memcmp(p->in + i * EC_MSG, p->out + i * EC_MSG, EC_MSG) == 0);
+    p->got[i] = 0;
+    if (--p->left[i] == 0) {
+        p->active--;
+        return -1;
+    }
+    ec_message(p->out + i * EC_MSG, i, p->left[i]);
+    return 1;
+}
+
 #include "echo_uring.h"
 
 static inline double ec_pingpong_epoll(int *fds, long n, long rounds);
@@ -143,22 +190,20 @@ static inline double ec_pingpong(int *fds, long n, long rounds) {
 
 static inline double ec_pingpong_epoll(int *fds, long n, long rounds) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    long *left = calloc((size_t)n, sizeof *left), *got = calloc((size_t)n, sizeof *got);
-    char *bufs = malloc((size_t)n * EC_MSG), msg[EC_MSG], buf[EC_MSG * 4];
-    if (ep < 0 || !left || !got || !bufs)
-        ec_die("ping-pong set-up");
-    long active = n;
+    if (ep < 0)
+        ec_die("epoll_create1");
+    ec_pp p;
+    ec_pp_init(&p, n, rounds);
+    char buf[EC_MSG * 4];
     double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
-        left[i] = rounds;
-        ec_message(msg, i, rounds);
-        if (write(fds[i], msg, EC_MSG) != EC_MSG)
+        if (write(fds[i], p.out + i * EC_MSG, EC_MSG) != EC_MSG)
             ec_die("write");
     }
     struct epoll_event evs[256];
-    while (active > 0) {
+    while (p.active > 0) {
         int k = ec_epoll_wait(ep, evs, 256, 10000);
         if (k <= 0)
             ec_die("ping-pong stalled");
@@ -167,28 +212,15 @@ static inline double ec_pingpong_epoll(int *fds, long n, long rounds) {
             ssize_t r = read(fds[i], buf, sizeof buf);
             if (r <= 0)
                 ec_die("read");
-            BENCH_CHECK(got[i] + r <= EC_MSG); /* never more than was sent */
-            memcpy(bufs + i * EC_MSG + got[i], buf, (size_t)r);
-            got[i] += r;
-            if (got[i] < EC_MSG)
-                continue;
-            ec_message(msg, i, left[i]);
-            BENCH_CHECK(memcmp(bufs + i * EC_MSG, msg, EC_MSG) == 0);
-            got[i] = 0;
-            if (--left[i] == 0) {
+            int next = ec_pp_take(&p, i, buf, r);
+            if (next < 0)
                 epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL);
-                active--;
-                continue;
-            }
-            ec_message(msg, i, left[i]);
-            if (write(fds[i], msg, EC_MSG) != EC_MSG)
+            else if (next && write(fds[i], p.out + i * EC_MSG, EC_MSG) != EC_MSG)
                 ec_die("write");
         }
     }
     double dt = bench_now() - t0;
-    free(left);
-    free(got);
-    free(bufs);
+    ec_pp_free(&p);
     close(ep);
     return dt;
 }

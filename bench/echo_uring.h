@@ -105,63 +105,44 @@ static inline double ecu_pingpong(int *fds, long n, long rounds) {
     ecu u;
     if (getenv("EC_EPOLL") || ecu_init(&u) < 0)
         return -1;
-    long *left = calloc((size_t)n, sizeof *left), *got = calloc((size_t)n, sizeof *got);
-    char *in = malloc((size_t)n * EC_MSG), *out = malloc((size_t)n * EC_MSG), msg[EC_MSG];
-    if (!left || !got || !in || !out)
-        ec_die("ping-pong set-up");
-    long active = n;
+    ec_pp p;
+    ec_pp_init(&p, n, rounds);
     double t0 = bench_now();
     for (long i = 0; i < n; i++) {
-        left[i] = rounds;
         ecu_recv(&u, fds[i], i);
-        ec_message(out + i * EC_MSG, i, rounds);
-        ecu_send(&u, fds[i], out + i * EC_MSG);
+        ecu_send(&u, fds[i], p.out + i * EC_MSG);
     }
-    while (active > 0) {
+    while (p.active > 0) {
         struct io_uring_cqe *c;
         ecu_wait(&u);
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&u.ring, head, c) {
             seen++;
+            long i = (long)c->user_data;
             if (c->user_data == ~(uint64_t)0 || c->res <= 0) {
                 if (c->res == -ENOBUFS) { /* the ring ran dry: receive again */
-                    ecu_recv(&u, fds[c->user_data], (long)c->user_data);
+                    ecu_recv(&u, fds[i], i);
                     continue;
                 }
                 errno = c->res < 0 ? -c->res : EPIPE;
                 ec_die(c->user_data == ~(uint64_t)0 ? "send" : "recv");
             }
-            long i = (long)c->user_data;
             unsigned bid = c->flags >> IORING_CQE_BUFFER_SHIFT;
             char *b = u.mem + (size_t)bid * ECU_BUFSZ;
-            BENCH_CHECK(got[i] + c->res <= EC_MSG); /* never more than was sent */
-            memcpy(in + i * EC_MSG + got[i], b, (size_t)c->res);
+            int next = ec_pp_take(&p, i, b, c->res);
             io_uring_buf_ring_add(u.br, b, ECU_BUFSZ, (unsigned short)bid,
                                   io_uring_buf_ring_mask(ECU_BUFS), 0);
             io_uring_buf_ring_advance(u.br, 1);
             if (!(c->flags & IORING_CQE_F_MORE))
                 ecu_recv(&u, fds[i], i);
-            got[i] += c->res;
-            if (got[i] < EC_MSG)
-                continue;
-            ec_message(msg, i, left[i]);
-            BENCH_CHECK(memcmp(in + i * EC_MSG, msg, EC_MSG) == 0);
-            got[i] = 0;
-            if (--left[i] == 0) {
-                active--;
-                continue;
-            }
-            ec_message(out + i * EC_MSG, i, left[i]);
-            ecu_send(&u, fds[i], out + i * EC_MSG);
+            if (next > 0)
+                ecu_send(&u, fds[i], p.out + i * EC_MSG);
         }
         io_uring_cq_advance(&u.ring, seen);
     }
     double dt = bench_now() - t0;
     ecu_done(&u);
-    free(left);
-    free(got);
-    free(in);
-    free(out);
+    ec_pp_free(&p);
     return dt;
 }
 #endif
