@@ -77,16 +77,14 @@ static inline void ecu_send(ecu *u, int fd, const char *msg) {
     io_uring_sqe_set_data64(e, ~(uint64_t)0);
 }
 
+/* The kernel cancels the receives after the ring closes, in the background;
+ * the buffers can go at once since every echo is in and nothing more comes. */
 static inline void ecu_done(ecu *u) {
-    io_uring_queue_exit(&u->ring); /* cancels the receives, drops their sockets */
+    io_uring_queue_exit(&u->ring);
     free(u->br);
     free(u->mem);
 }
-/* Until completions are there. Spinning (with a core to spare) watches the
- * flag the kernel raises when completion work is queued, without a system
- * call, and enters only then: a sleeping client must be woken, and on
- * loopback the server whose send wakes it pays for that, which a client
- * across a network would never cost it. */
+
 /* Until a completion is there (submitting what is queued). The client
  * blocks: spinning instead spared servers the loopback wake-ups, but on these
  * VMs a spinning vCPU slows the other (asyncio's server ran at half speed). */
@@ -119,13 +117,17 @@ static inline double ecu_pingpong(int *fds, long n, long rounds) {
         io_uring_for_each_cqe(&u.ring, head, c) {
             seen++;
             long i = (long)c->user_data;
-            if (c->user_data == ~(uint64_t)0 || c->res <= 0) {
-                if (c->res == -ENOBUFS) { /* the ring ran dry: receive again */
-                    ecu_recv(&u, fds[i], i);
-                    continue;
-                }
+            if (c->user_data == ~(uint64_t)0) { /* only a failed send completes */
+                errno = -c->res;
+                ec_die("send");
+            }
+            if (c->res == -ENOBUFS) { /* the ring ran dry: receive again */
+                ecu_recv(&u, fds[i], i);
+                continue;
+            }
+            if (c->res <= 0) {
                 errno = c->res < 0 ? -c->res : EPIPE;
-                ec_die(c->user_data == ~(uint64_t)0 ? "send" : "recv");
+                ec_die("recv");
             }
             unsigned bid = c->flags >> IORING_CQE_BUFFER_SHIFT;
             char *b = u.mem + (size_t)bid * ECU_BUFSZ;
