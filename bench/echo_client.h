@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -344,16 +345,24 @@ static inline void ec_run_w11(unsigned port, pid_t server_pid, const char *impl,
     BENCH_RESULT("W11-round", impl, dt, "s");
 }
 
+/* In a server's child: it dies with the client, so a client that fails
+ * (ec_die) leaves no server behind. */
+static inline void ec_die_with(pid_t client) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != client)
+        _exit(1);
+}
+
 /* Starts a server in a child process: serve(port_fd) must write the bound
  * port (an unsigned) to port_fd and then serve until killed. */
 static inline pid_t ec_spawn_server(void (*serve)(int port_fd), unsigned *port) {
     int p[2];
     if (pipe(p) < 0)
         ec_die("pipe");
-    pid_t pid = fork();
+    pid_t client = getpid(), pid = fork();
     if (pid < 0)
         ec_die("fork");
     if (pid == 0) {
+        ec_die_with(client);
         close(p[0]);
         ec_raise_nofile();
         serve(p[1]);
@@ -373,10 +382,11 @@ static inline pid_t ec_spawn_cmd(char *const argv[], unsigned *port) {
     int p[2];
     if (pipe(p) < 0)
         ec_die("pipe");
-    pid_t pid = fork();
+    pid_t client = getpid(), pid = fork();
     if (pid < 0)
         ec_die("fork");
     if (pid == 0) {
+        ec_die_with(client);
         close(p[0]);
         if (dup2(p[1], 1) < 0)
             _exit(127);
