@@ -172,23 +172,6 @@ static inline int ec_pp_take(ec_pp *p, long i, const char *data, long r) {
 
 #include "echo_uring.h"
 
-static inline double ec_pingpong_epoll(int *fds, long n, long rounds);
-
-/* Every connection sends one 64-byte message and waits for its echo, `rounds`
- * times; every echoed byte is compared with what was sent. Returns the
- * seconds taken. On io_uring (echo_uring.h), else on epoll. */
-static inline double ec_pingpong(int *fds, long n, long rounds) {
-    double c0 = bench_cpu_seconds(), s0 = ec_cpu_of(ec_server_pid);
-    double dt = ecu_pingpong(fds, n, rounds);
-    if (dt < 0)
-        dt = ec_pingpong_epoll(fds, n, rounds);
-    if (getenv("EC_CPU"))
-        fprintf(stderr, "cpu per message: client %.2f us, server %.2f us\n",
-                (bench_cpu_seconds() - c0) / (double)(n * rounds) * 1e6,
-                (ec_cpu_of(ec_server_pid) - s0) / (double)(n * rounds) * 1e6);
-    return dt;
-}
-
 static inline double ec_pingpong_epoll(int *fds, long n, long rounds) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
@@ -223,6 +206,23 @@ static inline double ec_pingpong_epoll(int *fds, long n, long rounds) {
     double dt = bench_now() - t0;
     ec_pp_free(&p);
     close(ep);
+    return dt;
+}
+
+/* Every connection sends one 64-byte message and waits for its echo, `rounds`
+ * times; every echoed byte is compared with what was sent. Returns the
+ * seconds taken. On io_uring (echo_uring.h), else on epoll. */
+static inline double ec_pingpong(int *fds, long n, long rounds) {
+    double c0 = bench_cpu_seconds(), s0 = ec_cpu_of(ec_server_pid);
+    double dt = ecu_pingpong(fds, n, rounds);
+    if (dt < 0)
+        dt = ec_pingpong_epoll(fds, n, rounds);
+    double per = 1e6 / (double)(n * rounds);
+    if (getenv("EC_CPU") && ec_server_pid) /* the server's pid is known */
+        fprintf(stderr, "cpu per message: client %.2f us, server %.2f us\n",
+                (bench_cpu_seconds() - c0) * per, (ec_cpu_of(ec_server_pid) - s0) * per);
+    else if (getenv("EC_CPU"))
+        fprintf(stderr, "cpu per message: client %.2f us\n", (bench_cpu_seconds() - c0) * per);
     return dt;
 }
 
